@@ -1,0 +1,218 @@
+"""The Kafka contract: message models of every topic, strict, versioned, orjson-encoded.
+
+Keys are UTF-8 strings: `{token_id}:{checkout_form_id}` for order topics, `{token_id}` for sync runs.
+Tokens never appear here.
+
+The checkout form travels in a snapshot as the JSON *text* Allegro returned (`checkout_form`), not as a
+nested object: the processor hands that text straight to PostgreSQL's JSONB input, so nothing on the hot
+path decodes and re-encodes a 3 KB document it only passes on. The columns the processor needs (status,
+buyer, totals, line item ids) are extracted once by the poller, which parses the form anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import UUID
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION: Literal[1] = 1
+
+SyncKind = Literal["backfill", "journal", "reconcile", "resync"]
+SnapshotSource = SyncKind
+SyncPhase = Literal["started", "progress", "finished", "failed"]
+ChangeType = Literal["created", "updated", "superseded"]
+GoneReason = Literal["merged", "purged"]
+
+CheckoutFormId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9a-zA-Z-]+$")]
+Revision = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+
+
+class ContractError(ValueError):
+    """A message that does not follow the contract; carries a reason fit for a DLQ header."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    def encode(self) -> bytes:
+        """The message as JSON bytes."""
+        return orjson.dumps(self.model_dump(mode="json"))
+
+
+class SnapshotEnvelope(_Message):
+    """One fetched checkout form (or the news that it is gone upstream), on `allegro.order-snapshots`."""
+
+    token_id: UUID
+    user_id: ShortText
+    seller_id: ShortText
+    checkout_form_id: CheckoutFormId
+    revision: Revision | None = None
+    updated_at: AwareDatetime | None = None
+    bought_at: AwareDatetime | None = None
+    status: ShortText | None = None
+    fulfillment_status: ShortText | None = None
+    buyer_login: ShortText | None = None
+    total_amount: Decimal | None = None
+    currency: Annotated[str, StringConstraints(max_length=8)] | None = None
+    line_item_ids: list[ShortText] = Field(default_factory=list)
+    fetched_at: AwareDatetime
+    source: SnapshotSource
+    event_ids: list[ShortText] = Field(default_factory=list)
+    sync_run_id: UUID
+    checkout_form: str | None = Field(default=None, description="The form's JSON text, exactly as fetched.")
+    gone: GoneReason | None = Field(default=None, description="Set when Allegro answered 404 for the form.")
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: one order's snapshots share a partition, hence stay in order."""
+        return order_key(self.token_id, self.checkout_form_id)
+
+    @field_validator("checkout_form")
+    @classmethod
+    def _looks_like_an_object(cls, value: str | None) -> str | None:
+        # A cheap shape check; full JSON validity is PostgreSQL's to judge, and a row it rejects is
+        # dead-lettered on its own by the processor.
+        if value is not None and not (value.startswith("{") and value.endswith("}")):
+            raise ValueError("checkout_form must be the JSON text of an object")
+        return value
+
+    @model_validator(mode="after")
+    def _form_or_gone(self) -> SnapshotEnvelope:
+        if self.gone is None and (self.checkout_form is None or self.revision is None):
+            raise ValueError("a snapshot needs checkout_form and revision unless it says the form is gone")
+        return self
+
+
+class SyncRunRecord(_Message):
+    """A sync run's lifecycle record, on `allegro.sync-runs`."""
+
+    sync_run_id: UUID
+    token_id: UUID
+    user_id: ShortText
+    kind: SyncKind
+    phase: SyncPhase
+    at: AwareDatetime
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    events_read: int = Field(default=0, ge=0)
+    orders_fetched: int = Field(default=0, ge=0)
+    orders_changed: int = Field(default=0, ge=0)
+    requests_made: int = Field(default=0, ge=0)
+    cursor_from: ShortText | None = None
+    cursor_to: ShortText | None = None
+    error: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+    @property
+    def key(self) -> str:
+        """Records of one token share a partition."""
+        return str(self.token_id)
+
+
+class OrderChange(_Message):
+    """A real change of a stored order, on the compacted `allegro.orders` (latest state per order)."""
+
+    change: ChangeType
+    token_id: UUID
+    user_id: ShortText
+    seller_id: ShortText
+    checkout_form_id: CheckoutFormId
+    revision: Revision
+    updated_at: AwareDatetime | None = None
+    captured_at: AwareDatetime
+    source: SnapshotSource
+    superseded_at: AwareDatetime | None = None
+    superseded_by: CheckoutFormId | None = None
+    missing_upstream_since: AwareDatetime | None = None
+    order: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """Same key as the snapshots, so compaction keeps the latest state of each order."""
+        return order_key(self.token_id, self.checkout_form_id)
+
+
+def order_key(token_id: UUID | str, checkout_form_id: str) -> str:
+    """The key of an order on every order topic."""
+    return f"{token_id}:{checkout_form_id}"
+
+
+def encode_order_change(
+    *,
+    change: ChangeType,
+    token_id: UUID,
+    user_id: str,
+    seller_id: str,
+    checkout_form_id: str,
+    revision: str,
+    updated_at: datetime | None,
+    captured_at: datetime,
+    source: str,
+    order_json: str,
+    superseded_at: datetime | None = None,
+    superseded_by: str | None = None,
+    missing_upstream_since: datetime | None = None,
+) -> bytes:
+    """Encode an `OrderChange` around the stored form's JSON text without parsing it."""
+    return orjson.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "change": change,
+            "token_id": str(token_id),
+            "user_id": user_id,
+            "seller_id": seller_id,
+            "checkout_form_id": checkout_form_id,
+            "revision": revision,
+            "updated_at": updated_at,
+            "captured_at": captured_at,
+            "source": source,
+            "superseded_at": superseded_at,
+            "superseded_by": superseded_by,
+            "missing_upstream_since": missing_upstream_since,
+            "order": orjson.Fragment(order_json),
+        }
+    )
+
+
+M = TypeVar("M", bound=_Message)
+
+
+def _decode(model: type[M], value: bytes | str | None) -> M:
+    if value is None:
+        raise ContractError(f"{model.__name__}: empty message value")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "message"
+        raise ContractError(f"{model.__name__}: {where}: {first['msg']}") from exc
+
+
+def decode_snapshot(value: bytes | str | None) -> SnapshotEnvelope:
+    """Parse and validate a snapshot envelope; raises ContractError with a clear reason."""
+    return _decode(SnapshotEnvelope, value)
+
+
+def decode_sync_run(value: bytes | str | None) -> SyncRunRecord:
+    """Parse and validate a sync-run record; raises ContractError with a clear reason."""
+    return _decode(SyncRunRecord, value)
+
+
+def decode_order_change(value: bytes | str | None) -> OrderChange:
+    """Parse and validate an order change; raises ContractError with a clear reason."""
+    return _decode(OrderChange, value)

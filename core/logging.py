@@ -1,0 +1,72 @@
+"""Structured JSON logging with per-task context (token_id, sync_run_id, checkout_form_id)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Attach fields to every log line written inside the block (per asyncio task)."""
+    token = _context.set({**(_context.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, context and `extra=` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as JSON."""
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(_context.get() or {})
+        entry.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+        )
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class ContextTextFormatter(logging.Formatter):
+    """Readable lines for a terminal, context appended as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as text."""
+        line = super().format(record)
+        context = _context.get()
+        if context:
+            line += " " + " ".join(f"{k}={v}" for k, v in context.items())
+        return line
+
+
+def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
+    """Route the root logger to stderr in JSON (services) or text (CLI)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_logs:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(ContextTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "kafka", "httpx", "httpcore", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

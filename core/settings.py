@@ -1,0 +1,136 @@
+"""Service settings: one frozen pydantic-settings class with nested groups, read once per process."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class KafkaSettings(_Group):
+    """Broker address, topic names and their layout."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "allegro-orders-backup"
+    snapshots_topic: str = "allegro.order-snapshots"
+    sync_runs_topic: str = "allegro.sync-runs"
+    orders_topic: str = "allegro.orders"
+    dlq_topic: str = "allegro.order-snapshots.dlq"
+    sync_requests_topic: str = "allegro.sync-requests"
+    tokens_topic: str = "allegro.poller-tokens"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    snapshots_retention_days: int = Field(default=30, ge=30)
+    dlq_retention_days: int = Field(default=365, ge=1)
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+
+class DatabaseSettings(_Group):
+    """PostgreSQL connection and pool."""
+
+    url: SecretStr = SecretStr("postgresql+asyncpg://backup:backup@127.0.0.1:5432/backup")
+    pool_size: int = Field(default=10, ge=1)
+    echo: bool = False
+
+
+class AllegroSettings(_Group):
+    """Where Allegro (or the simulator) is and how this app introduces itself."""
+
+    auth_url: str = "https://allegro.pl"
+    api_url: str = "https://api.allegro.pl"
+    client_id: str = "demo-client"
+    client_secret: SecretStr = SecretStr("demo-secret")
+    scope: str = "allegro:api:orders:read allegro:api:profile:read"
+    user_agent: str = "AllegroOrdersBackup/0.1.0 (+https://example.invalid/allegro-orders-backup)"
+    requests_per_minute: int = Field(default=8000, ge=1, description="Our budget, below Allegro's 9,000/min.")
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+
+
+class CryptoSettings(_Group):
+    """Encryption keys for tokens at rest: `kid:base64key` pairs, comma separated; the first one encrypts."""
+
+    keys: SecretStr = SecretStr("dev1:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE=")
+
+
+class PollerSettings(_Group):
+    """Sync cadence and sizes."""
+
+    journal_interval_seconds: float = Field(default=5.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=86_400.0, gt=0)
+    reconcile_overlap_seconds: float = Field(default=3_600.0, ge=0)
+    backfill_days: int = Field(default=365, ge=1, le=366)
+    events_page_limit: int = Field(default=1000, ge=1, le=1000)
+    link_poll_seconds: float = Field(default=1.0, gt=0)
+    max_concurrent_tokens: int = Field(default=16, ge=1)
+
+
+class ProcessorSettings(_Group):
+    """Faust worker batching."""
+
+    app_id: str = "allegro-orders-backup"
+    batch_size: int = Field(default=2000, ge=1)
+    batch_within_seconds: float = Field(default=0.5, gt=0)
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    data_dir: str = ".stack/faust"
+
+
+class ApiSettings(_Group):
+    """REST API keys and limits."""
+
+    keys: SecretStr = SecretStr("dev-api-key")
+    cursor_secret: SecretStr = SecretStr("dev-cursor-secret")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; nested groups are read from `GROUP__FIELD` variables."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    allegro: AllegroSettings = AllegroSettings()
+    crypto: CryptoSettings = CryptoSettings()
+    poller: PollerSettings = PollerSettings()
+    processor: ProcessorSettings = ProcessorSettings()
+    api: ApiSettings = ApiSettings()
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_conventional_names(cls, data: Any) -> Any:
+        """Honour the conventional DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS unless the nested form is set."""
+        if not isinstance(data, dict):
+            return data
+        fallbacks = {
+            "database": ("url", "DATABASE_URL"),
+            "kafka": ("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        }
+        for group, (field, variable) in fallbacks.items():
+            value = os.environ.get(variable)
+            section = data.get(group)
+            if value and not (isinstance(section, dict) and field in section):
+                data[group] = {**(section if isinstance(section, dict) else {}), field: value}
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,166 @@
+"""Topic layout and the idempotent bootstrap that creates it (`python -m core.topics`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError
+
+from core.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+POLLER_TOKEN_PARTITIONS = 12
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the contract wants it."""
+
+    name: str
+    partitions: int
+    configs: dict[str, str]
+
+
+@dataclass
+class BootstrapReport:
+    """What a bootstrap run did: created topics, and existing ones that differ from the contract."""
+
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    differing: dict[str, list[str]] = field(default_factory=dict)
+
+
+def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
+    """The topics of the Kafka contract with their partitions and configs."""
+    max_bytes = str(settings.max_message_bytes)
+    return [
+        TopicSpec(
+            settings.snapshots_topic,
+            settings.partitions,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(settings.snapshots_retention_days * DAY_MS),
+                "max.message.bytes": max_bytes,
+            },
+        ),
+        TopicSpec(
+            settings.sync_runs_topic,
+            settings.partitions,
+            {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)},
+        ),
+        # The latest state of every order, forever: the replay source and the downstream contract.
+        TopicSpec(
+            settings.orders_topic,
+            settings.partitions,
+            {
+                "cleanup.policy": "compact",
+                "retention.ms": "-1",
+                "min.compaction.lag.ms": str(DAY_MS),
+                "max.message.bytes": max_bytes,
+            },
+        ),
+        TopicSpec(
+            settings.dlq_topic,
+            settings.partitions,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(settings.dlq_retention_days * DAY_MS),
+                "max.message.bytes": max_bytes,
+            },
+        ),
+        # Pollers split the tokens by the partitions of this topic that the group assigns them; it carries
+        # no data that matters, so it keeps almost nothing.
+        TopicSpec(
+            settings.tokens_topic,
+            POLLER_TOKEN_PARTITIONS,
+            {"cleanup.policy": "delete", "retention.ms": str(DAY_MS)},
+        ),
+    ]
+
+
+async def ensure_topics(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: int
+) -> BootstrapReport:
+    """Create missing topics; report (never silently change) existing ones whose config differs."""
+    report = BootstrapReport()
+    existing = set(await admin.list_topics())
+    missing = [spec for spec in specs if spec.name not in existing]
+    if missing:
+        new = [NewTopic(s.name, s.partitions, replication, topic_configs=s.configs) for s in missing]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            # Another process bootstrapped concurrently: fine, the comparison below still runs.
+            pass
+        report.created = [s.name for s in missing]
+    for spec in specs:
+        if spec.name in report.created:
+            continue
+        differences = await _differences(admin, spec)
+        if differences:
+            report.differing[spec.name] = differences
+        else:
+            report.unchanged.append(spec.name)
+    return report
+
+
+async def _differences(admin: AIOKafkaAdminClient, spec: TopicSpec) -> list[str]:
+    described = await admin.describe_topics([spec.name])
+    partitions = len(described[0]["partitions"]) if described else 0
+    differences = []
+    if partitions < spec.partitions:
+        differences.append(f"partitions: {partitions} < {spec.partitions}")
+    actual = await read_topic_configs(admin, spec.name)
+    for key, wanted in spec.configs.items():
+        if actual.get(key) != wanted:
+            differences.append(f"{key}: {actual.get(key)!r} != {wanted!r}")
+    return differences
+
+
+async def read_topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
+    """A topic's effective configs, read back through the admin API."""
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    configs: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            # resource = (error_code, error_message, type, name, [(key, value, read_only, ...), ...])
+            for entry in resource[4]:
+                configs[entry[0]] = entry[1]
+    return configs
+
+
+async def bootstrap(settings: KafkaSettings) -> BootstrapReport:
+    """Connect, ensure every topic of the contract, close."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    await admin.start()
+    try:
+        return await ensure_topics(admin, topic_specs(settings), settings.replication_factor)
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    """Create the topics and print what was done; exit 1 when an existing topic differs."""
+    from core.logging import configure_logging
+    from core.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json_logs=False)
+    report = asyncio.run(bootstrap(settings.kafka))
+    for name in report.created:
+        log.info("created topic %s", name)
+    for name in report.unchanged:
+        log.info("topic %s exists with the expected config", name)
+    for name, differences in report.differing.items():
+        log.warning("topic %s differs from the contract: %s", name, "; ".join(differences))
+    raise SystemExit(1 if report.differing else 0)
+
+
+if __name__ == "__main__":
+    main()

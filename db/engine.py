@@ -1,0 +1,36 @@
+"""Engine and session factories; built only by a process's composition root."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from core.settings import DatabaseSettings
+
+
+def async_url(url: str) -> str:
+    """Accept the conventional `postgresql://` form and pin the asyncpg driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL for plain asyncpg (`postgresql://`), used by bulk paths and benchmarks."""
+    return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """An asyncpg-backed engine with a bounded pool."""
+    return create_async_engine(
+        async_url(settings.url.get_secret_value()),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        echo=settings.echo,
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded values after commit (no lazy reloads in async code)."""
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,181 @@
+"""SQLAlchemy 2 models of the four tables; ORM objects stay inside db/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TOKEN_STATUSES = ("pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied")
+SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
+SYNC_STATUSES = ("running", "finished", "failed")
+
+Timestamp = DateTime(timezone=True)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UserToken(Base):
+    """One linked (or linking) Allegro seller account of an external user."""
+
+    __tablename__ = "user_tokens"
+    __table_args__ = (
+        CheckConstraint(_in("status", TOKEN_STATUSES), name="status"),
+        # One active link per (user, seller): relinking the same seller replaces, never duplicates.
+        Index(
+            "uq_user_tokens_active_user_seller",
+            "user_id",
+            "seller_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_user_tokens_user_id_created_at", "user_id", "created_at"),
+        Index("ix_user_tokens_status", "status"),
+    )
+
+    id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    seller_id: Mapped[str | None] = mapped_column(String(64))
+    login: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    # Encrypted values are `key_id:ciphertext`, so each carries the key it was sealed with.
+    access_token: Mapped[str | None] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    scope: Mapped[str | None] = mapped_column(Text)
+    device_code: Mapped[str | None] = mapped_column(Text)
+    user_code: Mapped[str | None] = mapped_column(String(32))
+    verification_uri: Mapped[str | None] = mapped_column(Text)
+    verification_uri_complete: Mapped[str | None] = mapped_column(Text)
+    device_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    device_interval: Mapped[int | None] = mapped_column(Integer)
+    device_next_poll_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    event_cursor: Mapped[str | None] = mapped_column(String(32))
+    cursor_updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_event_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    backfill_progress: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    backfill_completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_reconcile_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_sync_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    resync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    resync_since: Mapped[datetime | None] = mapped_column(Timestamp)
+    resync_source: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), onupdate=func.now())
+
+
+class Order(Base):
+    """The latest known state of one checkout form; never hard-deleted."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("token_id", "checkout_form_id"),
+        # Keyset pagination: newest first within a user, id breaks ties.
+        Index("ix_orders_user_id_updated_at_id", "user_id", text("updated_at DESC"), text("id DESC")),
+        Index("ix_orders_user_id_bought_at_id", "user_id", text("bought_at DESC"), text("id DESC")),
+        Index("ix_orders_line_item_ids", "line_item_ids", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # No foreign key to user_tokens: orders must be restorable from Kafka into a database whose token
+    # rows (which never travel on Kafka) are gone.
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True))
+    user_id: Mapped[str] = mapped_column(String(128))
+    checkout_form_id: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(32))
+    fulfillment_status: Mapped[str | None] = mapped_column(String(32))
+    buyer_login: Mapped[str | None] = mapped_column(String(256))
+    bought_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    currency: Mapped[str | None] = mapped_column(String(8))
+    line_item_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    order_data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    source: Mapped[str] = mapped_column(String(16))
+    first_seen_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    last_synced_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    superseded_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    superseded_by: Mapped[str | None] = mapped_column(String(64))
+    missing_upstream_since: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class OrderRevision(Base):
+    """Append-only history: every distinct revision of every order, once."""
+
+    __tablename__ = "order_revisions"
+    __table_args__ = (UniqueConstraint("token_id", "checkout_form_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True))
+    checkout_form_id: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    order_data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    captured_at: Mapped[datetime] = mapped_column(Timestamp)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class SyncHistory(Base):
+    """One row per sync run, written from `allegro.sync-runs`."""
+
+    __tablename__ = "sync_history"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SYNC_KINDS), name="kind"),
+        CheckConstraint(_in("status", SYNC_STATUSES), name="status"),
+        Index("ix_sync_history_user_id_started_at", "user_id", text("started_at DESC")),
+        Index("ix_sync_history_token_id_started_at", "token_id", text("started_at DESC")),
+    )
+
+    id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True))
+    user_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    events_read: Mapped[int] = mapped_column(Integer, server_default="0")
+    orders_fetched: Mapped[int] = mapped_column(Integer, server_default="0")
+    orders_changed: Mapped[int] = mapped_column(Integer, server_default="0")
+    requests_made: Mapped[int] = mapped_column(Integer, server_default="0")
+    cursor_from: Mapped[str | None] = mapped_column(String(32))
+    cursor_to: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

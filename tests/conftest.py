@@ -1,0 +1,141 @@
+"""Shared fixtures: real PostgreSQL and real Kafka, found in this order:
+
+1. `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` from the environment (the launcher's `scripts/stack env`);
+2. containers through testcontainers when a Docker engine answers;
+3. otherwise the session stops with a message that says how to start the stack.
+
+Tests run against a separate `<name>_test` database, dropped and migrated once per session. Each test
+gets isolation from a rolled-back transaction (`session`) or, where separate processes must see the
+data, from fresh random token ids and its own Kafka topic names (`kafka_settings`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from core.settings import KafkaSettings
+from core.topics import ensure_topics, topic_specs
+from db.engine import async_url, asyncpg_dsn
+from db.migrate import downgrade, upgrade
+
+HOW_TO_START = (
+    'No PostgreSQL/Kafka for the tests: run `scripts/stack up && eval "$(scripts/stack env)"` '
+    "(or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or start a Docker engine for testcontainers)."
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no engine": fall through to the next option
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def _services() -> Iterator[tuple[str, str]]:
+    """(database URL, Kafka bootstrap servers) of real servers for the whole session."""
+    database_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    with ExitStack() as stack:
+        if not (database_url and bootstrap) and _docker_answers():
+            from testcontainers.kafka import KafkaContainer
+            from testcontainers.postgres import PostgresContainer
+
+            if not database_url:
+                pg = stack.enter_context(PostgresContainer("postgres:16-alpine", driver="asyncpg"))
+                database_url = pg.get_connection_url()
+            if not bootstrap:
+                kafka = stack.enter_context(KafkaContainer("apache/kafka:4.1.1").with_kraft())
+                bootstrap = kafka.get_bootstrap_server()
+        if not (database_url and bootstrap):
+            pytest.exit(HOW_TO_START, returncode=2)
+        yield async_url(database_url), bootstrap
+
+
+def _test_database_url(url: str) -> str:
+    base, _, name = url.rpartition("/")
+    name = name.split("?")[0]
+    return url if name.endswith("_test") else f"{base}/{name}_test"
+
+
+async def _create_database_if_missing(url: str) -> None:
+    base, _, name = asyncpg_dsn(url).rpartition("/")
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(_services: tuple[str, str]) -> str:
+    """A migrated, empty test database for this session."""
+    url = _test_database_url(_services[0])
+    asyncio.run(_create_database_if_missing(url))
+    downgrade(url, "base")
+    upgrade(url, "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_services: tuple[str, str]) -> str:
+    """Bootstrap servers of the real broker."""
+    return _services[1]
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """One engine for the session."""
+    engine = create_async_engine(database_url, pool_size=5, max_overflow=10)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    """Kafka settings with topic names of this test's own, created with the contract's configs."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        snapshots_topic=f"t{suffix}.order-snapshots",
+        sync_runs_topic=f"t{suffix}.sync-runs",
+        orders_topic=f"t{suffix}.orders",
+        dlq_topic=f"t{suffix}.order-snapshots.dlq",
+        tokens_topic=f"t{suffix}.poller-tokens",
+        partitions=2,
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await ensure_topics(admin, topic_specs(settings), 1)
+    finally:
+        await admin.close()
+    return settings
