@@ -1,0 +1,69 @@
+"""Typed async client of Allegro's REST API: device flow, order events, checkout forms, rate governor."""
+
+from allegro_api.auth import (
+    AllegroAuth,
+    Denied,
+    DevicePollOutcome,
+    Granted,
+    InvalidCode,
+    Pending,
+    SlowDown,
+)
+from allegro_api.checkout_forms import CheckoutForm, CheckoutFormPage, FormSnapshot
+from allegro_api.client import AllegroClient, CheckoutFormFilters, format_datetime
+from allegro_api.errors import (
+    AccessTokenExpired,
+    AllegroError,
+    AuthError,
+    ClientAuthFailed,
+    ClientSideLimitError,
+    Forbidden,
+    InvalidGrant,
+    NeedsReauth,
+    NotAcceptable,
+    NotFound,
+    RateLimited,
+    Unavailable,
+    UnexpectedResponse,
+    ValidationFailed,
+)
+from allegro_api.events import EventStats, LatestEvent, OrderEvent
+from allegro_api.governor import GovernorStats, RateGovernor
+from allegro_api.tokens import DeviceAuthorization, TokenPair
+
+__all__ = [
+    "AccessTokenExpired",
+    "AllegroAuth",
+    "AllegroClient",
+    "AllegroError",
+    "AuthError",
+    "CheckoutForm",
+    "CheckoutFormFilters",
+    "CheckoutFormPage",
+    "ClientAuthFailed",
+    "ClientSideLimitError",
+    "Denied",
+    "DeviceAuthorization",
+    "DevicePollOutcome",
+    "EventStats",
+    "Forbidden",
+    "FormSnapshot",
+    "GovernorStats",
+    "Granted",
+    "InvalidCode",
+    "InvalidGrant",
+    "LatestEvent",
+    "NeedsReauth",
+    "NotAcceptable",
+    "NotFound",
+    "OrderEvent",
+    "Pending",
+    "RateGovernor",
+    "RateLimited",
+    "SlowDown",
+    "TokenPair",
+    "Unavailable",
+    "UnexpectedResponse",
+    "ValidationFailed",
+    "format_datetime",
+]

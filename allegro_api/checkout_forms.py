@@ -1,0 +1,186 @@
+"""Checkout forms: a typed view of the fields the service needs, plus the form's raw JSON for storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from pydantic import Field, ValidationError
+
+from allegro_api.errors import UnexpectedResponse
+from allegro_api.model_base import AllegroModel, NullableList, load_json_object
+
+
+class Price(AllegroModel):
+    """Money as Allegro sends it: a decimal string and a currency code."""
+
+    amount: Decimal
+    currency: str
+
+
+class Buyer(AllegroModel):
+    """The buyer reference fields we index on."""
+
+    id: str | None = None
+    login: str | None = None
+    email: str | None = None
+    guest: bool | None = None
+
+
+class ShipmentSummary(AllegroModel):
+    """How many line items have been sent."""
+
+    line_items_sent: str | None = None
+
+
+class FulfillmentProvider(AllegroModel):
+    """Who fulfils the order (SELLER or ALLEGRO)."""
+
+    id: str | None = None
+
+
+class Fulfillment(AllegroModel):
+    """The seller-side fulfilment state."""
+
+    status: str | None = None
+    shipment_summary: ShipmentSummary | None = None
+    provider: FulfillmentProvider | None = None
+
+
+class LineItem(AllegroModel):
+    """One purchased offer; its id survives merges of checkout forms."""
+
+    id: str
+    bought_at: datetime | None = None
+    quantity: int | None = None
+    price: Price | None = None
+
+
+class Summary(AllegroModel):
+    """What the buyer has to pay in total."""
+
+    total_to_pay: Price | None = None
+
+
+class Marketplace(AllegroModel):
+    """The marketplace an order belongs to, e.g. allegro-pl."""
+
+    id: str | None = None
+
+
+class CheckoutForm(AllegroModel):
+    """An Allegro order; only the fields the service reads are typed, the rest are kept as extras."""
+
+    id: str
+    status: str | None = None
+    fulfillment: Fulfillment | None = None
+    buyer: Buyer | None = None
+    line_items: NullableList[LineItem] = Field(default_factory=list)
+    summary: Summary | None = None
+    updated_at: datetime | None = None
+    revision: str | None = None
+    marketplace: Marketplace | None = None
+
+    @property
+    def bought_at(self) -> datetime | None:
+        """The latest line-item purchase time, which is what Allegro's boughtAt filters apply to."""
+        times = [item.bought_at for item in self.line_items if item.bought_at is not None]
+        return max(times) if times else None
+
+    @property
+    def line_item_ids(self) -> list[str]:
+        """Line-item ids: the key that links a merged form to its successor."""
+        return [item.id for item in self.line_items]
+
+
+@dataclass(frozen=True, slots=True)
+class FormSnapshot:
+    """One checkout form: its JSON bytes exactly as Allegro's object (key order kept) and its typed view."""
+
+    raw: bytes
+    form: CheckoutForm
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FormSnapshot:
+        """Validate a decoded form and keep its bytes; the dict is not modified."""
+        try:
+            form = CheckoutForm.model_validate(data)
+        except ValidationError as exc:
+            raise UnexpectedResponse(f"malformed checkout form: {exc.error_count()} errors") from exc
+        return cls(raw=orjson.dumps(data), form=form)
+
+    @classmethod
+    def from_json(cls, content: bytes) -> FormSnapshot:
+        """Parse one form from a response body."""
+        data = load_json_object(content)
+        return cls.from_dict(data)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Decode the stored bytes again (a fresh dict each call)."""
+        decoded: dict[str, Any] = orjson.loads(self.raw)
+        return decoded
+
+    @property
+    def id(self) -> str:
+        """The checkout form id (a case-sensitive lowercase UUID)."""
+        return self.form.id
+
+    @property
+    def revision(self) -> str | None:
+        """The form's revision, opaque."""
+        return self.form.revision
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """When Allegro last changed the form."""
+        return self.form.updated_at
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutFormPage:
+    """One page of `GET /order/checkout-forms`."""
+
+    forms: list[FormSnapshot]
+    count: int
+    total_count: int
+    offset: int
+    limit: int
+
+    @classmethod
+    def from_json(cls, content: bytes, *, offset: int, limit: int) -> CheckoutFormPage:
+        """Parse a list page once; each form keeps its own raw bytes."""
+        data = load_json_object(content)
+        items = data.get("checkoutForms")
+        if items is None:
+            items = []
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise UnexpectedResponse("checkoutForms is not a list of objects")
+        forms = [FormSnapshot.from_dict(item) for item in items]
+        count = _as_int(data.get("count"), default=len(forms))
+        total_count = _as_int(data.get("totalCount"), default=offset + len(forms))
+        return cls(forms=forms, count=count, total_count=total_count, offset=offset, limit=limit)
+
+    @property
+    def next_offset(self) -> int:
+        """The offset of the page after this one."""
+        return self.offset + len(self.forms)
+
+    @property
+    def is_last(self) -> bool:
+        """True when no later page can hold forms."""
+        return len(self.forms) < self.limit or self.next_offset >= self.total_count
+
+
+def _as_int(value: object, *, default: int) -> int:
+    """Read an int that may come as a string; fall back when absent."""
+    if value is None:
+        return default
+    if isinstance(value, int | str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise UnexpectedResponse(f"not an integer: {value!r}")

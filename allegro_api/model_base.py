@@ -1,0 +1,43 @@
+"""The pydantic base shared by the Allegro response models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from allegro_api.errors import UnexpectedResponse
+
+ItemT = TypeVar("ItemT")
+
+
+class AllegroModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields kept, never rejected."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+def _null_to_empty_list(value: Any) -> Any:
+    """Allegro sends explicit null for absent arrays; treat it as empty."""
+    return [] if value is None else value
+
+
+NullableList = Annotated[list[ItemT], BeforeValidator(_null_to_empty_list)]
+
+
+def load_json_object(content: bytes) -> dict[str, Any]:
+    """Decode a JSON object body or raise UnexpectedResponse."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise UnexpectedResponse("response body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise UnexpectedResponse("response body is not a JSON object")
+    return data
