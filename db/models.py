@@ -111,6 +111,7 @@ class Order(Base):
         Index("ix_orders_user_id_updated_at_id", "user_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_orders_user_id_bought_at_id", "user_id", text("bought_at DESC"), text("id DESC")),
         Index("ix_orders_line_item_ids", "line_item_ids", postgresql_using="gin"),
+        Index("ix_orders_pending_change", "token_id", postgresql_where=text("pending_change IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -135,6 +136,9 @@ class Order(Base):
     superseded_at: Mapped[datetime | None] = mapped_column(Timestamp)
     superseded_by: Mapped[str | None] = mapped_column(String(64))
     missing_upstream_since: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Transactional outbox: the change type written with a real change and cleared once
+    # `allegro.orders` has acknowledged it, so a crash between commit and publish loses no change.
+    pending_change: Mapped[str | None] = mapped_column(String(16))
 
 
 class OrderRevision(Base):

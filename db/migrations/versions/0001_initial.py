@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("superseded_at", TS),
         sa.Column("superseded_by", sa.String(64)),
         sa.Column("missing_upstream_since", TS),
+        sa.Column("pending_change", sa.String(16)),
         sa.PrimaryKeyConstraint("id", name="pk_orders"),
         sa.UniqueConstraint("token_id", "checkout_form_id", name="uq_orders_token_id_checkout_form_id"),
     )
@@ -103,6 +104,12 @@ def upgrade() -> None:
         "ix_orders_user_id_bought_at_id", "orders", ["user_id", sa.text("bought_at DESC"), sa.text("id DESC")]
     )
     op.create_index("ix_orders_line_item_ids", "orders", ["line_item_ids"], postgresql_using="gin")
+    op.create_index(
+        "ix_orders_pending_change",
+        "orders",
+        ["token_id"],
+        postgresql_where=sa.text("pending_change IS NOT NULL"),
+    )
 
     op.create_table(
         "order_revisions",
