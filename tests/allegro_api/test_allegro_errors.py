@@ -1,0 +1,122 @@
+"""Both Allegro error body shapes map onto the error tree, whatever the body holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from allegro_api.errors import (
+    AccessTokenExpired,
+    AllegroError,
+    Forbidden,
+    NotAcceptable,
+    NotFound,
+    RateLimited,
+    Unavailable,
+    ValidationFailed,
+    error_from_response,
+    parse_error_body,
+    parse_retry_after,
+)
+
+REST_404 = (
+    b'{"errors":[{"code":"CheckoutFormNotFoundException","message":"Checkout form c93d not found",'
+    b'"details":null,"path":"/order/checkout-forms/c93d","userMessage":null,"metadata":{"k":"v"}}]}'
+)
+OAUTH_401 = b'{"error":"invalid_token","error_description":"Access token expired: abc"}'
+
+
+def test_rest_error_shape_is_read() -> None:
+    body = parse_error_body(REST_404)
+    assert body.code == "CheckoutFormNotFoundException"
+    assert body.message == "Checkout form c93d not found"
+    assert body.path == "/order/checkout-forms/c93d"
+    assert body.user_message is None
+    assert body.details is None
+    assert body.metadata == {"k": "v"}
+
+
+def test_oauth_error_shape_is_read() -> None:
+    body = parse_error_body(OAUTH_401)
+    assert body.code == "invalid_token"
+    assert body.message == "Access token expired: abc"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"<html>502 Bad Gateway</html>",
+        b"[1, 2]",
+        b'{"errors": []}',
+        b'{"errors": "x"}',
+        b"null",
+        b"\xff\xfe",
+    ],
+)
+def test_odd_bodies_do_not_raise(content: bytes) -> None:
+    body = parse_error_body(content)
+    assert body.code is None
+
+
+def test_non_json_body_keeps_a_text_excerpt() -> None:
+    assert parse_error_body(b"<html>Bad Gateway</html>").message == "<html>Bad Gateway</html>"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, ValidationFailed),
+        (401, AccessTokenExpired),
+        (403, Forbidden),
+        (404, NotFound),
+        (406, NotAcceptable),
+        (422, ValidationFailed),
+        (429, RateLimited),
+        (500, Unavailable),
+        (503, Unavailable),
+        (504, Unavailable),
+        (409, AllegroError),
+    ],
+)
+def test_status_maps_to_error_class(status: int, expected: type[AllegroError]) -> None:
+    response = httpx.Response(status, content=REST_404, headers={"trace-id": "t-1"})
+    error = error_from_response(response)
+    assert type(error) is expected
+    assert error.status == status
+    assert error.trace_id == "t-1"
+    assert error.code == "CheckoutFormNotFoundException"
+    assert error.retriable is (status >= 500)
+
+
+def test_expired_token_asks_for_a_refresh_not_a_retry() -> None:
+    error = error_from_response(httpx.Response(401, content=OAUTH_401))
+    assert isinstance(error, AccessTokenExpired)
+    assert error.needs_refresh and not error.retriable and not error.needs_reauth
+    assert error.code == "invalid_token"
+
+
+def test_rate_limited_reads_retry_after_seconds() -> None:
+    error = error_from_response(httpx.Response(429, content=b"", headers={"Retry-After": "12"}))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 12.0
+    assert error.pause_seconds == 12.0
+    assert error.pause_client and not error.retriable
+
+
+def test_rate_limited_without_retry_after_pauses_a_minute() -> None:
+    error = error_from_response(httpx.Response(429, content=b"Too Many Requests"))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after is None
+    assert error.pause_seconds == 60.0
+
+
+def test_retry_after_http_date_and_garbage() -> None:
+    now = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("Wed, 01 Jul 2026 12:00:30 GMT", now=now) == 30.0
+    assert parse_retry_after("Wed, 01 Jul 2026 11:00:00 GMT", now=now) == 0.0
+    assert parse_retry_after("soon", now=now) is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("-3") == 0.0

@@ -1,0 +1,89 @@
+"""The four real sandbox list responses parse, and every form keeps its JSON unchanged."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from allegro_api import CheckoutFormPage, FormSnapshot
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def samples_dir() -> Path:
+    """The shared Allegro samples, from ALLEGRO_SHARED_DIR or `<repo>/../shared`."""
+    shared = Path(os.environ.get("ALLEGRO_SHARED_DIR", REPO_ROOT.parent / "shared"))
+    return shared / "allegro" / "samples"
+
+
+SAMPLES = sorted(samples_dir().glob("checkout-forms-*.json"))
+
+
+def test_the_four_samples_are_present() -> None:
+    assert len(SAMPLES) == 4, f"expected four samples in {samples_dir()}"
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
+def test_sample_page_parses_with_typed_fields(sample: Path) -> None:
+    content = sample.read_bytes()
+    original = orjson.loads(content)
+    page = CheckoutFormPage.from_json(content, offset=0, limit=100)
+    assert page.count == original["count"]
+    assert page.total_count == original["totalCount"]
+    assert len(page.forms) == len(original["checkoutForms"]) > 0
+    for snapshot, form_dict in zip(page.forms, original["checkoutForms"], strict=True):
+        form = snapshot.form
+        assert form.id == form_dict["id"]
+        assert form.revision == form_dict["revision"]
+        assert form.status == form_dict["status"]
+        assert form.buyer is not None
+        assert form.buyer.login == form_dict["buyer"]["login"]
+        assert form.buyer.id == form_dict["buyer"]["id"]
+        assert form.fulfillment is not None
+        assert form.fulfillment.status == form_dict["fulfillment"]["status"]
+        assert form.summary is not None and form.summary.total_to_pay is not None
+        assert form.summary.total_to_pay.amount == Decimal(form_dict["summary"]["totalToPay"]["amount"])
+        assert form.line_item_ids == [item["id"] for item in form_dict["lineItems"]]
+        assert form.updated_at is not None and form.updated_at.tzinfo is not None
+        assert form.bought_at is not None and form.bought_at.tzinfo is not None
+        # Untyped parts of the form stay reachable as extras.
+        assert form.model_extra is not None and "delivery" in form.model_extra
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
+def test_sample_forms_round_trip_unchanged_with_key_order(sample: Path) -> None:
+    original = orjson.loads(sample.read_bytes())
+    page = CheckoutFormPage.from_json(sample.read_bytes(), offset=0, limit=100)
+    for snapshot, form_dict in zip(page.forms, original["checkoutForms"], strict=True):
+        assert snapshot.raw == orjson.dumps(form_dict)
+        assert snapshot.as_dict() == form_dict
+        assert list(snapshot.as_dict()) == list(form_dict)  # key order kept
+        assert b"null" in snapshot.raw  # explicit nulls are stored, not dropped
+
+
+def test_form_with_explicit_null_in_every_optional_field_parses() -> None:
+    raw = (
+        b'{"id":"d4096850-303d-11f0-9468-6d34c41cf924","status":null,"fulfillment":null,"buyer":null,'
+        b'"lineItems":null,"summary":null,"updatedAt":null,"revision":null,"marketplace":null,"note":null}'
+    )
+    snapshot = FormSnapshot.from_json(raw)
+    assert snapshot.form.line_items == []
+    assert snapshot.revision is None
+    assert snapshot.form.bought_at is None
+    assert snapshot.raw == raw
+
+
+def test_nested_nulls_inside_typed_parts_parse() -> None:
+    raw = (
+        b'{"id":"a","buyer":{"id":null,"login":null,"email":null,"guest":null},'
+        b'"fulfillment":{"status":null,"shipmentSummary":null,"provider":null},'
+        b'"lineItems":[{"id":"li","boughtAt":null,"quantity":null,"price":null}],'
+        b'"summary":{"totalToPay":null},"marketplace":{"id":null}}'
+    )
+    form = FormSnapshot.from_json(raw).form
+    assert form.buyer is not None and form.buyer.login is None
+    assert form.line_item_ids == ["li"]
