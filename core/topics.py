@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from core.settings import KafkaSettings
 
@@ -89,16 +89,16 @@ async def ensure_topics(
 ) -> BootstrapReport:
     """Create missing topics; report (never silently change) existing ones whose config differs."""
     report = BootstrapReport()
-    existing = set(await admin.list_topics())
-    missing = [spec for spec in specs if spec.name not in existing]
-    if missing:
-        new = [NewTopic(s.name, s.partitions, replication, topic_configs=s.configs) for s in missing]
-        try:
-            await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            # Another process bootstrapped concurrently: fine, the comparison below still runs.
-            pass
-        report.created = [s.name for s in missing]
+    # Ask the controller to create every topic and read its verdict per topic: a metadata listing may lag
+    # behind a topic created a moment ago, the controller's answer does not.
+    response = await admin.create_topics(
+        [NewTopic(s.name, s.partitions, replication, topic_configs=s.configs) for s in specs]
+    )
+    for topic, code, *message in response.topic_errors:
+        if code == 0:
+            report.created.append(topic)
+        elif code != TopicAlreadyExistsError.errno:
+            raise for_code(code)(f"creating topic {topic}: {message[0] if message else ''}")
     for spec in specs:
         if spec.name in report.created:
             continue
@@ -123,16 +123,28 @@ async def _differences(admin: AIOKafkaAdminClient, spec: TopicSpec) -> list[str]
     return differences
 
 
-async def read_topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
-    """A topic's effective configs, read back through the admin API."""
-    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    configs: dict[str, str] = {}
-    for response in responses:
-        for resource in response.resources:
+async def read_topic_configs(
+    admin: AIOKafkaAdminClient, topic: str, wait_seconds: float = 10.0
+) -> dict[str, str]:
+    """A topic's effective configs, read back through the admin API.
+
+    A topic created a moment ago may not be known to the broker that answers yet, so an empty or
+    failed answer is retried for up to `wait_seconds`.
+    """
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        configs: dict[str, str] = {}
+        failed = False
+        for response in responses:
             # resource = (error_code, error_message, type, name, [(key, value, read_only, ...), ...])
-            for entry in resource[4]:
-                configs[entry[0]] = entry[1]
-    return configs
+            for resource in response.resources:
+                failed = failed or resource[0] != 0
+                for entry in resource[4]:
+                    configs[entry[0]] = entry[1]
+        if (configs and not failed) or asyncio.get_running_loop().time() > deadline:
+            return configs
+        await asyncio.sleep(0.1)
 
 
 async def bootstrap(settings: KafkaSettings) -> BootstrapReport:

@@ -1,0 +1,120 @@
+"""The schema on the real PostgreSQL server: migrations both ways, constraints that keep data whole."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from db.engine import asyncpg_dsn
+from db.migrate import downgrade, upgrade
+from db.models import Base
+
+
+async def _recreate(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _tables(dsn: str) -> set[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {row["tablename"] for row in rows}
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def scratch_database(database_url: str) -> str:
+    base = database_url.rpartition("/")[0]
+    name = "backup_migrations_test"
+    asyncio.run(_recreate(f"{asyncpg_dsn(base)}/postgres", name))
+    return f"{base}/{name}"
+
+
+def test_migrations_upgrade_downgrade_and_upgrade_again(scratch_database: str) -> None:
+    dsn = asyncpg_dsn(scratch_database)
+    tables = {"user_tokens", "orders", "order_revisions", "sync_history"}
+    upgrade(scratch_database)
+    assert tables <= asyncio.run(_tables(dsn))
+    downgrade(scratch_database)
+    assert not tables & asyncio.run(_tables(dsn))
+    upgrade(scratch_database)
+    assert tables <= asyncio.run(_tables(dsn))
+
+
+def _schema_diff(connection: Connection) -> list[object]:
+    return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+
+async def test_migrated_schema_matches_the_models(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        diff = await connection.run_sync(_schema_diff)
+    await engine.dispose()
+    assert diff == []
+
+
+async def _insert_order(session: AsyncSession, token_id: uuid.UUID, form_id: str, revision: str) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO orders (token_id, user_id, checkout_form_id, revision, order_data, source)"
+            " VALUES (:t, 'user-1', :f, :r, '{}'::jsonb, 'journal')"
+        ),
+        {"t": token_id, "f": form_id, "r": revision},
+    )
+
+
+async def test_duplicate_order_row_is_rejected(session: AsyncSession) -> None:
+    token_id = uuid.uuid4()
+    await _insert_order(session, token_id, "d4096850-303d-11f0-9468-6d34c41cf924", "aaaaaaaa")
+    with pytest.raises(IntegrityError, match="uq_orders_token_id_checkout_form_id"):
+        async with session.begin_nested():
+            await _insert_order(session, token_id, "d4096850-303d-11f0-9468-6d34c41cf924", "bbbbbbbb")
+    # The same form under another token is another order.
+    await _insert_order(session, uuid.uuid4(), "d4096850-303d-11f0-9468-6d34c41cf924", "aaaaaaaa")
+
+
+async def test_duplicate_revision_row_is_rejected(session: AsyncSession) -> None:
+    statement = text(
+        "INSERT INTO order_revisions (token_id, checkout_form_id, revision, order_data, captured_at, source)"
+        " VALUES (:t, 'f-1', 'aaaaaaaa', '{}'::jsonb, now(), 'journal')"
+    )
+    token_id = uuid.uuid4()
+    await session.execute(statement, {"t": token_id})
+    with pytest.raises(IntegrityError, match="uq_order_revisions"):
+        async with session.begin_nested():
+            await session.execute(statement, {"t": token_id})
+
+
+async def test_second_active_link_of_the_same_seller_is_rejected(session: AsyncSession) -> None:
+    statement = text(
+        "INSERT INTO user_tokens (id, user_id, seller_id, status) VALUES (:id, 'user-1', '42', :status)"
+    )
+    await session.execute(statement, {"id": uuid.uuid4(), "status": "active"})
+    await session.execute(statement, {"id": uuid.uuid4(), "status": "unlinked"})
+    with pytest.raises(IntegrityError, match="uq_user_tokens_active_user_seller"):
+        async with session.begin_nested():
+            await session.execute(statement, {"id": uuid.uuid4(), "status": "active"})
+
+
+async def test_unknown_token_status_is_rejected(session: AsyncSession) -> None:
+    with pytest.raises(IntegrityError, match="ck_user_tokens_status"):
+        async with session.begin_nested():
+            await session.execute(
+                text("INSERT INTO user_tokens (id, user_id, status) VALUES (:id, 'u', 'sleeping')"),
+                {"id": uuid.uuid4()},
+            )
