@@ -1,0 +1,76 @@
+"""Request bodies of the control API (`/_sim/...`)."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewSeller(_Body):
+    """`POST /_sim/sellers`."""
+
+    login: str | None = Field(default=None, min_length=1, max_length=64)
+    seller_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+
+
+class DeviceApproval(_Body):
+    """`POST /_sim/device/approve`."""
+
+    user_code: str
+    seller_id: str
+
+
+class DeviceDenial(_Body):
+    """`POST /_sim/device/deny`."""
+
+    user_code: str
+
+
+class NewOrders(_Body):
+    """`POST /_sim/sellers/{seller_id}/orders`."""
+
+    count: int = Field(ge=0, le=500_000)
+    days_back: float = Field(default=330, ge=0, le=3650)
+    with_events: bool = True
+
+
+class Mutation(_Body):
+    """`POST /_sim/sellers/{seller_id}/orders/{id}/mutate`."""
+
+    status: str | None = None
+    fulfillment_status: str | None = None
+    buyer_edit: bool = False
+
+
+class RandomMutations(_Body):
+    """`POST /_sim/sellers/{seller_id}/mutate-random`."""
+
+    count: int = Field(ge=0, le=100_000)
+
+
+class MergeRequest(_Body):
+    """`POST /_sim/sellers/{seller_id}/merge`."""
+
+    ids: list[str] = Field(min_length=2)
+
+
+class TrickleRequest(_Body):
+    """`POST /_sim/sellers/{seller_id}/trickle`."""
+
+    new_per_s: float = Field(default=0.0, ge=0, le=10_000)
+    changes_per_s: float = Field(default=0.0, ge=0, le=10_000)
+
+
+class PurgeRequest(_Body):
+    """`POST /_sim/purge`."""
+
+    before: datetime
+
+
+class SellerRef(_Body):
+    """`POST /_sim/tokens/revoke` and `/expire`."""
+
+    seller_id: str

@@ -1,0 +1,103 @@
+"""Changes to existing orders: explicit mutations, random progress, and merges of several forms."""
+
+from simulator import lifecycle
+from simulator.clock import now_us
+from simulator.forms import Form, recompute_total
+from simulator.orders import OrderBook
+from simulator.store import OrderRecord, Seller
+
+
+class MutationError(ValueError):
+    """A mutation or merge that cannot be applied (the control API answers 422)."""
+
+
+def _commit_with_events(
+    book: OrderBook, seller: Seller, record: OrderRecord, form: Form, types: list[str]
+) -> None:
+    now = now_us()
+    book.commit(record, form, now)
+    for event_type in types:
+        book.emit(seller, record, event_type, now, now)
+    seller.touch()
+
+
+def mutate(
+    book: OrderBook,
+    seller: Seller,
+    record: OrderRecord,
+    *,
+    status: str | None,
+    fulfillment_status: str | None,
+    buyer_edit: bool,
+) -> Form:
+    """Apply the requested changes as one new revision; one event per kind of change."""
+    if status is None and fulfillment_status is None and not buyer_edit:
+        raise MutationError("nothing to change: give status, fulfillment_status or buyer_edit")
+    if status is not None and status not in lifecycle.ORDER_STATUSES:
+        raise MutationError(f"unknown status {status!r}")
+    if fulfillment_status is not None and fulfillment_status not in lifecycle.FULFILLMENT_STATUSES:
+        raise MutationError(f"unknown fulfillment status {fulfillment_status!r}")
+    form, now, types = record.form(), now_us(), []
+    if status == "FILLED_IN":
+        types.append(lifecycle.fill_in(form))
+    elif status == "READY_FOR_PROCESSING":
+        types.append(lifecycle.pay(form, now))
+    elif status == "CANCELLED":
+        types.append(lifecycle.cancel(form))
+    elif status == "BOUGHT":
+        form["status"] = "BOUGHT"
+        types.append("BUYER_MODIFIED")
+    if fulfillment_status is not None:
+        types.append(lifecycle.set_fulfillment(form, fulfillment_status))
+    if buyer_edit:
+        types.append(lifecycle.edit_by_buyer(form, book.rng, now))
+    _commit_with_events(book, seller, record, form, types)
+    return form
+
+
+def mutate_random(book: OrderBook, seller: Seller, count: int) -> list[str]:
+    """Move up to `count` distinct visible orders one plausible step forward."""
+    cutoff = book.visible_since_us()
+    candidates = [r for r in seller.orders.values() if book.is_visible(r, cutoff)]
+    chosen = book.rng.sample(candidates, min(count, len(candidates)))
+    for record in chosen:
+        form = record.form()
+        types = lifecycle.next_step(form, book.rng, book.factory, now_us())
+        _commit_with_events(book, seller, record, form, types)
+    return [record.id for record in chosen]
+
+
+def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
+    """Replace several forms by one new form holding all their line items (same lineItems[].id)."""
+    if len(ids) < 2 or len(set(ids)) != len(ids):
+        raise MutationError("a merge needs at least two distinct ids")
+    records = []
+    for form_id in ids:
+        record = book.find(seller, form_id)
+        if record is None:
+            raise MutationError(
+                f"checkout form {form_id} is not a visible order of seller {seller.seller_id}"
+            )
+        records.append(record)
+    forms = [record.form() for record in records]
+    if len({f["marketplace"]["id"] for f in forms}) != 1:
+        raise MutationError("forms of different marketplaces cannot be merged")
+    now = now_us()
+    merged = forms[0]
+    merged["lineItems"] = [item for form in forms for item in form["lineItems"]]
+    merged["surcharges"] = [s for form in forms for s in form["surcharges"]]
+    merged["payment"] = book.factory.payment(merged["summary"]["totalToPay"]["currency"])
+    merged["fulfillment"]["status"] = "NEW"
+    recompute_total(merged)
+    merged["status"] = "FILLED_IN"
+    lifecycle.pay(merged, now)
+    merged["id"] = book.ids.uuid1()
+    while merged["id"] in book.owner_of:
+        merged["id"] = book.ids.uuid1()
+    record = OrderRecord(id=merged["id"], seller_id=seller.seller_id)
+    book.owner_of[record.id] = seller.seller_id
+    seller.orders[record.id] = record
+    for old in records:
+        old.merged_into = record.id
+    _commit_with_events(book, seller, record, merged, ["FILLED_IN", "READY_FOR_PROCESSING"])
+    return record.id
