@@ -23,7 +23,6 @@ class KafkaSettings(_Group):
     sync_runs_topic: str = "allegro.sync-runs"
     orders_topic: str = "allegro.orders"
     dlq_topic: str = "allegro.order-snapshots.dlq"
-    sync_requests_topic: str = "allegro.sync-requests"
     tokens_topic: str = "allegro.poller-tokens"
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
