@@ -1,6 +1,7 @@
 """The Kafka contract: message models of every topic, strict, versioned, orjson-encoded.
 
-Keys are UTF-8 strings: `{token_id}:{checkout_form_id}` for order topics, `{token_id}` for sync runs.
+Keys are UTF-8 strings: `{token_id}:{checkout_form_id}` for order topics, `{token_id}` for sync runs,
+`{token_id}:{checkout_form_id}:{revision}` for revisions.
 Tokens never appear here.
 
 The checkout form travels in a snapshot as the JSON *text* Allegro returned (`checkout_form`), not as a
@@ -139,6 +140,14 @@ class OrderChange(_Message):
     superseded_at: AwareDatetime | None = None
     superseded_by: CheckoutFormId | None = None
     missing_upstream_since: AwareDatetime | None = None
+    bought_at: AwareDatetime | None = None
+    status: ShortText | None = None
+    fulfillment_status: ShortText | None = None
+    buyer_login: ShortText | None = None
+    total_amount: Decimal | None = None
+    currency: Annotated[str, StringConstraints(max_length=8)] | None = None
+    line_item_ids: list[ShortText] = Field(default_factory=list)
+    first_seen_at: AwareDatetime | None = None
     order: dict[str, Any]
 
     @property
@@ -147,9 +156,36 @@ class OrderChange(_Message):
         return order_key(self.token_id, self.checkout_form_id)
 
 
+class RevisionRecord(_Message):
+    """One stored revision, on the compacted `allegro.order-revisions`.
+
+    Compaction keeps only the latest value per key, so `allegro.orders` alone would lose an order's
+    history; keyed by revision, this topic keeps every revision forever, and a rebuild of
+    `order_revisions` reads it.
+    """
+
+    token_id: UUID
+    checkout_form_id: CheckoutFormId
+    revision: Revision
+    updated_at: AwareDatetime | None = None
+    captured_at: AwareDatetime
+    source: SnapshotSource
+    order: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """One key per revision: compaction never drops history."""
+        return revision_key(self.token_id, self.checkout_form_id, self.revision)
+
+
 def order_key(token_id: UUID | str, checkout_form_id: str) -> str:
     """The key of an order on every order topic."""
     return f"{token_id}:{checkout_form_id}"
+
+
+def revision_key(token_id: UUID | str, checkout_form_id: str, revision: str) -> str:
+    """The key of one revision on `allegro.order-revisions`."""
+    return f"{token_id}:{checkout_form_id}:{revision}"
 
 
 def encode_order_change(
@@ -167,6 +203,14 @@ def encode_order_change(
     superseded_at: datetime | None = None,
     superseded_by: str | None = None,
     missing_upstream_since: datetime | None = None,
+    bought_at: datetime | None = None,
+    status: str | None = None,
+    fulfillment_status: str | None = None,
+    buyer_login: str | None = None,
+    total_amount: Decimal | None = None,
+    currency: str | None = None,
+    line_item_ids: list[str] | None = None,
+    first_seen_at: datetime | None = None,
 ) -> bytes:
     """Encode an `OrderChange` around the stored form's JSON text without parsing it."""
     return orjson.dumps(
@@ -184,6 +228,39 @@ def encode_order_change(
             "superseded_at": superseded_at,
             "superseded_by": superseded_by,
             "missing_upstream_since": missing_upstream_since,
+            "bought_at": bought_at,
+            "status": status,
+            "fulfillment_status": fulfillment_status,
+            "buyer_login": buyer_login,
+            "total_amount": None if total_amount is None else str(total_amount),
+            "currency": currency,
+            "line_item_ids": line_item_ids or [],
+            "first_seen_at": first_seen_at,
+            "order": orjson.Fragment(order_json),
+        }
+    )
+
+
+def encode_revision_record(
+    *,
+    token_id: UUID,
+    checkout_form_id: str,
+    revision: str,
+    updated_at: datetime | None,
+    captured_at: datetime,
+    source: str,
+    order_json: str,
+) -> bytes:
+    """Encode a `RevisionRecord` around the stored form's JSON text without parsing it."""
+    return orjson.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "token_id": str(token_id),
+            "checkout_form_id": checkout_form_id,
+            "revision": revision,
+            "updated_at": updated_at,
+            "captured_at": captured_at,
+            "source": source,
             "order": orjson.Fragment(order_json),
         }
     )
@@ -216,3 +293,8 @@ def decode_sync_run(value: bytes | str | None) -> SyncRunRecord:
 def decode_order_change(value: bytes | str | None) -> OrderChange:
     """Parse and validate an order change; raises ContractError with a clear reason."""
     return _decode(OrderChange, value)
+
+
+def decode_revision_record(value: bytes | str | None) -> RevisionRecord:
+    """Parse and validate a revision record; raises ContractError with a clear reason."""
+    return _decode(RevisionRecord, value)

@@ -22,6 +22,7 @@ class KafkaSettings(_Group):
     snapshots_topic: str = "allegro.order-snapshots"
     sync_runs_topic: str = "allegro.sync-runs"
     orders_topic: str = "allegro.orders"
+    revisions_topic: str = "allegro.order-revisions"
     dlq_topic: str = "allegro.order-snapshots.dlq"
     tokens_topic: str = "allegro.poller-tokens"
     partitions: int = Field(default=6, ge=1)

@@ -65,6 +65,16 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
                 "max.message.bytes": max_bytes,
             },
         ),
+        # Every revision of every order, forever: keyed per revision, so compaction only drops re-publishes.
+        TopicSpec(
+            settings.revisions_topic,
+            settings.partitions,
+            {
+                "cleanup.policy": "compact",
+                "retention.ms": "-1",
+                "max.message.bytes": max_bytes,
+            },
+        ),
         TopicSpec(
             settings.dlq_topic,
             settings.partitions,

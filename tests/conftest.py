@@ -128,6 +128,7 @@ async def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
         snapshots_topic=f"t{suffix}.order-snapshots",
         sync_runs_topic=f"t{suffix}.sync-runs",
         orders_topic=f"t{suffix}.orders",
+        revisions_topic=f"t{suffix}.order-revisions",
         dlq_topic=f"t{suffix}.order-snapshots.dlq",
         tokens_topic=f"t{suffix}.poller-tokens",
         partitions=2,

@@ -15,9 +15,11 @@ from core.contract import (
     SnapshotEnvelope,
     SyncRunRecord,
     decode_order_change,
+    decode_revision_record,
     decode_snapshot,
     decode_sync_run,
     encode_order_change,
+    encode_revision_record,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -156,3 +158,21 @@ def test_order_change_embeds_the_stored_form_as_an_object() -> None:
     assert decode_order_change(change.encode()) == change
     with pytest.raises(ContractError, match="change"):
         decode_order_change(encoded.replace(b'"created"', b'"deleted"'))
+
+
+def test_revision_record_round_trips_and_is_keyed_per_revision() -> None:
+    token_id = uuid.uuid4()
+    encoded = encode_revision_record(
+        token_id=token_id,
+        checkout_form_id="d4096850-303d-11f0-9468-6d34c41cf924",
+        revision="bd4d65cd",
+        updated_at=NOW,
+        captured_at=NOW,
+        source="journal",
+        order_json=FORM,
+    )
+    record = decode_revision_record(encoded)
+    assert record.order == orjson.loads(FORM)
+    assert record.key == f"{token_id}:d4096850-303d-11f0-9468-6d34c41cf924:bd4d65cd"
+    with pytest.raises(ContractError, match="revision"):
+        decode_revision_record(encoded.replace(b'"revision":"bd4d65cd",', b""))

@@ -53,6 +53,7 @@ async def test_bootstrap_creates_a_compacted_orders_topic_and_a_rerun_changes_no
         snapshots_topic=f"b{suffix}.order-snapshots",
         sync_runs_topic=f"b{suffix}.sync-runs",
         orders_topic=f"b{suffix}.orders",
+        revisions_topic=f"b{suffix}.order-revisions",
         dlq_topic=f"b{suffix}.order-snapshots.dlq",
         tokens_topic=f"b{suffix}.poller-tokens",
     )

@@ -55,7 +55,7 @@ def test_conventional_names_are_honoured_unless_the_nested_form_is_set(
 def test_settings_are_frozen_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
-        settings.log_level = "DEBUG"
+        settings.log_level = "DEBUG"  # type: ignore[misc]
     monkeypatch.setenv("POLLER__EVENTS_PAGE_LIMIT", "5000")
     with pytest.raises(ValidationError, match="events_page_limit"):
         Settings()
