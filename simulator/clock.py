@@ -14,8 +14,8 @@ def now_us() -> int:
 
 def iso_ms(us: int) -> str:
     """Format epoch microseconds the way Allegro does: `2025-05-13T21:05:52.809Z`."""
-    moment = datetime.fromtimestamp(us / MICROS_PER_SECOND, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = datetime.fromtimestamp(us // 1000 / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def iso_seconds(us: int) -> str:

@@ -32,6 +32,9 @@ class OrderRecord:
     method_id: str | None = None
     buyer_login: str = ""
     marketplace_id: str = ""
+    # The `order` part of events, serialised once per revision.
+    event_order: bytes = b""
+    event_order_revision: str = ""
 
     def form(self) -> Form:
         """A fresh, mutable copy of the current form."""
