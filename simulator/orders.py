@@ -47,9 +47,9 @@ class OrderBook:
 
     def __init__(self, config: SimulatorConfig, faults: Callable[[], FaultSettings]) -> None:
         self.config = config
-        self.rng = random.Random(config.seed)
+        self.rng = random.Random(config.seed)  # noqa: S311 - reproducible test data, not secrets
         # Faults draw from their own generator so that injecting them does not change the data.
-        self.fault_rng = random.Random(config.seed + 1)
+        self.fault_rng = random.Random(config.seed + 1)  # noqa: S311 - reproducible faults
         self.ids = IdFactory(self.rng)
         self.factory = FormFactory(self.rng, self.ids)
         self.sellers: dict[str, Seller] = {}
@@ -118,7 +118,9 @@ class OrderBook:
         journal = seller.journal
         event_id = journal.next_id(published_us, now_us())
         head = orjson.dumps({"id": str(event_id), "type": event_type, "occurredAt": iso_ms(occurred_us)})
-        journal.append(event_id, event_type, occurred_us, head[:-1] + b',"order":' + record.event_order + b"}")
+        journal.append(
+            event_id, event_type, occurred_us, head[:-1] + b',"order":' + record.event_order + b"}"
+        )
 
     def create_orders(self, seller: Seller, count: int, days_back: float, with_events: bool) -> list[str]:
         """Orders bought spread over the last `days_back` days, each already at a state fitting its age."""

@@ -42,7 +42,9 @@ class Sim:
 
     async def start_device(self) -> dict[str, Any]:
         """POST /auth/oauth/device."""
-        response = await self.client.post("/auth/oauth/device", data={"client_id": "demo-client"}, headers=BASIC)
+        response = await self.client.post(
+            "/auth/oauth/device", data={"client_id": "demo-client"}, headers=BASIC
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -60,7 +62,9 @@ class Sim:
     async def link(self, seller_id: str) -> dict[str, Any]:
         """Run the whole device flow for a seller and return the token response."""
         device = await self.start_device()
-        await self.control("POST", "/device/approve", {"user_code": device["user_code"], "seller_id": seller_id})
+        await self.control(
+            "POST", "/device/approve", {"user_code": device["user_code"], "seller_id": seller_id}
+        )
         response = await self.poll(device["device_code"])
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -84,7 +88,9 @@ async def make_sim() -> AsyncIterator[SimFactory]:
             app = create_app(replace(TEST_CONFIG, **overrides))
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app)
-            client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://sim"))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://sim")
+            )
             return Sim(app, client)
 
         yield factory

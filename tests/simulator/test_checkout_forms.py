@@ -42,7 +42,9 @@ async def test_sorts_by_updated_at_both_ways(sim: Sim) -> None:
     _, token = await _linked(sim, 60)
     ascending = [f["updatedAt"] for f in (await _list(sim, token, sort="updatedAt"))["checkoutForms"]]
     descending = [f["updatedAt"] for f in (await _list(sim, token, sort="-updatedAt"))["checkoutForms"]]
-    oldest_first = [_latest_bought(f) for f in (await _list(sim, token, sort="lineItems.boughtAt"))["checkoutForms"]]
+    oldest_first = [
+        _latest_bought(f) for f in (await _list(sim, token, sort="lineItems.boughtAt"))["checkoutForms"]
+    ]
     assert ascending == sorted(ascending) and descending == sorted(descending, reverse=True)
     assert oldest_first == sorted(oldest_first)
 
@@ -110,7 +112,9 @@ async def test_limit_and_offset_window(sim: Sim) -> None:
     for params in ({"limit": 0}, {"limit": 101}, {"offset": 9950, "limit": 51}, {"offset": -1}):
         response = await sim.api("/order/checkout-forms", token, params=params)
         assert response.status_code == 422, params
-    assert (await sim.api("/order/checkout-forms", token, params={"offset": 9900, "limit": 100})).status_code == 200
+    assert (
+        await sim.api("/order/checkout-forms", token, params={"offset": 9900, "limit": 100})
+    ).status_code == 200
     bad = await sim.api("/order/checkout-forms", token, params={"status": "WHATEVER"})
     assert bad.status_code == 400
 
@@ -141,7 +145,9 @@ async def test_merge_replaces_forms_and_keeps_line_item_ids(sim: Sim) -> None:
     forms = (await _list(sim, token))["checkoutForms"]
     market = forms[0]["marketplace"]["id"]
     pair = [f for f in forms if f["marketplace"]["id"] == market][:2]
-    merged_id = (await sim.control("POST", f"/sellers/{seller_id}/merge", {"ids": [f["id"] for f in pair]}))["id"]
+    merged_id = (await sim.control("POST", f"/sellers/{seller_id}/merge", {"ids": [f["id"] for f in pair]}))[
+        "id"
+    ]
     for old in pair:
         gone = await sim.api(f"/order/checkout-forms/{old['id']}", token)
         assert gone.status_code == 404

@@ -19,7 +19,9 @@ async def test_device_authorisation_has_allegro_shape(sim: Sim) -> None:
 
 
 async def test_device_endpoint_rejects_bad_client_credentials(sim: Sim) -> None:
-    response = await sim.client.post("/auth/oauth/device", data={"client_id": "x"}, headers={"Authorization": "Basic eDp5"})
+    response = await sim.client.post(
+        "/auth/oauth/device", data={"client_id": "x"}, headers={"Authorization": "Basic eDp5"}
+    )
     assert response.status_code == 401
     assert response.json() == {"error": "Unauthorized", "error_description": "Unauthorized"}
 
@@ -62,7 +64,9 @@ async def test_expired_and_unknown_codes_are_invalid(make_sim: SimFactory) -> No
     unknown = await sim.poll("A" * 32)
     for response in (expired, unknown):
         assert response.json() == {"error": "invalid_request", "error_description": "Invalid device code"}
-    approve = await sim.client.post("/_sim/device/approve", json={"user_code": device["user_code"], "seller_id": "1"})
+    approve = await sim.client.post(
+        "/_sim/device/approve", json={"user_code": device["user_code"], "seller_id": "1"}
+    )
     assert approve.status_code == 404
 
 
@@ -71,7 +75,10 @@ async def test_missing_grant_type_and_query_parameters_are_ignored(sim: Sim) -> 
         "/auth/oauth/token", params={"grant_type": "refresh_token"}, data={}, headers=BASIC
     )
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid_request", "error_description": "OAuth 2.0 Parameter: grant_type"}
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "OAuth 2.0 Parameter: grant_type",
+    }
 
 
 async def test_token_endpoint_accepts_post_only(sim: Sim) -> None:

@@ -99,7 +99,9 @@ async def test_mutations_emit_matching_events_with_new_revision(sim: Sim) -> Non
     events = await _events(sim, token, **{"from": cursor})
     assert [e["type"] for e in events] == ["FULFILLMENT_STATUS_CHANGED", "BUYER_MODIFIED", "BUYER_CANCELLED"]
     assert [e["order"]["checkoutForm"]["revision"] for e in events] == [
-        first["revision"], second["revision"], third["revision"]
+        first["revision"],
+        second["revision"],
+        third["revision"],
     ]
     assert len({first["revision"], second["revision"], third["revision"]}) == 3
 
@@ -113,5 +115,10 @@ async def test_live_order_emits_bought_then_progress(sim: Sim) -> None:
     assert events and {e["type"] for e in events} == {"BOUGHT"}
     await sim.control("POST", f"/sellers/{seller_id}/mutate-random", {"count": len(events)})
     later = await _events(sim, token, **{"from": events[-1]["id"], "limit": 1000})
-    assert {e["type"] for e in later} <= {"FILLED_IN", "READY_FOR_PROCESSING", "BUYER_CANCELLED", "AUTO_CANCELLED"}
+    assert {e["type"] for e in later} <= {
+        "FILLED_IN",
+        "READY_FOR_PROCESSING",
+        "BUYER_CANCELLED",
+        "AUTO_CANCELLED",
+    }
     assert len(later) >= len(events)

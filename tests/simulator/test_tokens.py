@@ -58,7 +58,10 @@ async def test_old_refresh_token_works_within_grace_then_dies(make_sim: SimFacto
 async def test_malformed_token_cannot_be_converted(sim: Sim) -> None:
     response = await sim.api("/order/event-stats", "not-a-jwt")
     assert response.status_code == 401
-    assert response.json() == {"error": "invalid_token", "error_description": "Cannot convert access token to JSON"}
+    assert response.json() == {
+        "error": "invalid_token",
+        "error_description": "Cannot convert access token to JSON",
+    }
 
 
 async def test_short_lived_access_token_expires(make_sim: SimFactory) -> None:

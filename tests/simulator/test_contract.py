@@ -1,0 +1,116 @@
+"""Responses validate against Allegro's OpenAPI schemas once null-valued keys are removed (README, top)."""
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+import yaml
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+from tests.simulator.conftest import Sim
+
+# The error bodies of README §5; the orders subset of the spec does not carry these schemas.
+_ERROR_SCHEMAS = {
+    "ErrorsHolder": {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Error"}}
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "details": {"type": "string"},
+            "path": {"type": "string"},
+            "userMessage": {"type": "string"},
+            "metadata": {"type": "object"},
+        },
+    },
+    "AuthError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+    },
+}
+
+
+def shared_allegro_dir() -> Path:
+    """ALLEGRO_SHARED_DIR, or `shared/allegro` beside the repository."""
+    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "allegro"
+    return Path(os.environ.get("ALLEGRO_SHARED_DIR", default))
+
+
+@cache
+def _components() -> dict[str, Any]:
+    spec = yaml.safe_load((shared_allegro_dir() / "openapi-orders.yaml").read_text(encoding="utf-8"))
+    schemas = {**spec["components"]["schemas"], **_ERROR_SCHEMAS}
+    return {"schemas": schemas}
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def validate(body: Any, schema_name: str) -> None:
+    """Raise if `body` (nulls removed) does not match the named component schema."""
+    schema = {"components": _components(), "$ref": f"#/components/schemas/{schema_name}"}
+    OAS30Validator(schema, format_checker=oas30_format_checker).validate(_without_nulls(body))
+
+
+def test_real_samples_pass_and_a_broken_form_fails() -> None:
+    for sample in sorted((shared_allegro_dir() / "samples").glob("*.json")):
+        validate(orjson.loads(sample.read_bytes()), "CheckoutForms")
+    broken = orjson.loads(next((shared_allegro_dir() / "samples").glob("*.json")).read_bytes())
+    broken["checkoutForms"][0]["status"] = "SHIPPED"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(broken, "CheckoutForms")
+
+
+@pytest.mark.asyncio
+async def test_simulator_responses_match_the_spec(sim: Sim) -> None:
+    seller_id = await sim.seller(orders=300, days_back=90)
+    await sim.control("POST", f"/sellers/{seller_id}/mutate-random", {"count": 200})
+    token = (await sim.link(seller_id))["access_token"]
+    for offset in (0, 100, 200):
+        page = await sim.api("/order/checkout-forms", token, params={"offset": offset})
+        validate(page.json(), "CheckoutForms")
+    form_id = page.json()["checkoutForms"][0]["id"]
+    validate((await sim.api(f"/order/checkout-forms/{form_id}", token)).json(), "CheckoutForm")
+    validate((await sim.api("/order/events", token, params={"limit": 1000})).json(), "OrderEventsList")
+    validate((await sim.api("/order/event-stats", token)).json(), "OrderEventStats")
+    not_found = await sim.api("/order/checkout-forms/c93df771-353e-11ee-9e0d-11d3ebef3a15", token)
+    validate(not_found.json(), "ErrorsHolder")
+    validate((await sim.api("/order/event-stats", "expired.token.x")).json(), "AuthError")
+    validate((await sim.refresh("nope")).json(), "AuthError")
+
+
+@pytest.mark.asyncio
+async def test_forms_are_varied(sim: Sim) -> None:
+    seller_id = await sim.seller(orders=300, days_back=90)
+    truth = (await sim.control("GET", f"/sellers/{seller_id}/truth"))["orders"]
+    forms = [o["form"] for o in truth]
+    assert {f["marketplace"]["id"] for f in forms} == {"allegro-pl", "allegro-cz", "allegro-sk"}
+    assert {f["summary"]["totalToPay"]["currency"] for f in forms} == {"PLN", "CZK", "EUR"}
+    assert {len(f["lineItems"]) for f in forms} >= {1, 2, 3}
+    invoices = {(f["invoice"]["address"] or {}).get("company") is not None for f in forms}
+    persons = any((f["invoice"]["address"] or {}).get("naturalPerson") for f in forms)
+    assert invoices == {True, False} and persons
+    assert any(f["invoice"]["address"] is None for f in forms)
+    assert any(f["delivery"]["pickupPoint"] for f in forms) and any(
+        f["delivery"]["pickupPoint"] is None for f in forms
+    )
+    assert any(f["buyer"]["companyName"] for f in forms) and any(
+        f["buyer"]["companyName"] is None for f in forms
+    )
