@@ -1,0 +1,25 @@
+"""`python -m processors worker [options]`: ensure the topics, then run the Faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from core.logging import configure_logging
+from core.settings import get_settings
+from core.topics import bootstrap
+from processors.app import create_app
+
+
+def main() -> None:
+    """The processor's composition root."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    if "--help" not in sys.argv:
+        # Idempotent: creates missing topics with the contract's configs, leaves existing ones alone.
+        asyncio.run(bootstrap(settings.kafka))
+    create_app(settings).main()
+
+
+if __name__ == "__main__":
+    main()

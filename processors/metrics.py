@@ -1,0 +1,60 @@
+"""The worker's Prometheus metrics, in a registry of their own built by the composition root."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from processors.handler import BatchReport
+
+
+class SinkMetrics:
+    """Batch sizes, upsert latency, orders changed, dead letters, retries."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.batch_size = Histogram(
+            "processor_batch_size",
+            "Messages per handled batch.",
+            ["topic"],
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "processor_batch_seconds",
+            "Time to store a batch and publish its changes (upsert latency), seconds.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.orders_changed = Counter(
+            "processor_orders_changed_total",
+            "Real order changes, by type.",
+            ["change"],
+            registry=self.registry,
+        )
+        self.revisions_added = Counter(
+            "processor_revisions_added_total", "Rows appended to order_revisions.", registry=self.registry
+        )
+        self.skipped = Counter(
+            "processor_snapshots_skipped_total",
+            "Snapshots already stored or older than the stored state.",
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "processor_dead_letters_total", "Messages sent to the DLQ.", ["topic"], registry=self.registry
+        )
+        self.retries = Counter(
+            "processor_batch_retries_total",
+            "Batch attempts that failed and were retried.",
+            ["topic", "error"],
+            registry=self.registry,
+        )
+
+    def observe_snapshots(self, topic: str, report: BatchReport, seconds: float) -> None:
+        """Record one handled snapshot batch."""
+        self.batch_size.labels(topic).observe(report.received)
+        self.batch_seconds.labels(topic).observe(seconds)
+        for change in report.changes:
+            self.orders_changed.labels(change.change).inc()
+        self.revisions_added.inc(report.revisions_added)
+        self.skipped.inc(report.skipped)
+        self.dead_letters.labels(topic).inc(report.dead_letters)

@@ -1,0 +1,204 @@
+"""The snapshot batch handler against real PostgreSQL (no Kafka: a recording publisher stands in)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import orjson
+
+from core.contract import decode_order_change
+from processors.handler import BatchReport, handle_snapshot_batch
+from processors.messages import RawMessage
+from tests.processors.conftest import RecordingPublisher
+from tests.processors.factory import raw, snapshot
+
+ORDERS, DLQ = "orders", "dlq"
+
+
+async def handle(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, messages: list[RawMessage]
+) -> BatchReport:
+    return await handle_snapshot_batch(
+        pool, publisher, messages, orders_topic=ORDERS, dlq_topic=DLQ, max_message_bytes=64 * 1024
+    )
+
+
+async def stored(pool: asyncpg.Pool, token_id: uuid.UUID) -> dict[str, asyncpg.Record]:
+    rows = await pool.fetch("SELECT * FROM orders WHERE token_id = $1", token_id)
+    return {r["checkout_form_id"]: r for r in rows}
+
+
+async def revisions(pool: asyncpg.Pool, token_id: uuid.UUID) -> list[tuple[str, str]]:
+    rows = await pool.fetch(
+        "SELECT checkout_form_id, revision FROM order_revisions WHERE token_id = $1 ORDER BY 1, 2", token_id
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def published(publisher: RecordingPublisher, topic: str = ORDERS) -> list[tuple[str, str, str]]:
+    changes = [decode_order_change(value) for _, value, _ in publisher.sent.get(topic, [])]
+    return [(c.checkout_form_id, c.revision, c.change) for c in changes]
+
+
+async def test_batch_keeps_the_newest_revision_and_every_distinct_revision_once(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    batch = [snapshot(token_id, "a", v) for v in (1, 3, 2, 3, 1)] + [snapshot(token_id, "b", 5)]
+    report = await handle(pool, publisher, raw(batch))
+    orders = await stored(pool, token_id)
+    assert {k: r["revision"] for k, r in orders.items()} == {"a": "r3", "b": "r5"}
+    assert await revisions(pool, token_id) == [("a", "r1"), ("a", "r2"), ("a", "r3"), ("b", "r5")]
+    assert sorted(published(publisher)) == [("a", "r3", "created"), ("b", "r5", "created")]
+    assert report.revisions_added == 4
+    assert all(r["pending_change"] is None for r in orders.values())
+
+
+async def test_newest_wins_by_updated_at_then_fetched_at(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    early = snapshot(token_id, "a", 2, fetched_offset=0)
+    late = snapshot(token_id, "a", 2, fetched_offset=30, revision="r2-late")
+    await handle(pool, publisher, raw([late, early]))
+    assert (await stored(pool, token_id))["a"]["revision"] == "r2-late"
+
+
+async def test_an_older_revision_arriving_later_is_ignored_but_kept_in_history(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    await handle(pool, publisher, raw([snapshot(token_id, "a", 5)]))
+    report = await handle(pool, publisher, raw([snapshot(token_id, "a", 4)]))
+    assert (await stored(pool, token_id))["a"]["revision"] == "r5"
+    assert report.changes == []
+    assert await revisions(pool, token_id) == [("a", "r4"), ("a", "r5")]
+    assert published(publisher) == [("a", "r5", "created")]
+
+
+async def test_redelivery_changes_nothing_and_reports_nothing(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    batch = raw([snapshot(token_id, form, v) for form in "abc" for v in (1, 2)])
+    await handle(pool, publisher, batch)
+    before = await pool.fetch("SELECT * FROM orders WHERE token_id = $1 ORDER BY id", token_id)
+    publisher.sent.clear()
+    report = await handle(pool, publisher, batch)
+    assert report.changes == []
+    assert report.revisions_added == 0
+    assert report.skipped == 6
+    assert publisher.sent == {}
+    assert await pool.fetch("SELECT * FROM orders WHERE token_id = $1 ORDER BY id", token_id) == before
+    assert len(await revisions(pool, token_id)) == 6
+
+
+async def test_a_new_revision_is_published_as_an_update(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    await handle(pool, publisher, raw([snapshot(token_id, "a", 1)]))
+    await handle(pool, publisher, raw([snapshot(token_id, "a", 2)]))
+    assert published(publisher) == [("a", "r1", "created"), ("a", "r2", "updated")]
+
+
+async def test_merged_form_is_superseded_and_linked_to_its_successor(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    await handle(
+        pool,
+        publisher,
+        raw(
+            [snapshot(token_id, "old1", 1, line_items=["x"]), snapshot(token_id, "old2", 1, line_items=["y"])]
+        ),
+    )
+    await handle(pool, publisher, raw([snapshot(token_id, "old1", 2, gone="merged")]))
+    orders = await stored(pool, token_id)
+    assert orders["old1"]["superseded_at"] is not None
+    assert orders["old1"]["superseded_by"] is None
+    assert orders["old1"]["order_data"] is not None
+    await handle(pool, publisher, raw([snapshot(token_id, "new", 3, line_items=["x", "y"])]))
+    orders = await stored(pool, token_id)
+    assert (orders["old1"]["superseded_by"], orders["old2"]["superseded_by"]) == ("new", "new")
+    assert orders["old2"]["superseded_at"] is not None
+    assert orders["new"]["superseded_at"] is None
+    changes = {(form, change) for form, _, change in published(publisher)}
+    assert {("old1", "superseded"), ("old2", "superseded"), ("new", "created")} <= changes
+
+
+async def test_successor_and_predecessor_in_one_batch_link_one_way(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    await handle(
+        pool,
+        publisher,
+        raw(
+            [
+                snapshot(token_id, "old", 1, line_items=["x"]),
+                snapshot(token_id, "new", 2, line_items=["x", "y"]),
+            ]
+        ),
+    )
+    orders = await stored(pool, token_id)
+    assert orders["old"]["superseded_by"] == "new"
+    assert orders["new"]["superseded_by"] is None
+
+
+async def test_purged_form_is_kept_and_marked_missing_upstream_once(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    await handle(pool, publisher, raw([snapshot(token_id, "a", 1)]))
+    await handle(pool, publisher, raw([snapshot(token_id, "a", 2, gone="purged")]))
+    first = (await stored(pool, token_id))["a"]
+    assert first["missing_upstream_since"] is not None and first["revision"] == "r1"
+    report = await handle(pool, publisher, raw([snapshot(token_id, "a", 3, gone="purged")]))
+    assert report.changes == []
+    assert (await stored(pool, token_id))["a"]["missing_upstream_since"] == first["missing_upstream_since"]
+
+
+async def test_gone_for_an_unknown_form_stores_nothing(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    report = await handle(pool, publisher, raw([snapshot(token_id, "never", 1, gone="merged")]))
+    assert report.changes == [] and await stored(pool, token_id) == {}
+
+
+async def test_rows_postgresql_rejects_are_dead_lettered_alone_and_the_rest_commit(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    poison = snapshot(token_id, "bad", 1, checkout_form='{"id": "bad", "broken": }')
+    batch = [snapshot(token_id, f"ok{i}", 1) for i in range(7)]
+    batch.insert(3, poison)
+    report = await handle(pool, publisher, raw(batch))
+    assert report.dead_letters == 1
+    assert sorted(await stored(pool, token_id)) == sorted(f"ok{i}" for i in range(7))
+    [(key, value, headers)] = publisher.sent[DLQ]
+    assert value == orjson.dumps(poison) and key == f"{token_id}:bad".encode()
+    assert dict(headers)["source_offset"] == b"3"
+    assert dict(headers)["error_class"] == b"InvalidTextRepresentationError"
+
+
+async def test_invalid_envelopes_are_dead_lettered_with_reasons(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    good = snapshot(token_id, "a", 1)
+    bad = [
+        b"not json",
+        orjson.dumps({"schema_version": 1}),
+        orjson.dumps(good | {"schema_version": 9}),
+        orjson.dumps(good | {"user_id": "u" * 70_000}),
+    ]
+    report = await handle(pool, publisher, raw([*bad, good]))
+    assert report.dead_letters == 4
+    reasons = [dict(h)["error_class"] for _, _, h in publisher.sent[DLQ]]
+    assert reasons == [b"ContractError"] * 3 + [b"MessageTooLarge"]
+    assert list(await stored(pool, token_id)) == ["a"]
+
+
+async def test_pending_change_left_by_a_crash_is_published_on_redelivery(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    batch = raw([snapshot(token_id, "a", 1)])
+    await handle(pool, publisher, batch)
+    # as if the worker died after the commit and before allegro.orders acknowledged the change
+    await pool.execute("UPDATE orders SET pending_change = 'created' WHERE token_id = $1", token_id)
+    publisher.sent.clear()
+    await handle(pool, publisher, batch)
+    assert published(publisher) == [("a", "r1", "created")]
+    assert (await stored(pool, token_id))["a"]["pending_change"] is None
