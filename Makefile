@@ -5,8 +5,18 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: test lint typecheck pytest stack-up stack-down stack-status run install
 
-install:
-	python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]'
+# The virtualenv, with python3-venv installed from the OS packages when the machine lacks it.
+.venv/bin/allegro-backup: pyproject.toml
+	python3 -c 'import ensurepip, venv' 2>/dev/null || (apt-get update -q && apt-get install -y -q python3-venv)
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: .venv/bin/allegro-backup
+
+# The whole pipeline on the simulator with a demo seller; Ctrl-C stops every process.
+run: install
+	.venv/bin/allegro-backup up
 
 lint:
 	$(PY) -m ruff check .

@@ -1,0 +1,176 @@
+"""`allegro-backup up`: the whole pipeline on one machine, against the simulator, with a demo seller.
+
+Order of things: stack (Kafka + PostgreSQL) → migrations → topics → simulator with a demo seller →
+processor, poller, API → link the seller through the real device flow (approved through the simulator's
+control API) → backfill progress → where to look. Ctrl-C stops every process this command started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.processes import ProcessGroup, wait_for_port
+from cli.service_api import ServiceApi
+from core.settings import Settings
+from core.topics import bootstrap
+from db.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo runs and how big it is."""
+
+    user_id: str = "demo-user"
+    orders: int = 5000
+    new_per_s: float = 2.0
+    changes_per_s: float = 1.0
+    simulator_port: int = 8080
+    api_port: int = 8000
+    start_stack: bool = True
+
+
+def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
+    """Start everything, link the demo seller, show progress, and wait for Ctrl-C."""
+    stack_started_here = False
+    if options.start_stack:
+        stack_started_here = _stack("status", quiet=True) != 0
+        if _stack("up") != 0:
+            raise RuntimeError("the local stack did not start; see the messages above")
+    group = ProcessGroup(ROOT / ".stack" / "logs")
+    try:
+        _run(settings, options, console, group)
+    except KeyboardInterrupt:
+        console.print("\n[bold]Stopping…[/bold]")
+    finally:
+        group.stop_all()
+        if stack_started_here:
+            _stack("down")
+        console.print("Every process is stopped.")
+
+
+def _run(settings: Settings, options: DemoOptions, console: Console, group: ProcessGroup) -> None:
+    database_url = settings.database.url.get_secret_value()
+    console.print("[bold]Migrating the database…[/bold]")
+    upgrade(database_url)
+    report = asyncio.run(bootstrap(settings.kafka))
+    console.print(f"Topics: {len(report.created)} created, {len(report.unchanged)} already in place.")
+    if report.differing:
+        console.print(f"[yellow]Topics that differ from the contract:[/yellow] {report.differing}")
+
+    sim_url = f"http://127.0.0.1:{options.simulator_port}"
+    api_url = f"http://127.0.0.1:{options.api_port}"
+    env = {
+        "ALLEGRO__AUTH_URL": sim_url,
+        "ALLEGRO__API_URL": sim_url,
+        "API__PORT": str(options.api_port),
+        "POLLER__JOURNAL_INTERVAL_SECONDS": "2",
+        "POLLER__LINK_POLL_SECONDS": "1",
+    }
+    simulator = group.start(
+        "simulator",
+        [
+            "simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(options.simulator_port),
+            "--seed",
+            "1",
+            "--device-interval",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        env,
+    )
+    wait_for_port("127.0.0.1", options.simulator_port, 30, simulator)
+    sim = httpx.Client(base_url=sim_url, timeout=120)
+    seller = sim.post("/_sim/sellers", json={"login": "demo-seller"}).raise_for_status().json()
+    console.print(f"Simulator on {sim_url}: demo seller {seller['login']} ({seller['seller_id']}).")
+    with console.status(f"Generating {options.orders} orders of the last 11 months…"):
+        sim.post(
+            f"/_sim/sellers/{seller['seller_id']}/orders", json={"count": options.orders, "days_back": 330}
+        ).raise_for_status()
+
+    group.start("processor", ["processors", "worker"], env)
+    group.start("poller", ["producers"], env)
+    api = group.start("api", ["api"], env)
+    wait_for_port("127.0.0.1", options.api_port, 60, api)
+    key = settings.api.keys.get_secret_value().split(",")[0]
+    service = ServiceApi(api_url, key)
+
+    console.print(
+        f"[bold]Linking[/bold] the demo seller for user {options.user_id!r} through the device flow…"
+    )
+    link = service.request("POST", f"/v1/users/{options.user_id}/tokens")
+    token_id = link.get("token_id") or link["id"]
+    console.print(f"  user code [bold]{link['user_code']}[/bold] at {link['verification_uri_complete']}")
+    sim.post("/_sim/device/approve", json={"user_code": link["user_code"], "seller_id": seller["seller_id"]})
+    _wait_active(service, options.user_id, token_id, console)
+    sim.post(
+        f"/_sim/sellers/{seller['seller_id']}/trickle",
+        json={"new_per_s": options.new_per_s, "changes_per_s": options.changes_per_s},
+    ).raise_for_status()
+
+    _show_backfill(service, options, token_id, console, group)
+    console.print(
+        "\n[bold green]The pipeline runs.[/bold green] New orders and changes keep arriving.\n"
+        f"  API docs:      {api_url}/docs\n"
+        f"  orders:        curl -H 'Authorization: Bearer {key}' \\\n"
+        f"                   '{api_url}/v1/users/{options.user_id}/orders?limit=5'\n"
+        f"  token status:  .venv/bin/allegro-backup status {options.user_id}\n"
+        f"  change stream: .venv/bin/allegro-backup watch   (consumes {settings.kafka.orders_topic})\n"
+        f"  logs:          {group.log_dir}/\n"
+        "Ctrl-C stops everything."
+    )
+    while True:
+        dead = group.dead()
+        if dead:
+            names = ", ".join(c.name for c in dead)
+            raise RuntimeError(f"{names} stopped unexpectedly; logs in {group.log_dir}/")
+        time.sleep(1)
+
+
+def _wait_active(service: ServiceApi, user_id: str, token_id: str, console: Console) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        token = service.request("GET", f"/v1/users/{user_id}/tokens/{token_id}")
+        if token["status"] == "active":
+            console.print(f"  linked: seller {token.get('seller_id')} is [green]active[/green]")
+            return
+        if token["status"] not in ("pending",):
+            raise RuntimeError(f"linking ended as {token['status']}")
+        time.sleep(1)
+    raise TimeoutError("the link did not become active within 120 s")
+
+
+def _show_backfill(
+    service: ServiceApi, options: DemoOptions, token_id: str, console: Console, group: ProcessGroup
+) -> None:
+    columns = (TextColumn("Backfill"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("backfill", total=options.orders)
+        while True:
+            if group.dead():
+                return
+            token = service.request("GET", f"/v1/users/{options.user_id}/tokens/{token_id}")
+            stored = int(token.get("orders_count") or token.get("order_count") or 0)
+            progress.update(task, completed=min(stored, options.orders))
+            if stored >= options.orders:
+                return
+            time.sleep(1)
+
+
+def _stack(command: str, quiet: bool = False) -> int:
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.call([str(ROOT / "scripts" / "stack"), command], stdout=output, stderr=output)  # noqa: S603

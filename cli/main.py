@@ -1,0 +1,275 @@
+"""`allegro-backup`: run the service locally, link sellers, watch and repair the backup."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.service_api import ServiceApi, ServiceApiError
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Allegro Orders Backup: keep every Allegro order forever.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ApiUrl = Annotated[str, typer.Option("--api-url", envvar="BACKUP_API_URL", help="Our REST API.")]
+UserId = Annotated[str, typer.Argument(help="Your system's user id the Allegro accounts belong to.")]
+TokenId = Annotated[str, typer.Argument(help="The linked account's token id.")]
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+def _api(api_url: str) -> ServiceApi:
+    key = get_settings().api.keys.get_secret_value().split(",")[0]
+    return ServiceApi(api_url, key)
+
+
+def _call(api_url: str, method: str, path: str, **kwargs: Any) -> Any:
+    api = _api(api_url)
+    try:
+        return api.request(method, path, **kwargs)
+    except ServiceApiError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        api.close()
+
+
+@app.command()
+def up(
+    orders: Annotated[int, typer.Option(help="Orders the demo seller starts with.")] = 5000,
+    user_id: Annotated[str, typer.Option(help="User id the demo seller is linked for.")] = "demo-user",
+    new_per_s: Annotated[float, typer.Option(help="New orders per second afterwards.")] = 2.0,
+    changes_per_s: Annotated[float, typer.Option(help="Order changes per second afterwards.")] = 1.0,
+    no_stack: Annotated[bool, typer.Option("--no-stack", help="Use running Kafka/PostgreSQL.")] = False,
+) -> None:
+    """Run everything locally on the simulator with a demo seller; Ctrl-C stops it all."""
+    from cli.demo import DemoOptions, run_demo
+
+    configure_logging("WARNING", json_logs=False)
+    options = DemoOptions(
+        user_id=user_id,
+        orders=orders,
+        new_per_s=new_per_s,
+        changes_per_s=changes_per_s,
+        start_stack=not no_stack,
+    )
+    try:
+        run_demo(get_settings(), options, console)
+    except (RuntimeError, TimeoutError, ServiceApiError) as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> None:
+    """Link an Allegro seller account: prints the code to enter at Allegro, then waits for approval."""
+    started = _call(api_url, "POST", f"/v1/users/{user_id}/tokens")
+    token_id = started.get("token_id") or started["id"]
+    code = started["user_code"]
+    console.print(f"Open [bold]{started['verification_uri_complete']}[/bold]")
+    console.print(
+        f"or {started['verification_uri']} and enter [bold]{code[:3]} {code[3:6]} {code[6:]}[/bold]"
+    )
+    console.print(f"token id: {token_id}")
+    if not wait:
+        return
+    with console.status("Waiting for approval at Allegro…"):
+        while True:
+            token = _call(api_url, "GET", f"/v1/users/{user_id}/tokens/{token_id}")
+            if token["status"] != "pending":
+                break
+            time.sleep(2)
+    color = "green" if token["status"] == "active" else "red"
+    console.print(f"Link {token_id}: [{color}]{token['status']}[/{color}]")
+    if token["status"] != "active":
+        raise typer.Exit(1)
+
+
+@app.command()
+def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
+    """List the user's linked accounts."""
+    body = _call(api_url, "GET", f"/v1/users/{user_id}/tokens")
+    items = body["items"] if isinstance(body, dict) else body
+    table = Table("token id", "status", "seller", "login", "created")
+    for token in items:
+        table.add_row(
+            str(token.get("token_id") or token.get("id")),
+            token["status"],
+            str(token.get("seller_id") or ""),
+            str(token.get("login") or ""),
+            str(token.get("created_at") or ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Per linked account: state, journal lag, last sync, order counts."""
+    body = _call(api_url, "GET", f"/v1/users/{user_id}/tokens")
+    items = body["items"] if isinstance(body, dict) else body
+    table = Table("token id", "status", "journal lag", "last sync", "last success", "orders", "last error")
+    for summary in items:
+        token_id = summary.get("token_id") or summary.get("id")
+        token = _call(api_url, "GET", f"/v1/users/{user_id}/tokens/{token_id}")
+        lag = token.get("journal_lag_seconds")
+        table.add_row(
+            str(token_id),
+            token["status"],
+            "" if lag is None else f"{float(lag):.0f} s",
+            str(token.get("last_sync_at") or ""),
+            str(token.get("last_success_at") or ""),
+            str(token.get("orders_count") or token.get("order_count") or 0),
+            str(token.get("last_error") or ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def sync(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Ask the poller to sync an account now."""
+    _call(api_url, "POST", f"/v1/users/{user_id}/tokens/{token_id}/sync")
+    console.print("Sync requested; the poller picks it up within its next cycle.")
+
+
+@app.command()
+def resync(
+    user_id: UserId,
+    token_id: TokenId,
+    since: Annotated[datetime, typer.Option(help="Re-read orders updated since (ISO date, UTC if no zone).")],
+    source: Annotated[str, typer.Option(help="allegro: list again from Allegro; kafka: replay.")] = "allegro",
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Re-read an account's orders since a date, from Allegro or from Kafka."""
+    from datetime import UTC
+
+    aware = since if since.tzinfo else since.replace(tzinfo=UTC)
+    _call(
+        api_url,
+        "POST",
+        f"/v1/users/{user_id}/tokens/{token_id}/resync",
+        json={"source": source, "since": aware.isoformat()},
+    )
+    console.print(f"Resync from {source} since {aware.isoformat()} requested.")
+
+
+@app.command()
+def export(
+    user_id: UserId,
+    fmt: Annotated[str, typer.Option("--format", help="ndjson or csv")] = "ndjson",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Export every order of a user, streamed."""
+    api = _api(api_url)
+    sink = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for chunk in api.stream_lines(f"/v1/users/{user_id}/orders/export", {"format": fmt}):
+            sink.write(chunk)
+    except ServiceApiError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        api.close()
+        if output:
+            sink.close()
+
+
+@app.command()
+def replay(
+    token: Annotated[UUID | None, typer.Option(help="Only this token (default: all).")] = None,
+    verify: Annotated[bool, typer.Option(help="Print a checksum of the token's rows afterwards.")] = True,
+) -> None:
+    """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress."""
+    from cli.replay import replay as run_replay
+
+    settings = get_settings()
+    configure_logging("WARNING", json_logs=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(topic: str, done: int, total: int) -> None:
+            if topic not in tasks:
+                tasks[topic] = progress.add_task(topic, total=total)
+            progress.update(tasks[topic], completed=done)
+
+        report, checksum = asyncio.run(_replay(settings, token, verify, run_replay, on_progress))
+    console.print(
+        f"Replayed {report.revisions_read} revisions and {report.orders_read} order changes "
+        f"({report.orders_written} orders written, {report.skipped_invalid} invalid skipped)."
+    )
+    if checksum:
+        console.print(f"checksum of token {token}: {checksum}")
+
+
+async def _replay(
+    settings: Settings, token: UUID | None, verify: bool, run: Any, progress: Any
+) -> tuple[Any, str]:
+    from db.engine import create_engine
+    from db.queries.replay import token_checksum
+
+    engine = create_engine(settings.database)
+    try:
+        report = await run(engine, settings.kafka, token_id=token, progress=progress)
+        checksum = ""
+        if verify and token:
+            async with engine.connect() as connection:
+                checksum = await token_checksum(connection, token)
+        return report, checksum
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def watch(
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest change kept.")] = False,
+) -> None:
+    """Print order changes from allegro.orders as they happen (Ctrl-C to stop)."""
+    from cli.watch import watch_changes
+
+    settings = get_settings()
+    try:
+        asyncio.run(watch_changes(settings.kafka, from_beginning, console))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    from db.migrate import upgrade
+
+    upgrade(get_settings().database.url.get_secret_value())
+    console.print("Database schema is up to date.")
+
+
+@app.command()
+def topics() -> None:
+    """Create the Kafka topics; report existing ones whose config differs."""
+    from core.topics import bootstrap
+
+    report = asyncio.run(bootstrap(get_settings().kafka))
+    console.print(f"created: {report.created or '-'}; unchanged: {len(report.unchanged)}")
+    for name, differences in report.differing.items():
+        errors.print(f"[yellow]{name} differs:[/yellow] {'; '.join(differences)}")
+    if report.differing:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

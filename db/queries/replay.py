@@ -1,0 +1,117 @@
+"""Rebuilding `orders` and `order_revisions` from the compacted topics, and checksums to prove it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.contract import OrderChange, RevisionRecord
+
+# The restored row is the message's state, whatever the table held: replay is the source of truth here.
+_RESTORE_ORDER = text(
+    """
+    INSERT INTO orders (
+        token_id, user_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
+        bought_at, updated_at, total_amount, currency, line_item_ids, order_data, source,
+        first_seen_at, last_synced_at, superseded_at, superseded_by, missing_upstream_since
+    ) VALUES (
+        :token_id, :user_id, :checkout_form_id, :revision, :status, :fulfillment_status, :buyer_login,
+        :bought_at, :updated_at, :total_amount, :currency, :line_item_ids, CAST(:order_data AS jsonb),
+        :source, coalesce(:first_seen_at, :captured_at), :captured_at, :superseded_at, :superseded_by,
+        :missing_upstream_since
+    )
+    ON CONFLICT (token_id, checkout_form_id) DO UPDATE SET
+        user_id = EXCLUDED.user_id, revision = EXCLUDED.revision, status = EXCLUDED.status,
+        fulfillment_status = EXCLUDED.fulfillment_status, buyer_login = EXCLUDED.buyer_login,
+        bought_at = EXCLUDED.bought_at, updated_at = EXCLUDED.updated_at,
+        total_amount = EXCLUDED.total_amount, currency = EXCLUDED.currency,
+        line_item_ids = EXCLUDED.line_item_ids, order_data = EXCLUDED.order_data,
+        source = EXCLUDED.source, first_seen_at = EXCLUDED.first_seen_at,
+        last_synced_at = greatest(orders.last_synced_at, EXCLUDED.last_synced_at),
+        superseded_at = EXCLUDED.superseded_at, superseded_by = EXCLUDED.superseded_by,
+        missing_upstream_since = EXCLUDED.missing_upstream_since, pending_change = NULL
+    """
+)
+
+_RESTORE_REVISION = text(
+    """
+    INSERT INTO order_revisions
+        (token_id, checkout_form_id, revision, updated_at, order_data, captured_at, source)
+    VALUES (:token_id, :checkout_form_id, :revision, :updated_at, CAST(:order_data AS jsonb),
+            :captured_at, :source)
+    ON CONFLICT (token_id, checkout_form_id, revision) DO NOTHING
+    """
+)
+
+
+async def restore_orders(connection: AsyncConnection, changes: Sequence[OrderChange]) -> int:
+    """Upsert the latest state of each order; returns how many rows were written."""
+    latest: dict[tuple[UUID, str], OrderChange] = {}
+    for change in changes:
+        latest[(change.token_id, change.checkout_form_id)] = change
+    if not latest:
+        return 0
+    rows: list[dict[str, Any]] = [
+        {
+            **change.model_dump(exclude={"order", "schema_version", "change"}),
+            "order_data": orjson.dumps(change.order).decode(),
+        }
+        for change in latest.values()
+    ]
+    await connection.execute(_RESTORE_ORDER, rows)
+    return len(rows)
+
+
+async def restore_revisions(connection: AsyncConnection, records: Sequence[RevisionRecord]) -> int:
+    """Insert revisions that are missing; returns how many were offered."""
+    if not records:
+        return 0
+    rows = [
+        {
+            **record.model_dump(exclude={"order", "schema_version"}),
+            "order_data": orjson.dumps(record.order).decode(),
+        }
+        for record in records
+    ]
+    await connection.execute(_RESTORE_REVISION, rows)
+    return len(rows)
+
+
+async def delete_token_orders(connection: AsyncConnection, token_id: UUID) -> tuple[int, int]:
+    """Delete a token's orders and revisions (before a replay test or a forced rebuild)."""
+    orders = await connection.execute(text("DELETE FROM orders WHERE token_id = :t"), {"t": token_id})
+    revisions = await connection.execute(
+        text("DELETE FROM order_revisions WHERE token_id = :t"), {"t": token_id}
+    )
+    return orders.rowcount, revisions.rowcount
+
+
+async def token_checksum(connection: AsyncConnection, token_id: UUID) -> str:
+    """An md5 over the content of a token's orders and revisions, comparable before and after a rebuild."""
+    result = await connection.execute(
+        text(
+            """
+            SELECT md5(coalesce((
+                SELECT string_agg(
+                    concat_ws('|', checkout_form_id, revision, status, fulfillment_status, buyer_login,
+                              bought_at, updated_at, total_amount, currency, line_item_ids::text,
+                              order_data::text, first_seen_at, superseded_at, superseded_by,
+                              missing_upstream_since),
+                    E'\\n' ORDER BY checkout_form_id)
+                FROM orders WHERE token_id = :t), '')
+            || '#' || coalesce((
+                SELECT string_agg(
+                    concat_ws('|', checkout_form_id, revision, updated_at, order_data::text,
+                              captured_at, source),
+                    E'\\n' ORDER BY checkout_form_id, revision)
+                FROM order_revisions WHERE token_id = :t), ''))
+            """
+        ),
+        {"t": token_id},
+    )
+    return str(result.scalar_one())
