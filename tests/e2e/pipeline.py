@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -110,7 +110,7 @@ def start_pipeline(kafka: KafkaSettings, database_url: str, workdir: Path) -> Pi
 def eventually(check: Callable[[], T | None], timeout: float, what: str, pipeline: Pipeline) -> T:
     """Poll `check` until it returns a truthy value; fail with the processes' logs otherwise."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         dead = pipeline.group.dead()
         if dead:
