@@ -29,6 +29,16 @@ JVM_OPTIONS = (
     "-XX:+ExitOnOutOfMemoryError",
 )
 _PROBE_CORRELATION_ID = 7
+# Kafka's command-line tools by the names of the distribution's kafka-*.sh scripts
+TOOLS = {
+    "topics": "org.apache.kafka.tools.TopicCommand",
+    "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "broker-api-versions": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "configs": "kafka.admin.ConfigCommand",
+    "console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "console-producer": "org.apache.kafka.tools.ConsoleProducer",
+}
 
 
 class StackError(Exception):
@@ -229,13 +239,39 @@ def write_config(node: KafkaNode) -> None:
     )
 
 
-def _java(node: KafkaNode, main_class: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
+def _java(
+    node: KafkaNode,
+    main_class: str,
+    *args: str,
+    jvm: tuple[str, ...] = (),
+    log_config: str = "log4j2.properties",
+) -> list[str]:
     search = os.pathsep.join(filter(None, [os.environ.get("JAVA_HOME", "") + "/bin", os.environ.get("PATH")]))
     java = shutil.which("java", path=search)
     if java is None:
         raise StackError("Java 17+ is missing: apt-get install -y openjdk-17-jre-headless")
-    log_config = f"-Dlog4j2.configurationFile={node.home / 'log4j2.properties'}"
-    return [java, *jvm, log_config, "-cp", f"{node.libs}/*", main_class, *args]
+    logging = f"-Dlog4j2.configurationFile={node.home / log_config}"
+    return [java, *jvm, logging, "-cp", f"{node.libs}/*", main_class, *args]
+
+
+def tool_command(node: KafkaNode, name: str, args: list[str]) -> list[str]:
+    """The command line of one of Kafka's tools (see TOOLS), pointed at this broker."""
+    if name not in TOOLS:
+        raise StackError(f"unknown Kafka tool {name!r}; one of: {', '.join(TOOLS)}")
+    if not libs_cached(node):
+        raise StackError("Kafka's jars are not resolved yet: run scripts/stack up first")
+    # the tools' own logging goes to stderr at WARN, not into the broker's log
+    (node.home / "tools-log4j2.properties").write_text(
+        "appender.err.type = Console\n"
+        "appender.err.name = err\n"
+        "appender.err.target = SYSTEM_ERR\n"
+        "appender.err.layout.type = PatternLayout\n"
+        "appender.err.layout.pattern = [%d] %p %m (%c)%n\n"
+        "rootLogger.level = warn\n"
+        "rootLogger.appenderRef.err.ref = err\n"
+    )
+    target = ["--bootstrap-server", node.address]
+    return _java(node, TOOLS[name], *target, *args, log_config="tools-log4j2.properties")
 
 
 def start(node: KafkaNode) -> int:
