@@ -1,0 +1,126 @@
+"""Raw JSON for orders: the stored form is spliced in as text (orjson.Fragment), never decoded."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from db.queries.orders import OrderRow, RevisionRow
+
+CSV_COLUMNS = (
+    "token_id",
+    "checkout_form_id",
+    "revision",
+    "status",
+    "fulfillment_status",
+    "buyer_login",
+    "bought_at",
+    "updated_at",
+    "total_amount",
+    "currency",
+    "source",
+    "first_seen_at",
+    "last_synced_at",
+    "superseded_at",
+    "superseded_by",
+    "missing_upstream_since",
+    "order",
+)
+
+
+class RawJSONResponse(Response):
+    """A response whose body is already JSON bytes."""
+
+    media_type = "application/json"
+
+
+def order_document(row: OrderRow) -> dict[str, Any]:
+    """The API shape of an order (OrderOut), the form as a fragment."""
+    return {
+        "token_id": row.token_id,
+        "checkout_form_id": row.checkout_form_id,
+        "revision": row.revision,
+        "status": row.status,
+        "fulfillment_status": row.fulfillment_status,
+        "buyer_login": row.buyer_login,
+        "bought_at": row.bought_at,
+        "updated_at": row.updated_at,
+        "total_amount": str(row.total_amount) if row.total_amount is not None else None,
+        "currency": row.currency,
+        "source": row.source,
+        "first_seen_at": row.first_seen_at,
+        "last_synced_at": row.last_synced_at,
+        "superseded_at": row.superseded_at,
+        "superseded_by": row.superseded_by,
+        "missing_upstream_since": row.missing_upstream_since,
+        "order": orjson.Fragment(row.order_data),
+    }
+
+
+def revision_document(row: RevisionRow) -> dict[str, Any]:
+    """The API shape of a revision (RevisionOut)."""
+    return {
+        "revision": row.revision,
+        "updated_at": row.updated_at,
+        "captured_at": row.captured_at,
+        "source": row.source,
+        "order": orjson.Fragment(row.order_data),
+    }
+
+
+def json_bytes(document: Any) -> bytes:
+    """Serialise a document holding fragments, UUIDs and datetimes."""
+    return orjson.dumps(document)
+
+
+def ndjson_lines(rows: Sequence[OrderRow]) -> bytes:
+    """One JSON document per order, newline-terminated."""
+    return b"".join(orjson.dumps(order_document(row), option=orjson.OPT_APPEND_NEWLINE) for row in rows)
+
+
+def csv_header() -> bytes:
+    """The CSV header line."""
+    return _csv_lines([CSV_COLUMNS])
+
+
+def csv_lines(rows: Sequence[OrderRow]) -> bytes:
+    """CSV rows; the form goes in the last column as JSON text."""
+    return _csv_lines(
+        [
+            (
+                row.token_id,
+                row.checkout_form_id,
+                row.revision,
+                row.status,
+                row.fulfillment_status,
+                row.buyer_login,
+                _iso(row.bought_at),
+                _iso(row.updated_at),
+                row.total_amount,
+                row.currency,
+                row.source,
+                _iso(row.first_seen_at),
+                _iso(row.last_synced_at),
+                _iso(row.superseded_at),
+                row.superseded_by,
+                _iso(row.missing_upstream_since),
+                row.order_data,
+            )
+            for row in rows
+        ]
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _csv_lines(rows: Sequence[Sequence[Any]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()

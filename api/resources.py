@@ -1,0 +1,85 @@
+"""What the app owns: built once per app (keys, codecs, metrics) or per lifespan (engine, clients)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from allegro_api.auth import AllegroAuth
+from api.cursors import CursorCodec
+from api.metrics import ApiMetrics
+from api.readiness import KafkaProbe
+from api.security import ApiKeys
+from core.crypto import KeyRing
+from core.settings import Settings
+from db.engine import create_engine, create_session_factory
+
+READINESS_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Built by the app factory from settings; fails fast on a bad key list."""
+
+    settings: Settings
+    api_keys: ApiKeys
+    cursors: CursorCodec
+    keyring: KeyRing
+    metrics: ApiMetrics
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppConfig:
+        """Parse keys and secrets once."""
+        return cls(
+            settings=settings,
+            api_keys=ApiKeys.parse(settings.api.keys.get_secret_value()),
+            cursors=CursorCodec(settings.api.cursor_secret.get_secret_value().encode()),
+            keyring=KeyRing.parse(settings.crypto.keys.get_secret_value()),
+            metrics=ApiMetrics.create(),
+        )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Connections of a running app, opened by the lifespan and closed with it."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    allegro_auth: AllegroAuth
+    kafka: KafkaProbe
+
+
+@asynccontextmanager
+async def open_resources(
+    settings: Settings, *, allegro_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[Resources]:
+    """Open the engine, the shared Allegro HTTP client and the Kafka probe; close them all on exit."""
+    engine = create_engine(settings.database)
+    http = httpx.AsyncClient(
+        timeout=settings.allegro.timeout_seconds,
+        transport=allegro_transport,
+        headers={"User-Agent": settings.allegro.user_agent},
+    )
+    kafka = KafkaProbe(
+        settings.kafka.bootstrap_servers, settings.kafka.client_id, timeout_seconds=READINESS_TIMEOUT_SECONDS
+    )
+    try:
+        yield Resources(
+            engine=engine,
+            sessions=create_session_factory(engine),
+            allegro_auth=AllegroAuth(
+                http,
+                auth_url=settings.allegro.auth_url,
+                client_id=settings.allegro.client_id,
+                client_secret=settings.allegro.client_secret.get_secret_value(),
+            ),
+            kafka=kafka,
+        )
+    finally:
+        await kafka.close()
+        await http.aclose()
+        await engine.dispose()

@@ -1,0 +1,71 @@
+"""`GET /v1/users/{user_id}/orders/export`: every matching order, streamed in constant memory.
+
+The stream reads through a server-side cursor on its own connection (the request's session ends
+when the handler returns, before the body is sent) and yields one chunk per batch, so memory holds
+one batch whatever the export's size; the server's flow control slows the query to the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from api.deps import ResourcesDep
+from api.order_query import OrderQuery, OrderQueryDep
+from api.problems import problem_responses
+from api.rendering import csv_header, csv_lines, ndjson_lines
+from api.resources import Resources
+from db.queries.orders import stream_orders
+
+router = APIRouter(tags=["orders"])
+
+EXPORT_BATCH_ROWS = 500
+MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+async def _export_chunks(resources: Resources, query: OrderQuery, export_format: str) -> AsyncIterator[bytes]:
+    if export_format == "csv":
+        yield csv_header()
+    render = csv_lines if export_format == "csv" else ndjson_lines
+    async with resources.engine.connect() as connection:
+        batches = stream_orders(
+            connection,
+            user_id=query.user_id,
+            filters=query.filters,
+            sort=query.sort,
+            batch_size=EXPORT_BATCH_ROWS,
+        )
+        async for batch in batches:
+            yield render(batch)
+
+
+@router.get(
+    "/orders/export",
+    response_class=StreamingResponse,
+    summary="Export orders as NDJSON or CSV (streamed)",
+    responses={
+        200: {
+            "description": "One order per line (NDJSON: the order document; CSV: columns, the form as JSON).",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **problem_responses(401, 422),
+    },
+)
+async def export_orders(
+    query: OrderQueryDep,
+    resources: ResourcesDep,
+    export_format: Annotated[Literal["ndjson", "csv"], Query(alias="format")] = "ndjson",
+) -> StreamingResponse:
+    """Same filters and order as the list, without pages."""
+    filename = f"orders-{query.user_id}.{export_format}"
+    return StreamingResponse(
+        _export_chunks(resources, query, export_format),
+        media_type=MEDIA_TYPES[export_format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

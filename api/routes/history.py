@@ -1,0 +1,33 @@
+"""`GET /v1/users/{user_id}/sync-history`: the user's sync runs, newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import Limit, SessionDep, TokenFilter, UserId
+from api.problems import problem_responses
+from api.schemas.common import SyncKind, SyncStatus
+from api.schemas.orders import SyncRunOut, SyncRunPage
+from db.queries.history import list_sync_runs
+
+router = APIRouter(tags=["sync history"])
+
+
+@router.get("/sync-history", summary="Sync runs", responses=problem_responses(401, 422))
+async def get_sync_history(
+    user_id: UserId,
+    session: SessionDep,
+    token_id: TokenFilter = None,
+    kind: Annotated[SyncKind | None, Query()] = None,
+    status: Annotated[SyncStatus | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> SyncRunPage:
+    """Runs of every token of the user (or of one), newest start first."""
+    runs = await list_sync_runs(
+        session, user_id=user_id, token_id=token_id, kind=kind, status=status, limit=limit, offset=offset
+    )
+    items = [SyncRunOut.model_validate(run, from_attributes=True) for run in runs]
+    return SyncRunPage(items=items, next_offset=offset + limit if len(items) == limit else None)

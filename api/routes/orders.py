@@ -1,0 +1,114 @@
+"""Stored orders: keyset-paged list, one order, its revisions (`/v1/users/{user_id}/orders[...]`).
+
+Responses are assembled as bytes around the stored JSON text; `response_model` still declares the
+shapes for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.cursors import InvalidCursor, query_hash
+from api.deps import CheckoutFormId, ConfigDep, Limit, SessionDep, TokenFilter, UserId
+from api.order_query import OrderQueryDep
+from api.problems import FieldError, ProblemError, problem_responses
+from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
+from api.schemas.orders import OrderOut, OrderPage, RevisionList
+from db.queries.orders import Keyset, OrderRow, get_order, list_orders_page, list_revisions
+
+router = APIRouter(tags=["orders"])
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=512, description="`next_cursor` of the previous page; only valid with the same filters."
+    ),
+]
+
+
+@router.get(
+    "/orders",
+    response_model=OrderPage,
+    response_class=RawJSONResponse,
+    summary="List orders (keyset pagination)",
+    responses=problem_responses(400, 401, 422),
+)
+async def list_orders(
+    query: OrderQueryDep, config: ConfigDep, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+) -> RawJSONResponse:
+    """Newest first by `sort`; rows inserted while paging never shift or repeat the following pages."""
+    scope = query_hash(user_id=query.user_id, sort=query.sort, filters=query.filters)
+    after = None
+    if cursor is not None:
+        try:
+            after = config.cursors.decode(cursor, query=scope)
+        except InvalidCursor as exc:
+            errors = [FieldError(loc=["query", "cursor"], msg=str(exc), type="invalid_cursor")]
+            raise ProblemError(400, str(exc), slug="invalid-cursor", errors=errors) from exc
+    rows = await list_orders_page(
+        session, user_id=query.user_id, filters=query.filters, sort=query.sort, after=after, limit=limit
+    )
+    next_cursor = None
+    if len(rows) == limit:
+        last = rows[-1]
+        next_cursor = config.cursors.encode(Keyset(last.sort_value(query.sort), last.id), query=scope)
+    body = {"items": [order_document(row) for row in rows], "next_cursor": next_cursor}
+    return RawJSONResponse(json_bytes(body))
+
+
+async def _find_order(
+    session: SessionDep, user_id: str, checkout_form_id: str, token_id: TokenFilter
+) -> OrderRow:
+    order = await get_order(session, user_id=user_id, checkout_form_id=checkout_form_id, token_id=token_id)
+    if order is None:
+        raise ProblemError(404, f"no order {checkout_form_id} for user {user_id}")
+    return order
+
+
+@router.get(
+    "/orders/{checkout_form_id}",
+    response_model=OrderOut,
+    response_class=RawJSONResponse,
+    summary="One order",
+    responses=problem_responses(401, 404, 422),
+)
+async def get_one_order(
+    user_id: UserId, checkout_form_id: CheckoutFormId, session: SessionDep, token_id: TokenFilter = None
+) -> RawJSONResponse:
+    """The order with this checkout form id.
+
+    When several of the user's tokens hold the same id (the same seller linked twice), the most
+    recently updated copy is returned; pass `token_id` to choose one.
+    """
+    order = await _find_order(session, user_id, checkout_form_id, token_id)
+    return RawJSONResponse(json_bytes(order_document(order)))
+
+
+@router.get(
+    "/orders/{checkout_form_id}/revisions",
+    response_model=RevisionList,
+    response_class=RawJSONResponse,
+    summary="Revision history of one order",
+    responses=problem_responses(401, 404, 422),
+)
+async def get_order_revisions(
+    user_id: UserId,
+    checkout_form_id: CheckoutFormId,
+    session: SessionDep,
+    token_id: TokenFilter = None,
+    limit: Limit = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> RawJSONResponse:
+    """Every captured revision of the order (of the copy chosen as for `GET …/orders/{id}`)."""
+    order = await _find_order(session, user_id, checkout_form_id, token_id)
+    revisions = await list_revisions(
+        session, token_id=order.token_id, checkout_form_id=checkout_form_id, limit=limit, offset=offset
+    )
+    body = {
+        "token_id": order.token_id,
+        "checkout_form_id": checkout_form_id,
+        "items": [revision_document(revision) for revision in revisions],
+    }
+    return RawJSONResponse(json_bytes(body))

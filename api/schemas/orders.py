@@ -1,0 +1,109 @@
+"""Order, revision, history and health models.
+
+Order and revision responses are written as raw JSON (the stored form is spliced in as text); these
+models are what the OpenAPI document promises, and the tests check the bytes against them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import SyncKind, SyncStatus
+
+CHECKOUT_FORM_DESCRIPTION = "The checkout form exactly as Allegro returned it."
+
+
+class OrderOut(BaseModel):
+    """One stored order: indexed fields and the checkout form."""
+
+    token_id: UUID
+    checkout_form_id: str = Field(examples=["29738e61-7f6a-11e8-ac45-09db60ede9d6"])
+    revision: str
+    status: str | None = Field(examples=["READY_FOR_PROCESSING"])
+    fulfillment_status: str | None = Field(examples=["SENT"])
+    buyer_login: str | None
+    bought_at: datetime | None
+    updated_at: datetime | None
+    total_amount: str | None = Field(description="Decimal as a string.", examples=["123.45"])
+    currency: str | None = Field(examples=["PLN"])
+    source: str = Field(description="How the latest revision arrived (journal, backfill, reconcile, resync).")
+    first_seen_at: datetime
+    last_synced_at: datetime
+    superseded_at: datetime | None = Field(description="Set when Allegro merged the form into another.")
+    superseded_by: str | None
+    missing_upstream_since: datetime | None = Field(description="Set when Allegro no longer has the form.")
+    order: dict[str, Any] = Field(description=CHECKOUT_FORM_DESCRIPTION)
+
+
+class OrderPage(BaseModel):
+    """One keyset page; pass `next_cursor` back as `cursor` with the same filters for the next one."""
+
+    items: list[OrderOut]
+    next_cursor: str | None = Field(description="None on the last page.")
+
+
+class RevisionOut(BaseModel):
+    """One captured revision of an order."""
+
+    revision: str
+    updated_at: datetime | None
+    captured_at: datetime
+    source: str
+    order: dict[str, Any] = Field(description=CHECKOUT_FORM_DESCRIPTION)
+
+
+class RevisionList(BaseModel):
+    """Revisions of one order (of one token), newest capture first."""
+
+    token_id: UUID
+    checkout_form_id: str
+    items: list[RevisionOut]
+
+
+class SyncRunOut(BaseModel):
+    """One sync run."""
+
+    id: UUID
+    token_id: UUID
+    kind: SyncKind
+    status: SyncStatus
+    started_at: datetime
+    finished_at: datetime | None
+    events_read: int
+    orders_fetched: int
+    orders_changed: int
+    requests_made: int
+    cursor_from: str | None
+    cursor_to: str | None
+    error: str | None
+
+
+class SyncRunPage(BaseModel):
+    """A page of sync runs, newest first."""
+
+    items: list[SyncRunOut]
+    next_offset: int | None = Field(description="Pass as `offset` for the next page; None on the last.")
+
+
+class Alive(BaseModel):
+    """The process is up."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Check(BaseModel):
+    """One dependency's state."""
+
+    ok: bool
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    """Whether every dependency answered."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, Check] = Field(examples=[{"postgresql": {"ok": True}, "kafka": {"ok": True}}])

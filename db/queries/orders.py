@@ -1,0 +1,224 @@
+"""Read queries over orders and order_revisions: keyset pages, one order, its revisions, export stream.
+
+Ordering is `sort_column DESC, id DESC`, exactly the order of the indexes (user_id, updated_at DESC,
+id DESC) and (user_id, bought_at DESC, id DESC). PostgreSQL puts NULLs first in a DESC order, and so
+do those indexes, so rows without the sort time come first and the keyset condition names them
+explicitly. The stored form is selected as text (`order_data::text`) so the API can splice it into its
+response without decoding it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from db.models import Order, OrderRevision, UserToken
+
+SortKey = Literal["updated_at", "bought_at"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFilters:
+    """Optional filters of the order list and export; None means "any"."""
+
+    token_id: UUID | None = None
+    status: str | None = None
+    fulfillment_status: str | None = None
+    bought_at_gte: datetime | None = None
+    bought_at_lte: datetime | None = None
+    updated_at_gte: datetime | None = None
+    updated_at_lte: datetime | None = None
+    buyer_login: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """Position after a row: its sort value (None when that row had none) and its id."""
+
+    value: datetime | None
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """One stored order with its form as JSON text."""
+
+    id: int
+    token_id: UUID
+    checkout_form_id: str
+    revision: str
+    status: str | None
+    fulfillment_status: str | None
+    buyer_login: str | None
+    bought_at: datetime | None
+    updated_at: datetime | None
+    total_amount: Decimal | None
+    currency: str | None
+    source: str
+    first_seen_at: datetime
+    last_synced_at: datetime
+    superseded_at: datetime | None
+    superseded_by: str | None
+    missing_upstream_since: datetime | None
+    order_data: str
+
+    def sort_value(self, sort: SortKey) -> datetime | None:
+        """The value of the sort column, for the next page's keyset."""
+        return self.updated_at if sort == "updated_at" else self.bought_at
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRow:
+    """One captured revision of an order, form as JSON text."""
+
+    revision: str
+    updated_at: datetime | None
+    captured_at: datetime
+    source: str
+    order_data: str
+
+
+_ORDER_COLUMNS = (
+    Order.id,
+    Order.token_id,
+    Order.checkout_form_id,
+    Order.revision,
+    Order.status,
+    Order.fulfillment_status,
+    Order.buyer_login,
+    Order.bought_at,
+    Order.updated_at,
+    Order.total_amount,
+    Order.currency,
+    Order.source,
+    Order.first_seen_at,
+    Order.last_synced_at,
+    Order.superseded_at,
+    Order.superseded_by,
+    Order.missing_upstream_since,
+    cast(Order.order_data, Text),
+)
+
+
+def _order_row(row: Sequence[Any]) -> OrderRow:
+    return OrderRow(*row)
+
+
+def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Order.user_id == user_id]
+    equal: tuple[tuple[Any, object], ...] = (
+        (Order.token_id, filters.token_id),
+        (Order.status, filters.status),
+        (Order.fulfillment_status, filters.fulfillment_status),
+        (Order.buyer_login, filters.buyer_login),
+    )
+    conditions += [column == value for column, value in equal if value is not None]
+    ranges: tuple[tuple[Any, datetime | None, datetime | None], ...] = (
+        (Order.bought_at, filters.bought_at_gte, filters.bought_at_lte),
+        (Order.updated_at, filters.updated_at_gte, filters.updated_at_lte),
+    )
+    for column, gte, lte in ranges:
+        if gte is not None:
+            conditions.append(column >= gte)
+        if lte is not None:
+            conditions.append(column <= lte)
+    return conditions
+
+
+def _after(sort_column: Any, after: Keyset) -> ColumnElement[bool]:
+    """Rows strictly after the keyset in `sort_column DESC NULLS FIRST, id DESC` order."""
+    if after.value is None:
+        # Still inside the leading NULL block: the rest of it, then every row with a value.
+        return or_(and_(sort_column.is_(None), Order.id < after.id), sort_column.is_not(None))
+    # A row comparison is NULL for rows without a value, which correctly excludes the NULL block.
+    return tuple_(sort_column, Order.id) < tuple_(after.value, after.id)
+
+
+def _ordered_orders(user_id: str, filters: OrderFilters, sort: SortKey) -> Select[*tuple[Any, ...]]:
+    sort_column = Order.updated_at if sort == "updated_at" else Order.bought_at
+    return (
+        select(*_ORDER_COLUMNS)
+        .where(*_filter_conditions(user_id, filters))
+        .order_by(sort_column.desc(), Order.id.desc())
+    )
+
+
+async def list_orders_page(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    filters: OrderFilters,
+    sort: SortKey,
+    after: Keyset | None,
+    limit: int,
+) -> list[OrderRow]:
+    """Up to `limit` orders of the user after the keyset, newest first."""
+    statement = _ordered_orders(user_id, filters, sort).limit(limit)
+    if after is not None:
+        sort_column = Order.updated_at if sort == "updated_at" else Order.bought_at
+        statement = statement.where(_after(sort_column, after))
+    result = await session.execute(statement)
+    return [_order_row(row) for row in result.tuples()]
+
+
+async def get_order(
+    session: AsyncSession, *, user_id: str, checkout_form_id: str, token_id: UUID | None = None
+) -> OrderRow | None:
+    """One order of the user; with several tokens holding the id, the most recently updated one.
+
+    Looked up through the user's token ids so the (token_id, checkout_form_id) unique index serves
+    it; orders whose token row is gone (restored from Kafka without it) are reachable only by listing.
+    """
+    user_tokens = select(UserToken.id).where(UserToken.user_id == user_id)
+    statement = (
+        select(*_ORDER_COLUMNS)
+        .where(
+            Order.user_id == user_id,
+            Order.checkout_form_id == checkout_form_id,
+            Order.token_id.in_(user_tokens.scalar_subquery()),
+        )
+        .order_by(Order.updated_at.desc().nulls_last(), Order.id.desc())
+        .limit(1)
+    )
+    if token_id is not None:
+        statement = statement.where(Order.token_id == token_id)
+    row = (await session.execute(statement)).tuples().first()
+    return _order_row(row) if row is not None else None
+
+
+async def list_revisions(
+    session: AsyncSession, *, token_id: UUID, checkout_form_id: str, limit: int, offset: int
+) -> list[RevisionRow]:
+    """Captured revisions of one order, newest capture first."""
+    statement = (
+        select(
+            OrderRevision.revision,
+            OrderRevision.updated_at,
+            OrderRevision.captured_at,
+            OrderRevision.source,
+            cast(OrderRevision.order_data, Text),
+        )
+        .where(OrderRevision.token_id == token_id, OrderRevision.checkout_form_id == checkout_form_id)
+        .order_by(OrderRevision.captured_at.desc(), OrderRevision.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    result = await session.execute(statement)
+    return [RevisionRow(*row) for row in result.tuples()]
+
+
+async def stream_orders(
+    connection: AsyncConnection, *, user_id: str, filters: OrderFilters, sort: SortKey, batch_size: int
+) -> AsyncIterator[Sequence[OrderRow]]:
+    """Every matching order in list order, in batches, through a server-side cursor (constant memory)."""
+    statement = _ordered_orders(user_id, filters, sort).execution_options(yield_per=batch_size)
+    result = await connection.stream(statement)
+    async for partition in result.partitions(batch_size):
+        yield [_order_row(row) for row in partition]
