@@ -1,0 +1,362 @@
+"""The poller's queries: token rows (link state, secrets, cursor, backfill progress) and stored revisions.
+
+Every function takes the session first and leaves committing to the caller, except where a docstring
+says the write must be durable before anything else happens (a rotated token pair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Order, UserToken
+
+SCHEDULED_STATUSES = ("pending", "active")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSchedule:
+    """What the scheduler needs to know about a token to decide whether to run anything for it."""
+
+    id: UUID
+    status: str
+    device_next_poll_at: datetime | None
+    sync_requested_at: datetime | None
+    resync_requested_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    """A token row as the sync reads it; secrets are still sealed."""
+
+    id: UUID
+    user_id: str
+    seller_id: str | None
+    login: str | None
+    status: str
+    access_token: str | None
+    refresh_token: str | None
+    access_expires_at: datetime | None
+    event_cursor: str | None
+    cursor_updated_at: datetime | None
+    backfill_progress: dict[str, Any] | None
+    backfill_completed_at: datetime | None
+    last_reconcile_at: datetime | None
+    sync_requested_at: datetime | None
+    resync_requested_at: datetime | None
+    resync_since: datetime | None
+    resync_source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLink:
+    """A device flow waiting for the user; device_code is sealed."""
+
+    id: UUID
+    user_id: str
+    device_code: str | None
+    device_expires_at: datetime | None
+    device_interval: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """The stored revision of one order, when Allegro last changed it and when it was bought."""
+
+    revision: str
+    updated_at: datetime | None
+    bought_at: datetime | None
+
+
+async def list_scheduled_tokens(session: AsyncSession) -> list[TokenSchedule]:
+    """Tokens the poller has work for: pending links and active accounts."""
+    rows = await session.execute(
+        select(
+            UserToken.id,
+            UserToken.status,
+            UserToken.device_next_poll_at,
+            UserToken.sync_requested_at,
+            UserToken.resync_requested_at,
+        ).where(UserToken.status.in_(SCHEDULED_STATUSES))
+    )
+    return [TokenSchedule(*row) for row in rows.all()]
+
+
+async def load_token(session: AsyncSession, token_id: UUID, *, for_update: bool = False) -> TokenState | None:
+    """One token row, optionally locked until the transaction ends."""
+    query = select(UserToken).where(UserToken.id == token_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        return None
+    return TokenState(
+        id=row.id,
+        user_id=row.user_id,
+        seller_id=row.seller_id,
+        login=row.login,
+        status=row.status,
+        access_token=row.access_token,
+        refresh_token=row.refresh_token,
+        access_expires_at=row.access_expires_at,
+        event_cursor=row.event_cursor,
+        cursor_updated_at=row.cursor_updated_at,
+        backfill_progress=row.backfill_progress,
+        backfill_completed_at=row.backfill_completed_at,
+        last_reconcile_at=row.last_reconcile_at,
+        sync_requested_at=row.sync_requested_at,
+        resync_requested_at=row.resync_requested_at,
+        resync_since=row.resync_since,
+        resync_source=row.resync_source,
+    )
+
+
+async def load_pending_link(session: AsyncSession, token_id: UUID) -> PendingLink | None:
+    """A pending row's device-flow state, locked so that one poll at a time touches it."""
+    row = (
+        await session.execute(
+            select(UserToken)
+            .where(UserToken.id == token_id, UserToken.status == "pending")
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return PendingLink(row.id, row.user_id, row.device_code, row.device_expires_at, row.device_interval)
+
+
+async def schedule_next_device_poll(
+    session: AsyncSession, token_id: UUID, *, next_poll_at: datetime, interval: int
+) -> None:
+    """Remember when to poll the token endpoint again (state lives in the row, so restarts resume)."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status == "pending")
+        .values(device_next_poll_at=next_poll_at, device_interval=interval)
+    )
+
+
+async def end_link(session: AsyncSession, token_id: UUID, *, status: str, error: str | None) -> None:
+    """Close a device flow that will never complete (`link_denied`, `link_expired`)."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status == "pending")
+        .values(status=status, device_code=None, device_next_poll_at=None, last_error=error)
+    )
+
+
+async def activate_link(
+    session: AsyncSession,
+    token_id: UUID,
+    *,
+    user_id: str,
+    seller_id: str,
+    access_token: str,
+    refresh_token: str,
+    access_expires_at: datetime,
+    scope: str | None,
+) -> None:
+    """Make a pending row the active link of (user, seller); a previous active link of the pair is unlinked.
+
+    The previous row is unlinked first, in the same transaction, so the partial unique index on active
+    (user_id, seller_id) never sees two active rows. Its login is carried over when known.
+    """
+    previous = await session.execute(
+        update(UserToken)
+        .where(
+            UserToken.user_id == user_id,
+            UserToken.seller_id == seller_id,
+            UserToken.status == "active",
+            UserToken.id != token_id,
+        )
+        .values(status="unlinked")
+        .returning(UserToken.login)
+    )
+    login = next((value for value in previous.scalars().all() if value), None)
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id)
+        .values(
+            status="active",
+            seller_id=seller_id,
+            login=login,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_expires_at=access_expires_at,
+            scope=scope,
+            device_code=None,
+            device_next_poll_at=None,
+            last_error=None,
+        )
+    )
+
+
+async def save_token_pair(
+    session: AsyncSession,
+    token_id: UUID,
+    *,
+    access_token: str,
+    refresh_token: str,
+    access_expires_at: datetime,
+    scope: str | None,
+) -> None:
+    """Store a refreshed pair (sealed); the caller commits before using the new access token."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id)
+        .values(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_expires_at=access_expires_at,
+            scope=scope,
+        )
+    )
+
+
+async def mark_needs_reauth(session: AsyncSession, token_id: UUID, *, error: str) -> None:
+    """The refresh token is dead: the seller must link again; the poller stops this token."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status == "active")
+        .values(status="needs_reauth", last_error=error)
+    )
+
+
+async def start_backfill(
+    session: AsyncSession, token_id: UUID, *, cursor: str | None, progress: dict[str, Any], now: datetime
+) -> None:
+    """Store the bootstrapped cursor together with a fresh backfill plan (one statement: nothing between)."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id)
+        .values(
+            event_cursor=cursor,
+            cursor_updated_at=now,
+            backfill_progress=progress,
+            backfill_completed_at=None,
+        )
+    )
+
+
+async def save_backfill_progress(
+    session: AsyncSession, token_id: UUID, *, progress: dict[str, Any], completed_at: datetime | None
+) -> None:
+    """Record the windows done so far; `completed_at` when the whole range is."""
+    values: dict[str, Any] = {"backfill_progress": progress}
+    if completed_at is not None:
+        values.update(backfill_completed_at=completed_at, last_reconcile_at=completed_at)
+    await session.execute(update(UserToken).where(UserToken.id == token_id).values(**values))
+
+
+async def advance_cursor(
+    session: AsyncSession,
+    token_id: UUID,
+    *,
+    cursor: str | None,
+    last_event_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Move the event cursor; call only after Kafka acknowledged every publish of the page."""
+    values: dict[str, Any] = {"event_cursor": cursor, "cursor_updated_at": now}
+    if last_event_at is not None:
+        values["last_event_at"] = func.greatest(
+            func.coalesce(UserToken.last_event_at, last_event_at), last_event_at
+        )
+    await session.execute(update(UserToken).where(UserToken.id == token_id).values(**values))
+
+
+async def save_reconcile_time(session: AsyncSession, token_id: UUID, *, at: datetime) -> None:
+    """Remember the start of the last complete reconciliation."""
+    await session.execute(update(UserToken).where(UserToken.id == token_id).values(last_reconcile_at=at))
+
+
+async def record_sync_outcome(
+    session: AsyncSession, token_id: UUID, *, at: datetime, error: str | None
+) -> None:
+    """Last sync time, and last success or last error."""
+    values: dict[str, Any] = {"last_sync_at": at, "last_error": error}
+    if error is None:
+        values["last_success_at"] = at
+    await session.execute(update(UserToken).where(UserToken.id == token_id).values(**values))
+
+
+async def clear_sync_request(session: AsyncSession, token_id: UUID, *, requested_at: datetime) -> None:
+    """Clear a sync-now request, unless a newer one arrived meanwhile."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.sync_requested_at <= requested_at)
+        .values(sync_requested_at=None)
+    )
+
+
+async def clear_resync_request(session: AsyncSession, token_id: UUID, *, requested_at: datetime) -> None:
+    """Clear a resync request, unless a newer one arrived meanwhile."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.resync_requested_at <= requested_at)
+        .values(resync_requested_at=None, resync_since=None, resync_source=None)
+    )
+
+
+async def stored_orders(
+    session: AsyncSession, token_id: UUID, form_ids: Iterable[str]
+) -> dict[str, StoredOrder]:
+    """The stored revision (and purchase time) of each of these forms that the orders table holds."""
+    ids = list(set(form_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Order.checkout_form_id, Order.revision, Order.updated_at, Order.bought_at).where(
+            Order.token_id == token_id, Order.checkout_form_id.in_(ids)
+        )
+    )
+    return {
+        form_id: StoredOrder(revision, updated, bought) for form_id, revision, updated, bought in rows.all()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecrets:
+    """The sealed secrets of one row, for key rotation."""
+
+    id: UUID
+    access_token: str | None
+    refresh_token: str | None
+    device_code: str | None
+
+
+async def rows_with_secrets(session: AsyncSession, *, after: UUID | None, limit: int) -> list[SealedSecrets]:
+    """A batch of rows holding any sealed value, by id, locked for re-sealing."""
+    has_secret = or_(
+        UserToken.access_token.is_not(None),
+        UserToken.refresh_token.is_not(None),
+        UserToken.device_code.is_not(None),
+    )
+    condition = has_secret if after is None else and_(has_secret, UserToken.id > after)
+    rows = await session.execute(
+        select(UserToken.id, UserToken.access_token, UserToken.refresh_token, UserToken.device_code)
+        .where(condition)
+        .order_by(UserToken.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return [SealedSecrets(*row) for row in rows.all()]
+
+
+async def save_sealed_secrets(session: AsyncSession, secrets: SealedSecrets) -> None:
+    """Write one row's re-sealed values."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == secrets.id)
+        .values(
+            access_token=secrets.access_token,
+            refresh_token=secrets.refresh_token,
+            device_code=secrets.device_code,
+        )
+    )

@@ -1,0 +1,133 @@
+"""Calls to Allegro on behalf of one token: its access token, one serialised refresh, 429 pauses.
+
+A 401 leads to exactly one refresh and one retry. Refresh tokens are single-use, so a refresh is
+serialised per token (an asyncio lock, and the row locked in PostgreSQL) and the new pair is committed
+before the new access token is used: a crash right after the refresh still leaves a usable pair stored.
+A 429 pauses the whole client id (Allegro blocks all of it), then the call is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from allegro_api import AccessTokenExpired, AllegroAuth, AllegroClient, RateGovernor, RateLimited
+from core.crypto import KeyRing
+from db.queries import token_sync
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# How many 429s in a row one call waits out before the run gives up until the next cycle.
+MAX_RATE_LIMIT_RETRIES = 5
+REFRESH_AHEAD = timedelta(seconds=60)
+
+
+@dataclass
+class RequestCounter:
+    """Requests made inside one sync run (the client's observer counts into the run's task context)."""
+
+    count: int = 0
+
+
+current_request_counter: ContextVar[RequestCounter | None] = ContextVar(
+    "poller_request_counter", default=None
+)
+
+
+def count_request() -> None:
+    """Count one Allegro request against the sync run of the calling task, if any."""
+    counter = current_request_counter.get()
+    if counter is not None:
+        counter.count += 1
+
+
+@dataclass(frozen=True)
+class AllegroAccess:
+    """Everything shared by the process for talking to Allegro."""
+
+    client: AllegroClient
+    auth: AllegroAuth
+    governor: RateGovernor
+    keyring: KeyRing
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@dataclass
+class TokenSession:
+    """One token's view of Allegro: its current access token and the refresh that renews it."""
+
+    access: AllegroAccess
+    token_id: UUID
+    access_token: str
+    access_expires_at: datetime | None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def call(self, operation: Callable[[str], Awaitable[T]]) -> T:
+        """Run `operation(access_token)`; refresh once on 401, wait out 429s."""
+        refreshed = False
+        rate_limited = 0
+        while True:
+            token = self.access_token
+            try:
+                return await operation(token)
+            except RateLimited as exc:
+                rate_limited += 1
+                if rate_limited > MAX_RATE_LIMIT_RETRIES:
+                    raise
+                pause = exc.retry_after if exc.retry_after is not None else exc.pause_seconds + _jitter()
+                log.warning("allegro answered 429: pausing the client id for %.1fs", pause)
+                self.access.governor.pause_for(pause)
+            except AccessTokenExpired:
+                if refreshed:
+                    raise
+                refreshed = True
+                await self.refresh(failed_token=token)
+
+    async def refresh_if_expiring(self, now: datetime) -> None:
+        """Refresh ahead of expiry, so long runs do not meet a 401 halfway."""
+        if self.access_expires_at is not None and self.access_expires_at - REFRESH_AHEAD <= now:
+            await self.refresh(failed_token=self.access_token)
+
+    async def refresh(self, *, failed_token: str) -> None:
+        """Swap the stored refresh token for a new pair, commit it, then use it (one at a time per token)."""
+        async with self._lock:
+            if self.access_token != failed_token:
+                return  # another call of this token refreshed while we waited
+            async with self.access.sessions() as session, session.begin():
+                state = await token_sync.load_token(session, self.token_id, for_update=True)
+                if state is None or state.refresh_token is None or state.access_token is None:
+                    raise AccessTokenExpired("token row has no refresh token", status=401)
+                stored_access = self.access.keyring.open(state.access_token)
+                if stored_access != failed_token:
+                    # The row already holds a newer pair (another run refreshed it): use that one.
+                    self.access_token, self.access_expires_at = stored_access, state.access_expires_at
+                    return
+                pair = await self.access.auth.refresh(self.access.keyring.open(state.refresh_token))
+                issued_at = datetime.now(UTC)
+                await token_sync.save_token_pair(
+                    session,
+                    self.token_id,
+                    access_token=self.access.keyring.seal(pair.access_token),
+                    refresh_token=self.access.keyring.seal(pair.refresh_token),
+                    access_expires_at=pair.access_expires_at(issued_at),
+                    scope=pair.scope,
+                )
+            # Committed: only now does the new access token go into use.
+            self.access_token = pair.access_token
+            self.access_expires_at = pair.access_expires_at(issued_at)
+            log.info("access token refreshed")
+
+
+def _jitter() -> float:
+    """A few seconds of spread, so processes sharing the client id do not resume in lockstep."""
+    return random.uniform(0.0, 5.0)  # noqa: S311 - jitter, not cryptography

@@ -1,0 +1,87 @@
+"""Fetching the forms a page of events asks for, with as few requests as possible.
+
+Naively each changed form costs one `GET /order/checkout-forms/{id}`: 1,000 new orders, 1,000 requests.
+A list sorted by `updatedAt` from just before the page's oldest event returns the same forms 100 at a
+time, so the planner lists first and fetches singly only what the list did not return (forms merged
+away answer 404 there, which is how we learn they are gone). After each list page it compares the list
+pages still to come (from `totalCount`) with the forms still missing and takes the cheaper way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from allegro_api import CheckoutFormPage, FormSnapshot, NotFound
+from allegro_api.client import MAX_FORMS_PAGE, MAX_LIST_DEPTH
+
+# Forms are updated at (or a moment after) the events that report them; publication lags a few seconds.
+UPDATED_OVERLAP = timedelta(minutes=5)
+# Below this many forms single GETs cost no more than a list page would.
+LIST_WORTH_IT = 3
+SINGLE_FETCH_CONCURRENCY = 8
+
+ListUpdatedSince = Callable[[datetime, int], Awaitable[CheckoutFormPage]]
+FetchOne = Callable[[str], Awaitable[FormSnapshot]]
+
+
+@dataclass
+class FetchResult:
+    """The forms found and the ids that answered 404."""
+
+    forms: dict[str, FormSnapshot] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+
+
+async def fetch_forms(
+    wanted: Collection[str],
+    oldest_change: datetime,
+    list_updated_since: ListUpdatedSince,
+    fetch_one: FetchOne,
+) -> FetchResult:
+    """Fetch the current form of every id in `wanted`, listing where that is cheaper than single GETs."""
+    result = FetchResult()
+    missing = set(wanted)
+    if len(missing) >= LIST_WORTH_IT:
+        await _list_what_we_can(missing, oldest_change - UPDATED_OVERLAP, list_updated_since, result)
+    await _fetch_singly(sorted(missing), fetch_one, result)
+    return result
+
+
+async def _list_what_we_can(
+    missing: set[str], since: datetime, list_updated_since: ListUpdatedSince, result: FetchResult
+) -> None:
+    """Walk the updatedAt-sorted list while it is the cheaper way; found ids leave `missing`."""
+    offset = 0
+    while missing:
+        page = await list_updated_since(since, offset)
+        for snapshot in page.forms:
+            if snapshot.id in missing:
+                result.forms[snapshot.id] = snapshot
+                missing.discard(snapshot.id)
+        if page.is_last or not missing:
+            return
+        offset = page.next_offset
+        pages_left = math.ceil(max(0, page.total_count - offset) / MAX_FORMS_PAGE)
+        if pages_left > len(missing) or offset + MAX_FORMS_PAGE > MAX_LIST_DEPTH:
+            return  # single GETs for the rest are cheaper (or the list cannot go deeper)
+
+
+async def _fetch_singly(ids: list[str], fetch_one: FetchOne, result: FetchResult) -> None:
+    """GET each id; a 404 marks it gone."""
+    limiter = asyncio.Semaphore(SINGLE_FETCH_CONCURRENCY)
+
+    async def fetch(form_id: str) -> None:
+        async with limiter:
+            try:
+                result.forms[form_id] = await fetch_one(form_id)
+            except NotFound:
+                result.gone.add(form_id)
+
+    outcomes = await asyncio.gather(*(fetch(form_id) for form_id in ids), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

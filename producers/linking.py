@@ -1,0 +1,107 @@
+"""Completing device-flow links in the background: poll the token endpoint at the row's interval.
+
+The state (sealed device code, interval, next poll time) lives in the row, so any poller process can
+pick the link up after a restart. The row is locked (SKIP LOCKED) for the duration of one poll, so two
+processes never spend one device code twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from allegro_api import Denied, Granted, InvalidCode, Pending, SlowDown, Unavailable
+from core.logging import log_context
+from db.queries import token_sync
+from producers.access import AllegroAccess
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_SECONDS = 5
+
+
+async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
+    """Poll a pending link once if it is due; the token's status afterwards (None when nothing was due)."""
+    with log_context(token_id=str(token_id)):
+        async with access.sessions() as session, session.begin():
+            link = await token_sync.load_pending_link(session, token_id)
+            if link is None:
+                return None
+            now = datetime.now(UTC)
+            if link.device_code is None or (
+                link.device_expires_at is not None and link.device_expires_at <= now
+            ):
+                await token_sync.end_link(
+                    session, token_id, status="link_expired", error="device code expired"
+                )
+                log.info("link expired before the user approved it")
+                return "link_expired"
+            interval = link.device_interval if link.device_interval is not None else DEFAULT_INTERVAL_SECONDS
+            await access.governor.acquire(token_id)
+            try:
+                outcome = await access.auth.poll_device_token(access.keyring.open(link.device_code))
+            except Unavailable as exc:
+                log.warning("device-flow poll failed, trying again later: %s", exc)
+                await _poll_later(session, token_id, now, interval)
+                return "pending"
+            if isinstance(outcome, Granted):
+                return await _activate(access, session, token_id, link.user_id, outcome, now)
+            if isinstance(outcome, Pending):
+                await _poll_later(session, token_id, now, interval)
+                return "pending"
+            if isinstance(outcome, SlowDown):
+                # RFC 8628: slow_down means every later poll waits longer.
+                await _poll_later(session, token_id, now, interval + outcome.increment_seconds)
+                return "pending"
+            if isinstance(outcome, Denied):
+                await token_sync.end_link(
+                    session, token_id, status="link_denied", error="the user denied access"
+                )
+                log.info("link denied by the user")
+                return "link_denied"
+            assert isinstance(outcome, InvalidCode)  # noqa: S101 - the outcome union is exhausted here
+            await token_sync.end_link(
+                session, token_id, status="link_expired", error=f"device code rejected: {outcome.error}"
+            )
+            log.info("device code rejected (%s): link expired", outcome.error)
+            return "link_expired"
+
+
+async def _poll_later(session: AsyncSession, token_id: UUID, now: datetime, interval: int) -> None:
+    await token_sync.schedule_next_device_poll(
+        session, token_id, next_poll_at=now + timedelta(seconds=interval), interval=interval
+    )
+
+
+async def _activate(
+    access: AllegroAccess,
+    session: AsyncSession,
+    token_id: UUID,
+    user_id: str,
+    granted: Granted,
+    now: datetime,
+) -> str:
+    """Store the sealed pair and the seller id; a previous active link of the same seller is replaced."""
+    tokens = granted.tokens
+    seller_id = tokens.seller_id
+    if seller_id is None:
+        await token_sync.end_link(
+            session, token_id, status="link_expired", error="access token names no seller (user_name)"
+        )
+        log.error("granted token carries no user_name claim; cannot link")
+        return "link_expired"
+    await token_sync.activate_link(
+        session,
+        token_id,
+        user_id=user_id,
+        seller_id=seller_id,
+        access_token=access.keyring.seal(tokens.access_token),
+        refresh_token=access.keyring.seal(tokens.refresh_token),
+        access_expires_at=tokens.access_expires_at(now),
+        scope=tokens.scope,
+    )
+    log.info("account linked", extra={"seller_id": seller_id})
+    return "active"

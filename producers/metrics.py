@@ -1,0 +1,74 @@
+"""Prometheus metrics of the poller, on a registry the entry point builds (nothing at import time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class PollerMetrics:
+    """Every metric the poller exports."""
+
+    registry: CollectorRegistry
+    allegro_requests: Counter
+    allegro_latency: Histogram
+    rate_limited: Counter
+    budget_used: Gauge
+    budget_limit: Gauge
+    journal_lag: Gauge
+    orders_fetched: Counter
+    orders_published: Counter
+    sync_runs: Counter
+    tokens_owned: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> PollerMetrics:
+        """Register the metrics on `registry` (a fresh one by default)."""
+        registry = registry or CollectorRegistry()
+        return cls(
+            registry=registry,
+            allegro_requests=Counter(
+                "poller_allegro_requests",
+                "Allegro requests by endpoint and outcome",
+                ["endpoint", "status"],
+                registry=registry,
+            ),
+            allegro_latency=Histogram(
+                "poller_allegro_request_seconds", "Allegro request latency", ["endpoint"], registry=registry
+            ),
+            rate_limited=Counter("poller_allegro_429", "429 answers (client id paused)", registry=registry),
+            budget_used=Gauge(
+                "poller_rate_budget_in_window", "Requests granted in the current window", registry=registry
+            ),
+            budget_limit=Gauge(
+                "poller_rate_budget", "This process's share of the per-minute budget", registry=registry
+            ),
+            journal_lag=Gauge(
+                "poller_journal_lag_seconds",
+                "Now minus the newest event seen, per token",
+                ["token_id"],
+                registry=registry,
+            ),
+            orders_fetched=Counter(
+                "poller_orders_fetched", "Checkout forms fetched", ["source"], registry=registry
+            ),
+            orders_published=Counter(
+                "poller_orders_published",
+                "Snapshots published (new revisions)",
+                ["source"],
+                registry=registry,
+            ),
+            sync_runs=Counter(
+                "poller_sync_runs", "Sync runs by kind and outcome", ["kind", "phase"], registry=registry
+            ),
+            tokens_owned=Gauge("poller_tokens_owned", "Active tokens this process syncs", registry=registry),
+        )
+
+    def observe_response(self, endpoint: str, outcome: str, seconds: float) -> None:
+        """The Allegro client's response observer."""
+        self.allegro_requests.labels(endpoint=endpoint, status=outcome).inc()
+        self.allegro_latency.labels(endpoint=endpoint).observe(seconds)
+        if outcome == "429":
+            self.rate_limited.inc()

@@ -1,0 +1,138 @@
+"""The poller process: group membership, a scheduler that starts token work, link completion.
+
+The scheduler scans token rows every `link_poll_seconds`: active tokens of owned partitions get a
+worker (woken early by sync-now or resync requests), due pending links get one poll each. Rebalances
+and the scan share one lock, so a revoked partition's token can never be started again after its work
+was stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer
+
+from core.topics import POLLER_TOKEN_PARTITIONS
+from db.queries import token_sync
+from producers.budget import SharedBudget
+from producers.linking import complete_link
+from producers.membership import TokenPartitionListener, keep_membership, token_partition
+from producers.sync import SyncContext
+from producers.worker import run_token
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    """Owns the token work of the partitions the group assigned to this process."""
+
+    def __init__(self, context: SyncContext, consumer: AIOKafkaConsumer, tokens_topic: str) -> None:
+        self._ctx = context
+        self._consumer = consumer
+        self._topic = tokens_topic
+        self._assigned: set[int] = set()
+        self._partitions = POLLER_TOKEN_PARTITIONS
+        self._work: dict[UUID, asyncio.Task[Any]] = {}
+        self._wakes: dict[UUID, asyncio.Event] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def assigned(self) -> set[int]:
+        """The tokens-topic partitions this process owns now."""
+        return set(self._assigned)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Join the group, schedule until `stop` is set, then stop all work and leave the group."""
+        self._consumer.subscribe([self._topic], listener=TokenPartitionListener(self._revoke, self._assign))
+        await self._consumer.start()
+        membership = asyncio.create_task(keep_membership(self._consumer), name="poller-membership")
+        try:
+            while not stop.is_set():
+                if membership.done():
+                    membership.result()  # a dead membership loop must not leave us polling unowned tokens
+                await self._scan()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._ctx.settings.link_poll_seconds)
+        finally:
+            membership.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await membership
+            async with self._lock:
+                await self._stop_work(set(self._work))
+                self._assigned = set()
+            await self._consumer.stop()  # leaves the group, so the others take over at once
+            log.info("poller stopped")
+
+    async def _revoke(self, partitions: set[int]) -> None:
+        async with self._lock:
+            self._assigned -= partitions
+            doomed = {t for t in self._work if token_partition(t, self._partitions) in partitions}
+            await self._stop_work(doomed)
+            self._resize_budget()
+        log.info("partitions revoked", extra={"partitions": sorted(partitions), "stopped": len(doomed)})
+
+    async def _assign(self, partitions: set[int]) -> None:
+        async with self._lock:
+            known = self._consumer.partitions_for_topic(self._topic)
+            if known:
+                self._partitions = len(known)
+            self._assigned = set(partitions)
+            self._resize_budget()
+        log.info("partitions assigned", extra={"partitions": sorted(partitions)})
+
+    def _resize_budget(self) -> None:
+        governor = self._ctx.access.governor
+        if isinstance(governor, SharedBudget):
+            governor.resize(len(self._assigned) / self._partitions)
+            self._ctx.metrics.budget_limit.set(governor.budget)
+
+    async def _stop_work(self, token_ids: set[UUID]) -> None:
+        """Cancel the work of these tokens and wait until it has really stopped."""
+        tasks = [self._work.pop(token_id) for token_id in token_ids if token_id in self._work]
+        for token_id in token_ids:
+            self._wakes.pop(token_id, None)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _scan(self) -> None:
+        """Start work for owned tokens that need it."""
+        async with self._ctx.sessions() as session:
+            tokens = await token_sync.list_scheduled_tokens(session)
+        now = datetime.now(UTC)
+        async with self._lock:
+            for token in tokens:
+                if token_partition(token.id, self._partitions) not in self._assigned:
+                    continue
+                running = self._work.get(token.id)
+                if running is not None and not running.done():
+                    if token.sync_requested_at or token.resync_requested_at:
+                        self._wakes[token.id].set()
+                    continue
+                if token.status == "active":
+                    wake = asyncio.Event()
+                    self._wakes[token.id] = wake
+                    self._start(token.id, run_token(self._ctx, token.id, wake))
+                elif token.device_next_poll_at is None or token.device_next_poll_at <= now:
+                    self._wakes[token.id] = asyncio.Event()
+                    self._start(token.id, complete_link(self._ctx.access, token.id))
+        stats = self._ctx.access.governor.stats()
+        self._ctx.metrics.budget_used.set(stats.in_window)
+
+    def _start(self, token_id: UUID, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work, name=f"token-{token_id}")
+        task.add_done_callback(_log_crash)
+        self._work[token_id] = task
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    """Token work that ends with an unexpected error is logged; the next scan starts it again."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("token work crashed: %s", task.get_name(), exc_info=task.exception())

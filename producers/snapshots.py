@@ -1,0 +1,91 @@
+"""Snapshot envelopes built from fetched checkout forms (or from the news that a form is gone)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from allegro_api import FormSnapshot
+from core.contract import GoneReason, SnapshotEnvelope, SnapshotSource
+
+# Allegro keeps checkout forms for about 12 months; a known form that 404s after that was purged,
+# one that 404s earlier was merged into a new form (its line items live on there).
+FORM_RETENTION = timedelta(days=365)
+RETENTION_SLACK = timedelta(days=3)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIdentity:
+    """Who a snapshot belongs to."""
+
+    token_id: UUID
+    user_id: str
+    seller_id: str
+
+
+def form_envelope(
+    identity: TokenIdentity,
+    snapshot: FormSnapshot,
+    *,
+    source: SnapshotSource,
+    sync_run_id: UUID,
+    fetched_at: datetime,
+    event_ids: Sequence[str] = (),
+) -> SnapshotEnvelope:
+    """The envelope of a fetched form: its JSON text plus the columns the processor indexes."""
+    form = snapshot.form
+    total = form.summary.total_to_pay if form.summary else None
+    return SnapshotEnvelope(
+        token_id=identity.token_id,
+        user_id=identity.user_id,
+        seller_id=identity.seller_id,
+        checkout_form_id=form.id,
+        revision=form.revision,
+        updated_at=form.updated_at,
+        bought_at=form.bought_at,
+        status=form.status,
+        fulfillment_status=form.fulfillment.status if form.fulfillment else None,
+        buyer_login=form.buyer.login if form.buyer else None,
+        total_amount=total.amount if total else None,
+        currency=total.currency if total else None,
+        line_item_ids=form.line_item_ids,
+        fetched_at=fetched_at,
+        source=source,
+        event_ids=list(event_ids),
+        sync_run_id=sync_run_id,
+        checkout_form=snapshot.raw.decode(),
+    )
+
+
+def gone_reason(bought_at: datetime | None, now: datetime) -> GoneReason:
+    """Purged when the form left Allegro's 12-month window, merged otherwise."""
+    if bought_at is not None and bought_at < now - FORM_RETENTION + RETENTION_SLACK:
+        return "purged"
+    return "merged"
+
+
+def gone_envelope(
+    identity: TokenIdentity,
+    checkout_form_id: str,
+    *,
+    bought_at: datetime | None,
+    source: SnapshotSource,
+    sync_run_id: UUID,
+    fetched_at: datetime,
+    event_ids: Sequence[str] = (),
+) -> SnapshotEnvelope:
+    """The envelope saying a known form now answers 404: never a delete, only a mark."""
+    return SnapshotEnvelope(
+        token_id=identity.token_id,
+        user_id=identity.user_id,
+        seller_id=identity.seller_id,
+        checkout_form_id=checkout_form_id,
+        bought_at=bought_at,
+        fetched_at=fetched_at,
+        source=source,
+        event_ids=list(event_ids),
+        sync_run_id=sync_run_id,
+        gone=gone_reason(bought_at, fetched_at),
+    )

@@ -1,0 +1,416 @@
+"""One token's sync runs: bootstrap, backfill, journal, reconcile and resync, each a recorded sync run.
+
+Delivery: every page's snapshots are acknowledged by Kafka before the cursor or the backfill position
+is written; a crash in between re-reads the page (the processor dedupes by revision).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from allegro_api import CheckoutFormPage, FormSnapshot, OrderEvent
+from core.contract import SnapshotEnvelope, SnapshotSource, SyncKind
+from core.logging import log_context
+from core.settings import PollerSettings
+from db.queries import token_sync
+from db.queries.token_sync import StoredOrder, TokenState
+from producers.access import AllegroAccess, TokenSession, current_request_counter
+from producers.fetching import fetch_forms
+from producers.metrics import PollerMetrics
+from producers.publisher import Publisher
+from producers.runs import SyncRun
+from producers.snapshots import TokenIdentity, form_envelope, gone_envelope
+from producers.windows import WalkPosition, walk_windows
+
+log = logging.getLogger(__name__)
+
+EVENT_RETENTION = timedelta(days=60)
+# Forms this worker published lately, so a duplicate event does not refetch before the processor stores them.
+RECENT_LIMIT = 50_000
+MAX_EVENT_IDS = 100
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    """What every token's sync shares in one process."""
+
+    access: AllegroAccess
+    publisher: Publisher
+    settings: PollerSettings
+    metrics: PollerMetrics
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The database session factory."""
+        return self.access.sessions
+
+
+class TokenSync:
+    """The sync runs of one active token."""
+
+    def __init__(self, context: SyncContext, state: TokenState, session: TokenSession) -> None:
+        self._ctx = context
+        self._session = session
+        self.identity = TokenIdentity(state.id, state.user_id, state.seller_id or "")
+        self._recent: dict[str, StoredOrder] = {}
+
+    async def refresh_if_expiring(self, now: datetime) -> None:
+        """Renew the access token ahead of its expiry."""
+        await self._session.refresh_if_expiring(now)
+
+    # --- runs -------------------------------------------------------------------------------------
+
+    async def bootstrap(self, *, reason: str | None) -> None:
+        """Store the newest event id as the cursor and plan a backfill, in one write (nothing between)."""
+        stats = await self._session.call(
+            lambda token: self._ctx.access.client.event_stats(
+                access_token=token, governor_key=self.identity.token_id
+            )
+        )
+        cursor = stats.latest_event.id if stats.latest_event else None
+        now = datetime.now(UTC)
+        position = WalkPosition.new(now - timedelta(days=self._ctx.settings.backfill_days), now)
+        progress: dict[str, Any] = {"walk": position.to_json(), "reason": reason}
+        async with self._ctx.sessions() as session, session.begin():
+            await token_sync.start_backfill(
+                session, self.identity.token_id, cursor=cursor, progress=progress, now=now
+            )
+            if reason:
+                await token_sync.record_sync_outcome(session, self.identity.token_id, at=now, error=reason)
+        log.info("cursor bootstrapped at %s; backfill planned", cursor, extra={"reason": reason})
+
+    async def backfill(self, state: TokenState) -> None:
+        """Walk the last 12 months by purchase time, resuming from the saved position."""
+        progress = dict(state.backfill_progress or {})
+        position = WalkPosition.from_json(progress["walk"])
+
+        async def body(run: SyncRun) -> None:
+            run.note = progress.get("reason")
+
+            async def save(pos: WalkPosition) -> None:
+                done_at = datetime.now(UTC) if pos.finished else None
+                async with self._ctx.sessions() as session, session.begin():
+                    await token_sync.save_backfill_progress(
+                        session,
+                        self.identity.token_id,
+                        progress={**progress, "walk": pos.to_json()},
+                        completed_at=done_at,
+                    )
+                await run.maybe_report_progress()
+
+            await walk_windows(
+                position,
+                self._list_by("lineItems.boughtAt"),
+                lambda page: self._publish_forms(page.forms, run, "backfill", skip_stored=True),
+                save,
+            )
+
+        await self._run("backfill", body, cursor=state.event_cursor)
+
+    async def journal(self, state: TokenState) -> None:
+        """Read events after the cursor until a short page; publish what changed, then move the cursor."""
+        limit = self._ctx.settings.events_page_limit
+
+        async def body(run: SyncRun) -> None:
+            cursor = state.event_cursor
+            while True:
+                events = await self._read_events(cursor, limit)
+                run.events_read += len(events)
+                newest: datetime | None = None
+                if events:
+                    await self._handle_events(events, run)
+                    cursor = max(events, key=_event_order).id
+                    newest = max(event.occurred_at for event in events)
+                    self._ctx.metrics.journal_lag.labels(token_id=str(self.identity.token_id)).set(
+                        (datetime.now(UTC) - newest).total_seconds()
+                    )
+                # Kafka has acknowledged the page's snapshots: only now may the cursor move past it.
+                async with self._ctx.sessions() as session, session.begin():
+                    await token_sync.advance_cursor(
+                        session,
+                        self.identity.token_id,
+                        cursor=cursor,
+                        last_event_at=newest,
+                        now=datetime.now(UTC),
+                    )
+                run.cursor_to = cursor
+                if len(events) < limit:
+                    return
+
+        await self._run("journal", body, cursor=state.event_cursor)
+
+    async def reconcile(self, state: TokenState) -> None:
+        """List forms updated since the last reconciliation (with overlap); publish new revisions."""
+        now = datetime.now(UTC)
+        since = (state.last_reconcile_at or now) - timedelta(
+            seconds=self._ctx.settings.reconcile_overlap_seconds
+        )
+
+        async def body(run: SyncRun) -> None:
+            await walk_windows(
+                WalkPosition.new(since, now),
+                self._list_by("updatedAt"),
+                lambda page: self._publish_forms(page.forms, run, "reconcile", skip_stored=True),
+                lambda _pos: run.maybe_report_progress(),
+            )
+            async with self._ctx.sessions() as session, session.begin():
+                await token_sync.save_reconcile_time(session, self.identity.token_id, at=now)
+
+        await self._run("reconcile", body, cursor=state.event_cursor)
+
+    async def resync(self, state: TokenState) -> None:
+        """Re-publish every form bought since the requested date, stored or not; then clear the request."""
+        now = datetime.now(UTC)
+        since = state.resync_since or now - timedelta(days=self._ctx.settings.backfill_days)
+        requested_at = state.resync_requested_at or now
+
+        async def body(run: SyncRun) -> None:
+            await walk_windows(
+                WalkPosition.new(since, now),
+                self._list_by("lineItems.boughtAt"),
+                lambda page: self._publish_forms(page.forms, run, "resync", skip_stored=False),
+                lambda _pos: run.maybe_report_progress(),
+            )
+            async with self._ctx.sessions() as session, session.begin():
+                await token_sync.clear_resync_request(
+                    session, self.identity.token_id, requested_at=requested_at
+                )
+
+        await self._run("resync", body, cursor=state.event_cursor)
+
+    # --- pieces -----------------------------------------------------------------------------------
+
+    async def _run(
+        self, kind: SyncKind, body: Callable[[SyncRun], Awaitable[None]], *, cursor: str | None
+    ) -> None:
+        """Run `body` as a recorded sync run: started, finished or failed (then re-raised)."""
+        run = SyncRun(
+            self.identity.token_id, self.identity.user_id, kind, self._ctx.publisher, cursor_from=cursor
+        )
+        run.cursor_to = cursor
+        counter_token = current_request_counter.set(run.requests)
+        try:
+            with log_context(sync_run_id=str(run.id), sync_kind=kind):
+                await run.report("started")
+                try:
+                    await body(run)
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.warning("%s run failed: %s", kind, error)
+                    self._ctx.metrics.sync_runs.labels(kind=kind, phase="failed").inc()
+                    await run.report("failed", error=error)
+                    await self._record_outcome(error)
+                    raise
+                self._ctx.metrics.sync_runs.labels(kind=kind, phase="finished").inc()
+                await run.report("finished")
+                await self._record_outcome(None)
+                log.info(
+                    "%s run finished",
+                    kind,
+                    extra={
+                        "events_read": run.events_read,
+                        "fetched": run.orders_fetched,
+                        "changed": run.orders_changed,
+                        "requests": run.requests.count,
+                    },
+                )
+        finally:
+            current_request_counter.reset(counter_token)
+
+    async def _read_events(self, cursor: str | None, limit: int) -> list[OrderEvent]:
+        """One page of the journal after `cursor`."""
+        client, key = self._ctx.access.client, self.identity.token_id
+        return await self._session.call(
+            lambda token: client.events(access_token=token, from_id=cursor, limit=limit, governor_key=key)
+        )
+
+    async def _record_outcome(self, error: str | None) -> None:
+        async with self._ctx.sessions() as session, session.begin():
+            await token_sync.record_sync_outcome(
+                session, self.identity.token_id, at=datetime.now(UTC), error=error
+            )
+
+    def _list_by(self, field: str) -> Callable[[int, int, datetime, datetime], Awaitable[CheckoutFormPage]]:
+        """A list call over a window of `field`, sorted ascending on it (stable offsets)."""
+        client, key = self._ctx.access.client, self.identity.token_id
+
+        async def list_page(offset: int, limit: int, start: datetime, end: datetime) -> CheckoutFormPage:
+            if field == "updatedAt":
+                return await self._session.call(
+                    lambda token: client.checkout_forms(
+                        offset,
+                        limit,
+                        access_token=token,
+                        governor_key=key,
+                        updated_at_gte=start,
+                        updated_at_lte=end,
+                        sort="updatedAt",
+                    )
+                )
+            return await self._session.call(
+                lambda token: client.checkout_forms(
+                    offset,
+                    limit,
+                    access_token=token,
+                    governor_key=key,
+                    bought_at_gte=start,
+                    bought_at_lte=end,
+                    sort="lineItems.boughtAt",
+                )
+            )
+
+        return list_page
+
+    async def _handle_events(self, events: Sequence[OrderEvent], run: SyncRun) -> None:
+        """Fetch the forms whose newest event shows a revision we do not have, and publish them."""
+        latest: dict[str, OrderEvent] = {}
+        event_ids: dict[str, list[str]] = {}
+        for event in sorted(events, key=_event_order):
+            form_id = event.checkout_form_id
+            if form_id is None:
+                continue
+            latest[form_id] = event
+            event_ids.setdefault(form_id, []).append(event.id)
+        stored = await self._stored(latest)
+        wanted = [
+            form_id
+            for form_id, event in latest.items()
+            if not self._have(form_id, event.checkout_form_revision, event.occurred_at, stored)
+        ]
+        if not wanted:
+            return
+        client, key = self._ctx.access.client, self.identity.token_id
+
+        async def list_since(since: datetime, offset: int) -> CheckoutFormPage:
+            return await self._session.call(
+                lambda token: client.checkout_forms(
+                    offset, 100, access_token=token, governor_key=key, updated_at_gte=since, sort="updatedAt"
+                )
+            )
+
+        async def fetch_one(form_id: str) -> FormSnapshot:
+            return await self._session.call(
+                lambda token: client.checkout_form(form_id, access_token=token, governor_key=key)
+            )
+
+        oldest = min(latest[form_id].occurred_at for form_id in wanted)
+        result = await fetch_forms(wanted, oldest, list_since, fetch_one)
+        now = datetime.now(UTC)
+        envelopes: list[SnapshotEnvelope] = []
+        for form_id in wanted:
+            snapshot = result.forms.get(form_id)
+            if snapshot is not None and not self._have(form_id, snapshot.revision, None, stored):
+                envelopes.append(self._envelope(snapshot, "journal", run, now, event_ids[form_id]))
+        for form_id in sorted(result.gone):
+            known = stored.get(form_id)
+            bought_at = known.bought_at if known and known.bought_at else _event_bought_at(latest[form_id])
+            envelopes.append(
+                gone_envelope(
+                    self.identity,
+                    form_id,
+                    bought_at=bought_at,
+                    source="journal",
+                    sync_run_id=run.id,
+                    fetched_at=now,
+                    event_ids=event_ids[form_id][-MAX_EVENT_IDS:],
+                )
+            )
+        run.orders_fetched += len(result.forms)
+        self._ctx.metrics.orders_fetched.labels(source="journal").inc(len(result.forms))
+        await self._publish(envelopes, run, "journal")
+
+    async def _publish_forms(
+        self, forms: Sequence[FormSnapshot], run: SyncRun, source: SnapshotSource, *, skip_stored: bool
+    ) -> None:
+        """Publish a list page's forms (those with a new revision unless `skip_stored` is off)."""
+        stored = await self._stored(form.id for form in forms) if skip_stored else {}
+        now = datetime.now(UTC)
+        envelopes = [
+            self._envelope(form, source, run, now, ())
+            for form in forms
+            if not (skip_stored and self._have(form.id, form.revision, None, stored))
+        ]
+        run.orders_fetched += len(forms)
+        self._ctx.metrics.orders_fetched.labels(source=source).inc(len(forms))
+        await self._publish(envelopes, run, source)
+
+    async def _publish(self, envelopes: list[SnapshotEnvelope], run: SyncRun, source: SnapshotSource) -> None:
+        """Publish and wait for every acknowledgement, then remember what was sent."""
+        await self._ctx.publisher.publish_snapshots(envelopes)
+        run.orders_changed += len(envelopes)
+        self._ctx.metrics.orders_published.labels(source=source).inc(len(envelopes))
+        for envelope in envelopes:
+            if envelope.revision is not None:
+                self._remember(
+                    envelope.checkout_form_id,
+                    StoredOrder(envelope.revision, envelope.updated_at, envelope.bought_at),
+                )
+
+    def _envelope(
+        self,
+        snapshot: FormSnapshot,
+        source: SnapshotSource,
+        run: SyncRun,
+        now: datetime,
+        event_ids: Sequence[str],
+    ) -> SnapshotEnvelope:
+        return form_envelope(
+            self.identity,
+            snapshot,
+            source=source,
+            sync_run_id=run.id,
+            fetched_at=now,
+            event_ids=list(event_ids)[-MAX_EVENT_IDS:],
+        )
+
+    async def _stored(self, form_ids: Iterable[str]) -> dict[str, StoredOrder]:
+        async with self._ctx.sessions() as session:
+            return await token_sync.stored_orders(session, self.identity.token_id, form_ids)
+
+    def _have(
+        self, form_id: str, revision: str | None, changed_at: datetime | None, stored: dict[str, StoredOrder]
+    ) -> bool:
+        """True when the stored (or just published) state is this revision, or newer than the change."""
+        for known in (stored.get(form_id), self._recent.get(form_id)):
+            if known is None:
+                continue
+            if revision is not None and known.revision == revision:
+                return True
+            # An event older than the stored form's last change reports a revision we are already past.
+            if changed_at is not None and known.updated_at is not None and known.updated_at > changed_at:
+                return True
+        return False
+
+    def _remember(self, form_id: str, state: StoredOrder) -> None:
+        self._recent.pop(form_id, None)
+        self._recent[form_id] = state
+        if len(self._recent) > RECENT_LIMIT:
+            self._recent.pop(next(iter(self._recent)))
+
+
+def _event_order(event: OrderEvent) -> tuple[int, str]:
+    """Events ordered by id (µs publication time), which is the journal's own order."""
+    return (int(event.id), event.id) if event.id.isdigit() else (0, event.id)
+
+
+def _event_bought_at(event: OrderEvent) -> datetime | None:
+    """The latest line-item purchase time an event shows."""
+    items = event.order.line_items if event.order else []
+    times = [item.bought_at for item in items if item.bought_at is not None]
+    return max(times) if times else None
+
+
+def cursor_expired(state: TokenState, now: datetime) -> bool:
+    """True when events after the cursor may already be gone (60-day retention) and nobody read them."""
+    if state.event_cursor is None or not state.event_cursor.isdigit():
+        return False
+    cursor_time = datetime.fromtimestamp(int(state.event_cursor) / 1_000_000, tz=UTC)
+    confirmed = state.cursor_updated_at or cursor_time
+    # A quiet seller's cursor is old but complete: only a journal not read for 60 days has a gap.
+    return now - cursor_time > EVENT_RETENTION and now - confirmed > EVENT_RETENTION
