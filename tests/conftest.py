@@ -120,8 +120,9 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
-    """Kafka settings with topic names of this test's own, created with the contract's configs."""
+async def kafka_settings(kafka_bootstrap: str) -> AsyncIterator[KafkaSettings]:
+    """Kafka settings with topic names of this test's own, created with the contract's configs, and
+    deleted afterwards so a long-lived development broker does not collect them."""
     suffix = uuid.uuid4().hex[:10]
     settings = KafkaSettings(
         bootstrap_servers=kafka_bootstrap,
@@ -133,10 +134,12 @@ async def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
         tokens_topic=f"t{suffix}.poller-tokens",
         partitions=2,
     )
+    specs = topic_specs(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        await ensure_topics(admin, topic_specs(settings), 1)
+        await ensure_topics(admin, specs, 1)
+        yield settings
+        await admin.delete_topics([spec.name for spec in specs])
     finally:
         await admin.close()
-    return settings
