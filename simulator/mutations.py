@@ -1,8 +1,9 @@
 """Changes to existing orders: explicit mutations, random progress, and merges of several forms."""
 
 from simulator import lifecycle
+from simulator.catalog import CURRENCY_SCALE
 from simulator.clock import now_us
-from simulator.forms import Form, recompute_total
+from simulator.forms import Form, cents_of, money, recompute_total
 from simulator.orders import OrderBook
 from simulator.store import OrderRecord, Seller
 
@@ -80,11 +81,10 @@ def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
             )
         records.append(record)
     forms = [record.form() for record in records]
-    if len({f["marketplace"]["id"] for f in forms}) != 1:
-        raise MutationError("forms of different marketplaces cannot be merged")
     now = now_us()
     merged = forms[0]
-    merged["lineItems"] = [item for form in forms for item in form["lineItems"]]
+    currency = merged["summary"]["totalToPay"]["currency"]
+    merged["lineItems"] = [_in_currency(item, currency) for form in forms for item in form["lineItems"]]
     merged["surcharges"] = [s for form in forms for s in form["surcharges"]]
     merged["payment"] = book.factory.payment(merged["summary"]["totalToPay"]["currency"])
     merged["fulfillment"]["status"] = "NEW"
@@ -101,3 +101,13 @@ def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
         old.merged_into = record.id
     _commit_with_events(book, seller, record, merged, ["FILLED_IN", "READY_FOR_PROCESSING"])
     return record.id
+
+
+def _in_currency(item: Form, currency: str) -> Form:
+    """A line item priced in `currency` (merging across marketplaces re-prices the foreign ones)."""
+    for key in ("originalPrice", "price"):
+        price = item[key]
+        if price["currency"] != currency:
+            ratio = CURRENCY_SCALE[currency] / CURRENCY_SCALE[price["currency"]]
+            item[key] = money(max(1, round(cents_of(price) * ratio)), currency)
+    return item

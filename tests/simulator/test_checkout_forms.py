@@ -170,6 +170,21 @@ async def test_merge_replaces_forms_and_keeps_line_item_ids(sim: Sim) -> None:
     assert truth[pair[0]["id"]]["merged_into"] == merged_id
 
 
+async def test_merge_across_marketplaces_reprices_into_one_currency(sim: Sim) -> None:
+    seller_id, token = await _linked(sim, 60, days_back=1)
+    forms = (await _list(sim, token))["checkoutForms"]
+    pl = next(f for f in forms if f["marketplace"]["id"] == "allegro-pl")
+    foreign = next(f for f in forms if f["marketplace"]["id"] != "allegro-pl")
+    merged_id = (
+        await sim.control("POST", f"/sellers/{seller_id}/merge", {"ids": [pl["id"], foreign["id"]]})
+    )["id"]
+    merged = (await sim.api(f"/order/checkout-forms/{merged_id}", token)).json()
+    assert {i["price"]["currency"] for i in merged["lineItems"]} == {"PLN"}
+    assert merged["summary"]["totalToPay"]["currency"] == "PLN"
+    refused = await sim.client.post(f"/_sim/sellers/{seller_id}/merge", json={"ids": [pl["id"], merged_id]})
+    assert refused.status_code == 422
+
+
 async def test_forms_older_than_a_year_vanish(sim: Sim) -> None:
     seller_id, token = await _linked(sim, 60, days_back=730)
     visible = await _list(sim, token)
