@@ -56,11 +56,25 @@ def mutate(
     return form
 
 
+def _pick_visible(book: OrderBook, seller: Seller, count: int) -> list[OrderRecord]:
+    """Up to `count` distinct visible orders chosen at random (probing ids, so big sellers stay cheap)."""
+    cutoff = book.visible_since_us()
+    if count * 3 >= len(seller.order_ids):
+        candidates = [r for r in seller.orders.values() if book.is_visible(r, cutoff)]
+        return book.rng.sample(candidates, min(count, len(candidates)))
+    chosen: dict[str, OrderRecord] = {}
+    for _ in range(count * 4):
+        record = seller.orders[book.rng.choice(seller.order_ids)]
+        if record.id not in chosen and book.is_visible(record, cutoff):
+            chosen[record.id] = record
+            if len(chosen) == count:
+                break
+    return list(chosen.values())
+
+
 def mutate_random(book: OrderBook, seller: Seller, count: int) -> list[str]:
     """Move up to `count` distinct visible orders one plausible step forward."""
-    cutoff = book.visible_since_us()
-    candidates = [r for r in seller.orders.values() if book.is_visible(r, cutoff)]
-    chosen = book.rng.sample(candidates, min(count, len(candidates)))
+    chosen = _pick_visible(book, seller, count)
     for record in chosen:
         form = record.form()
         types = lifecycle.next_step(form, book.rng, book.factory, now_us())
@@ -96,7 +110,7 @@ def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
         merged["id"] = book.ids.uuid1()
     record = OrderRecord(id=merged["id"], seller_id=seller.seller_id)
     book.owner_of[record.id] = seller.seller_id
-    seller.orders[record.id] = record
+    seller.add(record)
     for old in records:
         old.merged_into = record.id
     _commit_with_events(book, seller, record, merged, ["FILLED_IN", "READY_FOR_PROCESSING"])

@@ -97,7 +97,7 @@ class OrderBook:
             form["id"] = self.ids.uuid1()
         record = OrderRecord(id=form["id"], seller_id=seller.seller_id)
         self.owner_of[record.id] = seller.seller_id
-        seller.orders[record.id] = record
+        seller.add(record)
         return record, form
 
     def commit(self, record: OrderRecord, form: Form, at_us: int) -> None:

@@ -67,10 +67,17 @@ class Seller:
     seller_id: str
     login: str
     orders: dict[str, OrderRecord] = field(default_factory=dict)
+    # Insertion-ordered ids, for cheap random picks among many orders.
+    order_ids: list[str] = field(default_factory=list)
     journal: EventJournal = field(default_factory=EventJournal)
     buyers: list[dict[str, Any]] = field(default_factory=list)
     version: int = 0
     list_cache: dict[tuple[Any, ...], tuple[float, list[OrderRecord]]] = field(default_factory=dict)
+
+    def add(self, record: OrderRecord) -> None:
+        """Register a new order."""
+        self.orders[record.id] = record
+        self.order_ids.append(record.id)
 
     def touch(self) -> None:
         """Invalidate cached list results after any change."""
