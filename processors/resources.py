@@ -61,7 +61,8 @@ class SinkResources(Service):
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
-            max_request_size=kafka.max_message_bytes + 64 * 1024,
+            # Dead letters carry the original bytes whatever their size: the broker's topic limit decides.
+            max_request_size=16 * 1024 * 1024,
             request_timeout_ms=30_000,
         )
         await run_until_done(self._producer.start, what="starting the Kafka producer")
