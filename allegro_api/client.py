@@ -1,9 +1,10 @@
 """The typed async client of Allegro's order endpoints; the caller owns tokens and passes one per call.
 
 Retries: only idempotent GETs, only for 5xx, timeouts and connection errors, with exponential backoff
-and full jitter. A 429 is raised at once as RateLimited (Allegro blocks the whole client id, so the
-caller pauses the governor for every token instead of this one call sleeping). A 401 is raised as
-AccessTokenExpired: the caller refreshes, serialised per token, and calls again.
+and full jitter. A 429 is raised at once as RateLimited and never slept on here: Allegro blocks the
+whole client id, so the governor (when one is given) is paused for every key and the caller reschedules
+its work. A 401 is raised as AccessTokenExpired: the caller refreshes, serialised per token, and calls
+again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from allegro_api.checkout_forms import CheckoutFormPage, FormSnapshot
-from allegro_api.errors import ClientSideLimitError, Unavailable, error_from_response
+from allegro_api.errors import ClientSideLimitError, RateLimited, Unavailable, error_from_response
 from allegro_api.events import EventStats, OrderEvent, parse_event_page, parse_event_stats
 from allegro_api.governor import RateGovernor
 
@@ -278,7 +279,11 @@ class AllegroClient:
         self._observe(endpoint, str(response.status_code), started)
         if response.is_success:
             return response
-        raise error_from_response(response)
+        error = error_from_response(response)
+        if isinstance(error, RateLimited) and self._governor is not None:
+            # Allegro blocks the whole client id, so every key waits, not just this caller.
+            self._governor.pause_for(error.pause_seconds)
+        raise error
 
     def _backoff_delay(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""

@@ -38,7 +38,7 @@ async def test_budget_is_never_exceeded_in_any_window() -> None:
 
 
 async def test_hog_key_does_not_starve_another_key() -> None:
-    governor = RateGovernor(2, window_seconds=0.05)
+    governor = RateGovernor(2, window_seconds=0.02)
     order: list[str] = []
 
     async def one(key: str) -> None:
