@@ -114,7 +114,7 @@ async def sim() -> AsyncIterator[Sim]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only this flag
         await asyncio.sleep(0.02)
     async with httpx.AsyncClient() as http:
         yield Sim(f"http://127.0.0.1:{port}", http, client_id, app)
@@ -181,9 +181,9 @@ async def token_row(engine: AsyncEngine, token_id: uuid.UUID) -> dict[str, Any]:
     return dict(row)
 
 
-async def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2) -> Any:
+async def wait_for(predicate: Callable[[], Any], *, within: float, what: str, every: float = 0.2) -> Any:
     """Poll an (async) predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):
@@ -220,7 +220,7 @@ class SnapshotReader:
             if e.token_id == token_id and e.gone is None
         }
 
-    async def wait_matches(self, token_id: uuid.UUID, truth: dict[str, str], *, timeout: float) -> None:
+    async def wait_matches(self, token_id: uuid.UUID, truth: dict[str, str], *, within: float) -> None:
         """Wait until the topic's latest revision of every order equals the truth."""
 
         async def matches() -> bool:
@@ -229,7 +229,7 @@ class SnapshotReader:
             return all(seen.get(form_id) == revision for form_id, revision in truth.items())
 
         try:
-            await wait_for(matches, timeout=timeout, what="the snapshots topic to match the truth", every=0)
+            await wait_for(matches, within=within, what="the snapshots topic to match the truth", every=0)
         except AssertionError:
             seen = self.revisions(token_id)
             missing = [f for f, r in truth.items() if seen.get(f) != r]

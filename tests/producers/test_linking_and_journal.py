@@ -32,21 +32,21 @@ async def test_linked_account_is_backfilled_then_followed_through_the_journal(
     settings = make_settings(sim, kafka_settings, poller_database_url)
 
     async with running_poller(settings):
-        await wait_for(lambda: _status(db, token_id, "active"), timeout=20, what="activation")
+        await wait_for(lambda: _status(db, token_id, "active"), within=20, what="activation")
         row = await token_row(db, token_id)
         assert row["seller_id"] == seller
         assert row["device_code"] is None
         assert row["access_token"].startswith("k1:") and KeyRing.parse(KEYS).open(row["access_token"])
-        await snapshots.wait_matches(token_id, await sim.truth(seller), timeout=40)
-        await wait_for(lambda: _backfilled(db, token_id), timeout=20, what="backfill completion")
+        await snapshots.wait_matches(token_id, await sim.truth(seller), within=40)
+        await wait_for(lambda: _backfilled(db, token_id), within=20, what="backfill completion")
         await store_orders(db, snapshots, token_id)
 
         created = await sim.control("POST", f"/sellers/{seller}/orders", {"count": 30, "days_back": 0.001})
         first = created["ids"][0]
         await sim.control("POST", f"/sellers/{seller}/orders/{first}/mutate", {"fulfillment_status": "SENT"})
-        await snapshots.wait_matches(token_id, await sim.truth(seller), timeout=30)
+        await snapshots.wait_matches(token_id, await sim.truth(seller), within=30)
         # The cursor moves only after the page's snapshots were acknowledged, so it follows shortly.
-        await wait_for(lambda: _cursor_moved(db, token_id), timeout=10, what="the cursor to advance")
+        await wait_for(lambda: _cursor_moved(db, token_id), within=10, what="the cursor to advance")
 
     sources = {e.source for e in snapshots.all if e.checkout_form_id in created["ids"]}
     assert sources == {"journal"}
@@ -63,7 +63,7 @@ async def test_denied_link_ends_as_link_denied_and_slow_down_is_honoured(
     await sim.control("POST", "/device/deny", {"user_code": row["user_code"]})
     settings = make_settings(sim, kafka_settings, poller_database_url)
     async with running_poller(settings):
-        await wait_for(lambda: _status(db, denied, "link_denied"), timeout=20, what="link_denied")
+        await wait_for(lambda: _status(db, denied, "link_denied"), within=20, what="link_denied")
     row = await token_row(db, denied)
     assert row["device_code"] is None
 
@@ -75,9 +75,9 @@ async def test_relinking_the_same_seller_replaces_the_active_link(
     settings = make_settings(sim, kafka_settings, poller_database_url)
     async with running_poller(settings):
         first = await start_link(sim, db, user_id="user-c", seller_id=seller)
-        await wait_for(lambda: _status(db, first, "active"), timeout=20, what="first link")
+        await wait_for(lambda: _status(db, first, "active"), within=20, what="first link")
         second = await start_link(sim, db, user_id="user-c", seller_id=seller)
-        await wait_for(lambda: _status(db, second, "active"), timeout=20, what="second link")
+        await wait_for(lambda: _status(db, second, "active"), within=20, what="second link")
     assert (await token_row(db, first))["status"] == "unlinked"
 
 
