@@ -13,7 +13,7 @@ from simulator.config import SimulatorConfig
 from simulator.faults import FaultSettings
 from simulator.forms import Form, FormFactory
 from simulator.ids import IdFactory
-from simulator.store import OrderRecord, Seller
+from simulator.store import OrderRecord, Seller, dump_compact
 
 # (published µs, event type, occurred µs, record) of an event waiting to be journaled.
 PendingEvent = tuple[int, str, int, OrderRecord]
@@ -87,6 +87,8 @@ class OrderBook:
             return dict(self.rng.choice(returning))
         buyer = self.factory.new_buyer(market)
         seller.buyers.append(buyer)
+        if len(seller.buyers) > 200:
+            del seller.buyers[:150]
         return buyer
 
     def _new_record(self, seller: Seller, bought_us: int) -> tuple[OrderRecord, Form]:
@@ -113,7 +115,7 @@ class OrderBook:
         if self.fault_rng.random() < self._faults().drop_events:
             return
         if record.event_order_revision != record.revision:
-            record.event_order = orjson.dumps(event_order_data(seller.seller_id, record.form()))
+            record.event_order = dump_compact(event_order_data(seller.seller_id, record.form()))
             record.event_order_revision = record.revision
         journal = seller.journal
         event_id = journal.next_id(published_us, now_us())
@@ -142,6 +144,8 @@ class OrderBook:
         # Publish in time order so ids at the events' own times stay strictly increasing.
         for publish, event_type, at, record in sorted(pending, key=lambda p: (p[0], p[3].id)):
             self.emit(seller, record, event_type, at, publish)
+        for _, _, _, record in pending:
+            record.event_order, record.event_order_revision = b"", ""
         seller.touch()
         return ids
 

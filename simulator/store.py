@@ -10,6 +10,11 @@ from simulator.forms import Form
 from simulator.journal import EventJournal
 
 
+def dump_compact(value: Any) -> bytes:
+    """orjson bytes in an exact-size buffer: orjson keeps its larger working buffer, ~5x for a form."""
+    return bytes(memoryview(orjson.dumps(value)))
+
+
 @dataclass(slots=True)
 class OrderRecord:
     """One checkout form: its current bytes, every revision, and filter keys."""
@@ -43,7 +48,7 @@ class OrderRecord:
 
     def store(self, form: Form) -> None:
         """Make `form` the current revision (the caller already set revision and updatedAt)."""
-        self.body = orjson.dumps(form)
+        self.body = dump_compact(form)
         self.revision = form["revision"]
         self.revisions.append((self.revision, self.body))
         fulfillment = form.get("fulfillment") or {}
