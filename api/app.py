@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.deps import require_api_key
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
@@ -83,13 +82,11 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=config.metrics)
     app.include_router(health.router)
-    v1 = APIRouter(prefix="/v1/users/{user_id}", dependencies=[Depends(require_api_key)])
-    v1.include_router(tokens.router)
+    app.include_router(tokens.router)
     # Before orders: `/orders/export` would otherwise match `/orders/{checkout_form_id}`.
-    v1.include_router(export.router)
-    v1.include_router(orders.router)
-    v1.include_router(history.router)
-    app.include_router(v1)
+    app.include_router(export.router)
+    app.include_router(orders.router)
+    app.include_router(history.router)
     return app
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,3 +79,15 @@ async def load_user_token(user_id: UserId, token_id: TokenId, session: SessionDe
 
 
 UserTokenDep = Annotated[TokenView, Depends(load_user_token)]
+
+
+V1_PREFIX = "/v1/users/{user_id}"
+
+
+def v1_router(tag: str) -> APIRouter:
+    """A router under `/v1/users/{user_id}` whose every route needs an API key.
+
+    The prefix is the router's own (not given when including it) so each route's `path` is the full
+    template, which the metrics label requests with.
+    """
+    return APIRouter(prefix=V1_PREFIX, tags=[tag], dependencies=[Depends(require_api_key)])

@@ -42,7 +42,7 @@ class RawJSONResponse(Response):
 def order_document(row: OrderRow) -> dict[str, Any]:
     """The API shape of an order (OrderOut), the form as a fragment."""
     return {
-        "token_id": row.token_id,
+        "token_id": str(row.token_id),
         "checkout_form_id": row.checkout_form_id,
         "revision": row.revision,
         "status": row.status,

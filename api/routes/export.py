@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import ResourcesDep
+from api.deps import ResourcesDep, v1_router
 from api.order_query import OrderQuery, OrderQueryDep
 from api.problems import problem_responses
 from api.rendering import csv_header, csv_lines, ndjson_lines
 from api.resources import Resources
 from db.queries.orders import stream_orders
 
-router = APIRouter(tags=["orders"])
+router = v1_router("orders")
 
 EXPORT_BATCH_ROWS = 500
 MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from api.deps import Limit, SessionDep, TokenFilter, UserId
+from api.deps import Limit, SessionDep, TokenFilter, UserId, v1_router
 from api.problems import problem_responses
 from api.schemas.common import SyncKind, SyncStatus
 from api.schemas.orders import SyncRunOut, SyncRunPage
 from db.queries.history import list_sync_runs
 
-router = APIRouter(tags=["sync history"])
+router = v1_router("sync history")
 
 
 @router.get("/sync-history", summary="Sync runs", responses=problem_responses(401, 422))
@@ -26,8 +26,9 @@ async def get_sync_history(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> SyncRunPage:
     """Runs of every token of the user (or of one), newest start first."""
+    # One row more than asked tells whether another page exists.
     runs = await list_sync_runs(
-        session, user_id=user_id, token_id=token_id, kind=kind, status=status, limit=limit, offset=offset
+        session, user_id=user_id, token_id=token_id, kind=kind, status=status, limit=limit + 1, offset=offset
     )
-    items = [SyncRunOut.model_validate(run, from_attributes=True) for run in runs]
-    return SyncRunPage(items=items, next_offset=offset + limit if len(items) == limit else None)
+    items = [SyncRunOut.model_validate(run, from_attributes=True) for run in runs[:limit]]
+    return SyncRunPage(items=items, next_offset=offset + limit if len(runs) > limit else None)

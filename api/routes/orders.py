@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.cursors import InvalidCursor, query_hash
-from api.deps import CheckoutFormId, ConfigDep, Limit, SessionDep, TokenFilter, UserId
+from api.deps import CheckoutFormId, ConfigDep, Limit, SessionDep, TokenFilter, UserId, v1_router
 from api.order_query import OrderQueryDep
 from api.problems import FieldError, ProblemError, problem_responses
 from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
 from api.schemas.orders import OrderOut, OrderPage, RevisionList
 from db.queries.orders import Keyset, OrderRow, get_order, list_orders_page, list_revisions
 
-router = APIRouter(tags=["orders"])
+router = v1_router("orders")
 
 Cursor = Annotated[
     str | None,
@@ -47,11 +47,13 @@ async def list_orders(
         except InvalidCursor as exc:
             errors = [FieldError(loc=["query", "cursor"], msg=str(exc), type="invalid_cursor")]
             raise ProblemError(400, str(exc), slug="invalid-cursor", errors=errors) from exc
+    # One row more than asked tells whether another page exists, so the last page has no cursor.
     rows = await list_orders_page(
-        session, user_id=query.user_id, filters=query.filters, sort=query.sort, after=after, limit=limit
+        session, user_id=query.user_id, filters=query.filters, sort=query.sort, after=after, limit=limit + 1
     )
     next_cursor = None
-    if len(rows) == limit:
+    if len(rows) > limit:
+        rows = rows[:limit]
         last = rows[-1]
         next_cursor = config.cursors.encode(Keyset(last.sort_value(query.sort), last.id), query=scope)
     body = {"items": [order_document(row) for row in rows], "next_cursor": next_cursor}
@@ -107,7 +109,7 @@ async def get_order_revisions(
         session, token_id=order.token_id, checkout_form_id=checkout_form_id, limit=limit, offset=offset
     )
     body = {
-        "token_id": order.token_id,
+        "token_id": str(order.token_id),
         "checkout_form_id": checkout_form_id,
         "items": [revision_document(revision) for revision in revisions],
     }

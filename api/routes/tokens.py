@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from allegro_api.errors import AllegroError, RateLimited, Unavailable
 from allegro_api.tokens import DeviceAuthorization
-from api.deps import ConfigDep, ResourcesDep, SessionDep, UserId, UserTokenDep
+from api.deps import ConfigDep, ResourcesDep, SessionDep, UserId, UserTokenDep, v1_router
 from api.problems import ProblemError, problem_responses
 from api.schemas.tokens import LinkStarted, ResyncRequest, SyncAccepted, TokenDetail, TokenList
 from api.token_views import token_detail, token_summary
@@ -23,7 +23,7 @@ from db.queries.tokens import (
     unlink_token,
 )
 
-router = APIRouter(tags=["tokens"])
+router = v1_router("tokens")
 
 
 async def _start_device_flow(resources: ResourcesDep, scope: str) -> DeviceAuthorization:

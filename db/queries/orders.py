@@ -150,6 +150,17 @@ def _ordered_orders(user_id: str, filters: OrderFilters, sort: SortKey) -> Selec
     )
 
 
+def order_page_statement(
+    *, user_id: str, filters: OrderFilters, sort: SortKey, after: Keyset | None, limit: int
+) -> Select[*tuple[Any, ...]]:
+    """The keyset page query (exposed so its plan can be checked)."""
+    statement = _ordered_orders(user_id, filters, sort).limit(limit)
+    if after is not None:
+        sort_column = Order.updated_at if sort == "updated_at" else Order.bought_at
+        statement = statement.where(_after(sort_column, after))
+    return statement
+
+
 async def list_orders_page(
     session: AsyncSession,
     *,
@@ -160,10 +171,7 @@ async def list_orders_page(
     limit: int,
 ) -> list[OrderRow]:
     """Up to `limit` orders of the user after the keyset, newest first."""
-    statement = _ordered_orders(user_id, filters, sort).limit(limit)
-    if after is not None:
-        sort_column = Order.updated_at if sort == "updated_at" else Order.bought_at
-        statement = statement.where(_after(sort_column, after))
+    statement = order_page_statement(user_id=user_id, filters=filters, sort=sort, after=after, limit=limit)
     result = await session.execute(statement)
     return [_order_row(row) for row in result.tuples()]
 
