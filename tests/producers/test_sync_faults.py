@@ -55,7 +55,8 @@ async def _set(db: AsyncEngine, token_id: uuid.UUID, **values: Any) -> None:
     assignments = ", ".join(f"{name} = :{name}" for name in values)
     async with db.begin() as conn:
         await conn.execute(
-            text(f"UPDATE user_tokens SET {assignments} WHERE id = :id"), {**values, "id": token_id}
+            text(f"UPDATE user_tokens SET {assignments} WHERE id = :id"),  # noqa: S608 - names are ours
+            {**values, "id": token_id},
         )
 
 
