@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 from db.queries.orders import OrderRow, RevisionRow
 
@@ -33,10 +33,14 @@ CSV_COLUMNS = (
 )
 
 
-class RawJSONResponse(Response):
-    """A response whose body is already JSON bytes."""
+class RawJSONResponse(JSONResponse):
+    """A response whose body is already JSON bytes (a JSONResponse, so OpenAPI shows the model)."""
 
-    media_type = "application/json"
+    def render(self, content: Any) -> bytes:
+        """Pass the prepared bytes through."""
+        if not isinstance(content, bytes):
+            raise TypeError("RawJSONResponse takes JSON bytes")
+        return content
 
 
 def order_document(row: OrderRow) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.queries.orders import Keyset, OrderFilters, SortKey, order_page_statement
@@ -20,7 +19,7 @@ async def test_keyset_page_reads_the_index_without_sorting(
     session: AsyncSession, sort: SortKey, after: Keyset | None
 ) -> None:
     statement = order_page_statement(user_id="u", filters=OrderFilters(), sort=sort, after=after, limit=50)
-    compiled = statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    compiled = statement.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
     # Planner costs on an empty table prefer a sequential scan; forbid it to see the usable path.
     await session.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join((await session.execute(text(f"EXPLAIN {compiled}"))).scalars())
