@@ -34,6 +34,8 @@ class FetchResult:
 
     forms: dict[str, FormSnapshot] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
+    # Every form the list returned, wanted or not: later event pages of the same run may ask for them.
+    listed: dict[str, FormSnapshot] = field(default_factory=dict)
 
 
 async def fetch_forms(
@@ -59,6 +61,7 @@ async def _list_what_we_can(
     while missing:
         page = await list_updated_since(since, offset)
         for snapshot in page.forms:
+            result.listed[snapshot.id] = snapshot
             if snapshot.id in missing:
                 result.forms[snapshot.id] = snapshot
                 missing.discard(snapshot.id)

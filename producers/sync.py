@@ -21,7 +21,7 @@ from core.settings import PollerSettings
 from db.queries import token_sync
 from db.queries.token_sync import StoredOrder, TokenState
 from producers.access import AllegroAccess, TokenSession, current_request_counter
-from producers.fetching import fetch_forms
+from producers.fetching import FetchResult, fetch_forms
 from producers.metrics import PollerMetrics
 from producers.publisher import Publisher
 from producers.runs import SyncRun
@@ -59,6 +59,8 @@ class TokenSync:
         self._session = session
         self.identity = TokenIdentity(state.id, state.user_id, state.seller_id or "")
         self._recent: dict[str, StoredOrder] = {}
+        # Forms listed during the current journal run, reused by its later event pages.
+        self._listed: dict[str, FormSnapshot] = {}
 
     async def refresh_if_expiring(self, now: datetime) -> None:
         """Renew the access token ahead of its expiry."""
@@ -119,6 +121,7 @@ class TokenSync:
 
         async def body(run: SyncRun) -> None:
             cursor = state.event_cursor
+            self._listed = {}
             while True:
                 events = await self._read_events(cursor, limit)
                 run.events_read += len(events)
@@ -299,8 +302,16 @@ class TokenSync:
                 lambda token: client.checkout_form(form_id, access_token=token, governor_key=key)
             )
 
-        oldest = min(latest[form_id].occurred_at for form_id in wanted)
-        result = await fetch_forms(wanted, oldest, list_since, fetch_one)
+        reusable = {
+            form_id: self._listed[form_id]
+            for form_id in wanted
+            if form_id in self._listed and _covers(self._listed[form_id], latest[form_id])
+        }
+        to_fetch = [form_id for form_id in wanted if form_id not in reusable]
+        oldest = min((latest[form_id].occurred_at for form_id in to_fetch), default=datetime.now(UTC))
+        result = await fetch_forms(to_fetch, oldest, list_since, fetch_one) if to_fetch else FetchResult()
+        self._listed.update(result.listed)
+        result.forms.update(reusable)
         now = datetime.now(UTC)
         envelopes: list[SnapshotEnvelope] = []
         for form_id in wanted:
@@ -397,6 +408,13 @@ class TokenSync:
 def _event_order(event: OrderEvent) -> tuple[int, str]:
     """Events ordered by id (µs publication time), which is the journal's own order."""
     return (int(event.id), event.id) if event.id.isdigit() else (0, event.id)
+
+
+def _covers(snapshot: FormSnapshot, event: OrderEvent) -> bool:
+    """True when a form listed earlier in the run is at (or past) the state the event reports."""
+    if event.checkout_form_revision is not None and snapshot.revision == event.checkout_form_revision:
+        return True
+    return snapshot.updated_at is not None and snapshot.updated_at > event.occurred_at
 
 
 def _event_bought_at(event: OrderEvent) -> datetime | None:

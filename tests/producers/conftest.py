@@ -128,11 +128,11 @@ def make_settings(
     """Settings pointing at the simulator, the test's topics and the poller database (passed as dicts so
     that DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS from the environment do not override them)."""
     return Settings(
-        kafka=kafka.model_dump(),  # type: ignore[arg-type]
-        database={"url": database_url},  # type: ignore[arg-type]
-        allegro={"auth_url": sim.url, "api_url": sim.url, "client_id": sim.client_id, **allegro},  # type: ignore[arg-type]
-        crypto={"keys": KEYS},  # type: ignore[arg-type]
-        poller={  # type: ignore[arg-type]
+        kafka=kafka.model_dump(),
+        database={"url": database_url},
+        allegro={"auth_url": sim.url, "api_url": sim.url, "client_id": sim.client_id, **allegro},
+        crypto={"keys": KEYS},
+        poller={
             "journal_interval_seconds": 0.5,
             "link_poll_seconds": 0.3,
             "reconcile_interval_seconds": 3600,
