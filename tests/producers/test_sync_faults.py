@@ -42,9 +42,15 @@ async def _linked_and_synced(
     token_id = await start_link(sim, db, user_id=f"user-{uuid.uuid4().hex[:6]}", seller_id=seller)
     async with running_poller(settings):
         await snapshots.wait_matches(token_id, await sim.truth(seller), within=40)
-        await wait_for(lambda: _field(db, token_id, "cursor_updated_at"), within=20, what="a journal run")
+        await wait_for(lambda: _journal_after_backfill(db, token_id), within=20, what="a journal run")
     await store_orders(db, snapshots, token_id)
     return seller, token_id
+
+
+async def _journal_after_backfill(db: AsyncEngine, token_id: uuid.UUID) -> bool:
+    row = await token_row(db, token_id)
+    done, synced = row["backfill_completed_at"], row["last_success_at"]
+    return done is not None and synced is not None and synced > done
 
 
 async def _field(db: AsyncEngine, token_id: uuid.UUID, name: str) -> Any:
