@@ -125,8 +125,13 @@ class Settings(BaseSettings):
         for group, (field, variable) in fallbacks.items():
             value = os.environ.get(variable)
             section = data.get(group)
-            if value and not (isinstance(section, dict) and field in section):
-                data[group] = {**(section if isinstance(section, dict) else {}), field: value}
+            if (
+                not value
+                or isinstance(section, BaseModel)
+                or (isinstance(section, dict) and field in section)
+            ):
+                continue
+            data[group] = {**(section if isinstance(section, dict) else {}), field: value}
         return data
 
 

@@ -59,3 +59,11 @@ def test_settings_are_frozen_and_validated(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("POLLER__EVENTS_PAGE_LIMIT", "5000")
     with pytest.raises(ValidationError, match="events_page_limit"):
         Settings()
+
+
+def test_a_group_passed_in_code_wins_over_conventional_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import DatabaseSettings
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://a:b@127.0.0.1:1/x")
+    explicit = DatabaseSettings(url=SecretStr("postgresql://c:d@127.0.0.1:2/y"))
+    assert Settings(database=explicit).database.url.get_secret_value() == "postgresql://c:d@127.0.0.1:2/y"
