@@ -8,9 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from core.settings import KafkaSettings
 
 
 @dataclass
@@ -93,3 +96,34 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def service_env(
+    kafka: KafkaSettings, database_url: str, sim_url: str, api_port: int, data_dir: Path
+) -> dict[str, str]:
+    """Environment that points every service process at these topics, this database and this simulator,
+    with short poll intervals and a consumer group and Faust app id of their own."""
+    return {
+        "DATABASE__URL": database_url,
+        "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
+        "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
+        "KAFKA__ORDERS_TOPIC": kafka.orders_topic,
+        "KAFKA__REVISIONS_TOPIC": kafka.revisions_topic,
+        "KAFKA__DLQ_TOPIC": kafka.dlq_topic,
+        "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
+        "KAFKA__CLIENT_ID": f"e2e-{uuid.uuid4().hex[:8]}",
+        "KAFKA__PARTITIONS": str(kafka.partitions),
+        "ALLEGRO__AUTH_URL": sim_url,
+        "ALLEGRO__API_URL": sim_url,
+        "API__PORT": str(api_port),
+        "POLLER__JOURNAL_INTERVAL_SECONDS": "0.5",
+        "POLLER__LINK_POLL_SECONDS": "0.2",
+        "POLLER__RECONCILE_INTERVAL_SECONDS": "5",
+        "POLLER__RECONCILE_OVERLAP_SECONDS": "600",
+        "PROCESSOR__APP_ID": f"e2e-{uuid.uuid4().hex[:8]}",
+        "PROCESSOR__DATA_DIR": str(data_dir / "faust"),
+        "PROCESSOR__WEB_PORT": str(free_port()),
+        "PROCESSOR__BATCH_WITHIN_SECONDS": "0.2",
+        "LOG_LEVEL": "INFO",
+    }
