@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +52,14 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_read_pool(resources: ResourcesDep) -> asyncpg.Pool:
+    """The plain asyncpg pool for hot single-statement reads (no transaction, no ORM)."""
+    return resources.reads
+
+
+ReadPoolDep = Annotated[asyncpg.Pool, Depends(get_read_pool)]
 
 UserId = Annotated[
     str,

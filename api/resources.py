@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,7 +17,7 @@ from api.readiness import KafkaProbe
 from api.security import ApiKeys
 from core.crypto import KeyRing
 from core.settings import Settings
-from db.engine import create_engine, create_session_factory
+from db.engine import asyncpg_dsn, create_engine, create_session_factory
 
 READINESS_TIMEOUT_SECONDS = 3.0
 
@@ -49,8 +50,14 @@ class Resources:
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Plain asyncpg for the hottest single-row reads (see db.queries.orders.get_order).
+    reads: asyncpg.Pool
     allegro_auth: AllegroAuth
     kafka: KafkaProbe
+
+
+async def _keep_connection_state(_: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release: these reads never LISTEN, lock or SET anything."""
 
 
 @asynccontextmanager
@@ -59,6 +66,13 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     """Open the engine, the shared Allegro HTTP client and the Kafka probe; close them all on exit."""
     engine = create_engine(settings.database)
+    # min_size=0: the app starts (and /readyz reports) even while PostgreSQL is down.
+    reads = await asyncpg.create_pool(
+        asyncpg_dsn(settings.database.url.get_secret_value()),
+        min_size=0,
+        max_size=settings.database.pool_size,
+        reset=_keep_connection_state,
+    )
     http = httpx.AsyncClient(
         timeout=settings.allegro.timeout_seconds,
         transport=allegro_transport,
@@ -71,6 +85,7 @@ async def open_resources(
         yield Resources(
             engine=engine,
             sessions=create_session_factory(engine),
+            reads=reads,
             allegro_auth=AllegroAuth(
                 http,
                 auth_url=settings.allegro.auth_url,
@@ -82,4 +97,5 @@ async def open_resources(
     finally:
         await kafka.close()
         await http.aclose()
+        await reads.close()
         await engine.dispose()

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Query
 
 from api.cursors import InvalidCursor, query_hash
-from api.deps import CheckoutFormId, ConfigDep, Limit, SessionDep, TokenFilter, UserId, v1_router
+from api.deps import CheckoutFormId, ConfigDep, Limit, ReadPoolDep, SessionDep, TokenFilter, UserId, v1_router
 from api.order_query import OrderQueryDep
 from api.problems import FieldError, ProblemError, problem_responses
 from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
@@ -61,9 +61,9 @@ async def list_orders(
 
 
 async def _find_order(
-    session: SessionDep, user_id: str, checkout_form_id: str, token_id: TokenFilter
+    reads: ReadPoolDep, user_id: str, checkout_form_id: str, token_id: TokenFilter
 ) -> OrderRow:
-    order = await get_order(session, user_id=user_id, checkout_form_id=checkout_form_id, token_id=token_id)
+    order = await get_order(reads, user_id=user_id, checkout_form_id=checkout_form_id, token_id=token_id)
     if order is None:
         raise ProblemError(404, f"no order {checkout_form_id} for user {user_id}")
     return order
@@ -77,14 +77,14 @@ async def _find_order(
     responses=problem_responses(401, 404, 422),
 )
 async def get_one_order(
-    user_id: UserId, checkout_form_id: CheckoutFormId, session: SessionDep, token_id: TokenFilter = None
+    user_id: UserId, checkout_form_id: CheckoutFormId, reads: ReadPoolDep, token_id: TokenFilter = None
 ) -> RawJSONResponse:
     """The order with this checkout form id.
 
     When several of the user's tokens hold the same id (the same seller linked twice), the most
     recently updated copy is returned; pass `token_id` to choose one.
     """
-    order = await _find_order(session, user_id, checkout_form_id, token_id)
+    order = await _find_order(reads, user_id, checkout_form_id, token_id)
     return RawJSONResponse(json_bytes(order_document(order)))
 
 
@@ -98,13 +98,14 @@ async def get_one_order(
 async def get_order_revisions(
     user_id: UserId,
     checkout_form_id: CheckoutFormId,
+    reads: ReadPoolDep,
     session: SessionDep,
     token_id: TokenFilter = None,
     limit: Limit = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> RawJSONResponse:
     """Every captured revision of the order (of the copy chosen as for `GET …/orders/{id}`)."""
-    order = await _find_order(session, user_id, checkout_form_id, token_id)
+    order = await _find_order(reads, user_id, checkout_form_id, token_id)
     revisions = await list_revisions(
         session, token_id=order.token_id, checkout_form_id=checkout_form_id, limit=limit, offset=offset
     )
