@@ -1,0 +1,365 @@
+"""End-to-end benchmark: simulator → poller → Kafka → processor → PostgreSQL, every process on this machine.
+
+Phases, all in one run on fresh topics and a dedicated database (`<name>_bench`):
+1. ceiling: how fast the simulator alone serves 100-form list pages (the upstream limit), measured now;
+2. throughput: N orders across T linked sellers, from the moment every link is active until every order
+   is a row, against that ceiling and the 2,000 orders/s target;
+3. latency: new orders at a steady rate; snapshot produced (Kafka timestamp) → row committed, and
+   order bought (simulator clock) → row committed, p50/p99;
+4. memory: resident memory of poller, worker and API after the load (and after `--memory-orders` more).
+
+Usage: python -m bench.pipeline [--tokens 4] [--orders 10000] [--rate 200] [--latency-seconds 10]
+Progress goes to stderr; the last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from cli.processes import ProcessGroup, free_port, service_env, wait_for_port
+from core.settings import KafkaSettings, get_settings
+from core.topics import ensure_topics, topic_specs
+from db.engine import async_url, asyncpg_dsn
+from db.migrate import downgrade, upgrade
+
+API_KEY = "bench-api-key"
+TARGET_ORDERS_PER_S = 2000
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"[pipeline] {message}", file=sys.stderr, flush=True)
+
+
+async def prepare_database(url: str) -> None:
+    """Create the bench database if needed; the caller migrates it from scratch."""
+    base, _, name = asyncpg_dsn(url).rpartition("/")
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def prepare_topics(bootstrap: str) -> KafkaSettings:
+    """Fresh topics with the contract's layout (6 partitions)."""
+    suffix = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap_servers=bootstrap,
+        snapshots_topic=f"bench{suffix}.order-snapshots",
+        sync_runs_topic=f"bench{suffix}.sync-runs",
+        orders_topic=f"bench{suffix}.orders",
+        revisions_topic=f"bench{suffix}.order-revisions",
+        dlq_topic=f"bench{suffix}.order-snapshots.dlq",
+        tokens_topic=f"bench{suffix}.poller-tokens",
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await ensure_topics(admin, topic_specs(kafka), 1)
+    finally:
+        await admin.close()
+    return kafka
+
+
+async def simulator_ceiling(sim: httpx.AsyncClient, seconds: float) -> float:
+    """Forms per second the simulator serves in 100-form list pages over one connection."""
+    seller = (await sim.post("/_sim/sellers", json={"login": "ceiling"})).json()["seller_id"]
+    generated = await sim.post(f"/_sim/sellers/{seller}/orders", json={"count": 2000, "days_back": 300})
+    generated.raise_for_status()
+    device = await sim.post(
+        "/auth/oauth/device", auth=("demo-client", "demo-secret"), data={"client_id": "demo-client"}
+    )
+    code = device.json()
+    await sim.post("/_sim/device/approve", json={"user_code": code["user_code"], "seller_id": seller})
+    granted = await sim.post(
+        "/auth/oauth/token",
+        auth=("demo-client", "demo-secret"),
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": code["device_code"],
+        },
+    )
+    token = granted.json()["access_token"]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.allegro.public.v1+json",
+        "User-Agent": "AllegroOrdersBackup-bench/1.0 (+https://example.invalid)",
+    }
+    pages, deadline, offset = 0, time.monotonic() + seconds, 0
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        page = await sim.get(
+            "/order/checkout-forms", params={"limit": 100, "offset": offset}, headers=headers
+        )
+        page.raise_for_status()
+        pages += 1
+        offset = (offset + 100) % 1900
+    return pages * 100 / (time.monotonic() - started)
+
+
+async def link_all(sim: httpx.AsyncClient, api: httpx.AsyncClient, sellers: list[str]) -> list[str]:
+    """Link every seller through the API's device flow, approved through the simulator."""
+    token_ids = []
+    for index, seller in enumerate(sellers):
+        started = await api.post(f"/v1/users/bench-user-{index % 4}/tokens")
+        started.raise_for_status()
+        body = started.json()
+        await sim.post("/_sim/device/approve", json={"user_code": body["user_code"], "seller_id": seller})
+        token_ids.append(str(body.get("token_id") or body["id"]))
+    return token_ids
+
+
+async def wait_rows(dsn: str, expected: int, limit_s: float, group: ProcessGroup) -> float:
+    """Wait until `orders` holds `expected` rows; returns when that happened (monotonic)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + limit_s
+        last_report = 0.0
+        while time.monotonic() < deadline:
+            dead = group.dead()
+            if dead:
+                raise RuntimeError(f"{[c.name for c in dead]} died; logs in {group.log_dir}")
+            count = await conn.fetchval("SELECT count(*) FROM orders")
+            if count >= expected:
+                return time.monotonic()
+            if time.monotonic() - last_report > 5:
+                log(f"{count}/{expected} orders stored")
+                last_report = time.monotonic()
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise TimeoutError(f"fewer than {expected} orders after {limit_s:.0f} s")
+
+
+async def snapshot_times(kafka: KafkaSettings, since_ms: int) -> dict[str, float]:
+    """Earliest Kafka timestamp (s) of each order key's snapshot produced after `since_ms`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(kafka.snapshots_topic, p)
+            for p in consumer.partitions_for_topic(kafka.snapshots_topic)
+            or await _partitions(consumer, kafka.snapshots_topic)
+        ]
+        consumer.assign(partitions)
+        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            found = starts.get(tp)
+            consumer.seek(tp, found.offset if found else ends[tp])
+        times: dict[str, float] = {}
+        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batches.items():
+                for message in messages:
+                    key = (message.key or b"").decode()
+                    times.setdefault(key, message.timestamp / 1000)
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return times
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer.topics()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def latency(dsn: str, kafka: KafkaSettings, since: float) -> dict[str, float]:
+    """Snapshot → row and bought → row latencies (ms) of the orders first seen after `since`."""
+    produced = await snapshot_times(kafka, int(since * 1000))
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT token_id::text || ':' || checkout_form_id AS key,"
+            " extract(epoch FROM first_seen_at) AS seen, extract(epoch FROM bought_at) AS bought"
+            " FROM orders WHERE first_seen_at >= to_timestamp($1)",
+            since,
+        )
+    finally:
+        await conn.close()
+    snapshot_ms = [(float(r["seen"]) - produced[r["key"]]) * 1000 for r in rows if r["key"] in produced]
+    bought_ms = [(float(r["seen"]) - float(r["bought"])) * 1000 for r in rows if r["bought"] is not None]
+    return {
+        "orders": len(rows),
+        "snapshot_to_row_p50_ms": _pct(snapshot_ms, 50),
+        "snapshot_to_row_p99_ms": _pct(snapshot_ms, 99),
+        "bought_to_row_p50_ms": _pct(bought_ms, 50),
+        "bought_to_row_p99_ms": _pct(bought_ms, 99),
+    }
+
+
+def _pct(values: list[float], pct: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=100)[pct - 1], 1)
+
+
+def resident_mb(group: ProcessGroup) -> dict[str, float]:
+    """Resident memory of each service process, in MB."""
+    return {
+        c.name: round(psutil.Process(c.process.pid).memory_info().rss / 2**20, 1)
+        for c in group.children
+        if c.process.poll() is None
+    }
+
+
+def main() -> None:
+    """Run the phases and print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("--tokens", type=int, default=4, help="linked sellers (default 4)")
+    parser.add_argument(
+        "--orders", type=int, default=10_000, help="orders across all sellers (default 10,000)"
+    )
+    parser.add_argument("--rate", type=float, default=200.0, help="new orders/s in the latency phase")
+    parser.add_argument("--latency-seconds", type=float, default=10.0, help="length of the latency phase")
+    parser.add_argument(
+        "--memory-orders", type=int, default=0, help="extra orders for the memory-growth phase"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="give up after this many seconds a phase"
+    )
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark proper."""
+    settings = get_settings()
+    database_url = async_url(settings.database.url.get_secret_value()).rsplit("/", 1)[0] + "/backup_bench"
+    await prepare_database(database_url)
+    await asyncio.to_thread(downgrade, database_url)
+    await asyncio.to_thread(upgrade, database_url)
+    kafka = await prepare_topics(settings.kafka.bootstrap_servers)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    sim_port, api_port = free_port(), free_port()
+    env = service_env(kafka, database_url, f"http://127.0.0.1:{sim_port}", api_port, workdir)
+    env |= {"API__KEYS": API_KEY, "LOG_LEVEL": "WARNING", "POLLER__RECONCILE_INTERVAL_SECONDS": "3600"}
+    group = ProcessGroup(workdir / "logs")
+    dsn = asyncpg_dsn(database_url)
+    try:
+        sim_proc = group.start(
+            "simulator",
+            [
+                "simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sim_port),
+                "--seed",
+                "3",
+                "--device-interval",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
+        wait_for_port("127.0.0.1", sim_port, 30, sim_proc)
+        sim = httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=600)
+        ceiling = await simulator_ceiling(sim, 5.0)
+        log(f"simulator ceiling: {ceiling:.0f} forms/s in list pages")
+        sellers = [
+            (await sim.post("/_sim/sellers", json={"login": f"bench-{i}"})).json()["seller_id"]
+            for i in range(args.tokens)
+        ]
+        per_seller = args.orders // args.tokens
+        for seller in sellers:
+            made = await sim.post(
+                f"/_sim/sellers/{seller}/orders", json={"count": per_seller, "days_back": 330}
+            )
+            made.raise_for_status()
+        total = per_seller * args.tokens
+        log(f"generated {total} orders for {args.tokens} sellers")
+
+        group.start("processor", ["processors", "worker"], env)
+        group.start("poller", ["producers"], env)
+        api_proc = group.start("api", ["api"], env)
+        wait_for_port("127.0.0.1", api_port, 60, api_proc)
+        api = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+        started = time.monotonic()
+        await link_all(sim, api, sellers)
+        finished = await wait_rows(dsn, total, args.timeout, group)
+        throughput = total / (finished - started)
+        log(f"throughput: {throughput:.0f} orders/s")
+        memory_at_load = resident_mb(group)
+
+        since = time.time()
+        per_seller_rate = args.rate / args.tokens
+        for seller in sellers:
+            await sim.post(
+                f"/_sim/sellers/{seller}/trickle", json={"new_per_s": per_seller_rate, "changes_per_s": 0}
+            )
+        await asyncio.sleep(args.latency_seconds)
+        for seller in sellers:
+            await sim.delete(f"/_sim/sellers/{seller}/trickle")
+        await asyncio.sleep(3)
+        latencies = await latency(dsn, kafka, since)
+        log(f"latency: {latencies}")
+
+        memory: dict[str, Any] = {"at_load": memory_at_load}
+        if args.memory_orders:
+            extra = args.memory_orders // args.tokens
+            for seller in sellers:
+                made = await sim.post(f"/_sim/sellers/{seller}/orders", json={"count": extra, "days_back": 0})
+                made.raise_for_status()
+            count = await asyncpg_fetch_count(dsn)
+            await wait_rows(dsn, count + extra * args.tokens, args.timeout, group)
+            memory["after_more"] = resident_mb(group)
+            memory["growth_mb"] = {
+                name: round(memory["after_more"][name] - memory_at_load.get(name, 0.0), 1)
+                for name in memory["after_more"]
+            }
+        return {
+            "benchmark": "pipeline",
+            "tokens": args.tokens,
+            "orders": total,
+            "orders_per_s": round(throughput, 1),
+            "target_orders_per_s": TARGET_ORDERS_PER_S,
+            "ratio_to_target": round(throughput / TARGET_ORDERS_PER_S, 2),
+            "baseline_simulator_forms_per_s": round(ceiling, 1),
+            "ratio_to_simulator_ceiling": round(throughput / ceiling, 2),
+            "latency_rate_per_s": args.rate,
+            **latencies,
+            "resident_mb": memory,
+            "measured_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+    finally:
+        group.stop_all()
+
+
+async def asyncpg_fetch_count(dsn: str) -> int:
+    """Rows in `orders` now."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM orders"))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()
