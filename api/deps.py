@@ -1,4 +1,8 @@
-"""Dependencies as named types: resources, the request's session, the caller's key, path and query inputs."""
+"""Dependencies as named types: resources, the request's session, the caller's key, path and query inputs.
+
+Every dependency is `async def` even when it does not await: FastAPI runs plain `def` dependencies in a
+thread pool, which costs more than the work they do.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,13 @@ from api.schemas.common import CHECKOUT_FORM_ID_PATTERN, USER_ID_PATTERN
 from db.queries.tokens import TokenView, get_token
 
 
-def get_config(request: Request) -> AppConfig:
+async def get_config(request: Request) -> AppConfig:
     """The app's configuration, set by the factory."""
     config: AppConfig = request.app.state.config
     return config
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     """The app's open connections, set by the lifespan."""
     resources: Resources = request.app.state.resources
     return resources
@@ -36,7 +40,7 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 _bearer = HTTPBearer(auto_error=False, description="A service API key: `Authorization: Bearer <key>`.")
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     config: ConfigDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -54,7 +58,7 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_read_pool(resources: ResourcesDep) -> asyncpg.Pool:
+async def get_read_pool(resources: ResourcesDep) -> asyncpg.Pool:
     """The plain asyncpg pool for hot single-statement reads (no transaction, no ORM)."""
     return resources.reads
 

@@ -34,7 +34,7 @@ def _check_range(name: str, gte: datetime | None, lte: datetime | None) -> Field
     return None
 
 
-def order_query(
+async def order_query(
     user_id: UserId,
     token_id: TokenFilter = None,
     status: Annotated[CheckoutFormStatus | None, Query(description="Allegro checkout form status.")] = None,

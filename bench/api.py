@@ -51,10 +51,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
+def api_server(port: int, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m api` in a subprocess, stopped on exit."""
     env = {**os.environ, "API__KEYS": API_KEY, "API__CURSOR_SECRET": CURSOR_SECRET, "LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env)
     try:
         yield process
@@ -183,10 +184,17 @@ async def measure_depth(
     }
 
 
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of the server and its worker processes."""
+    return process.memory_info().rss + sum(
+        child.memory_info().rss for child in process.children(recursive=True)
+    )
+
+
 async def measure_export(base_url: str, server_pid: int, token_id: str) -> dict[str, Any]:
     """Peak RSS of the server while it streams every order of one bench token as NDJSON."""
     server = psutil.Process(server_pid)
-    before = server.memory_info().rss
+    before = tree_rss(server)
     peak, received, lines = before, 0, 0
     started = time.perf_counter()
     headers = {"Authorization": f"Bearer {API_KEY}"}
@@ -197,7 +205,7 @@ async def measure_export(base_url: str, server_pid: int, token_id: str) -> dict[
             async for chunk in response.aiter_bytes():
                 received += len(chunk)
                 lines += chunk.count(b"\n")
-                peak = max(peak, server.memory_info().rss)
+                peak = max(peak, tree_rss(server))
     seconds = time.perf_counter() - started
     mb = 1024 * 1024
     return {
@@ -229,7 +237,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         token_id, token_orders = await conn.fetchrow(LARGEST_SELLER_SQL, BENCH_USER)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        with api_server(port) as server:
+        with api_server(port, args.workers) as server:
             await wait_until_ready(base_url)
             paths = [f"/v1/users/{BENCH_USER}/orders/{form_id}" for form_id in ids]
             log(f"GET orders/{{id}}: {args.clients} clients for {args.seconds}s over {len(ids)} ids")
@@ -257,6 +265,7 @@ def main() -> None:
     """Parse options, run, print the figures as the last stdout line."""
     parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--sample-ids", type=int, default=5000)
     parser.add_argument("--depth", type=int, default=900_000)
