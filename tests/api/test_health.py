@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import make_url
 
 from tests.api.conftest import AppFactory, api_settings
 
@@ -34,8 +35,9 @@ async def test_readyz_is_503_naming_kafka_when_the_broker_is_unreachable(
 async def test_readyz_is_503_naming_postgresql_when_the_database_refuses(
     make_client: AppFactory, database_url: str, kafka_bootstrap: str
 ) -> None:
-    wrong_password = database_url.replace("://", "://nobody:wrong@", 1).split("@", 1)
-    url = wrong_password[0] + "@" + wrong_password[1].split("@", 1)[-1]
+    url = (
+        make_url(database_url).set(username="nobody", password="wrong").render_as_string(hide_password=False)
+    )
     client = await make_client(settings=api_settings(url, kafka_bootstrap))
     response = await client.get("/readyz")
     assert response.status_code == 503
