@@ -37,6 +37,7 @@ class DatabaseSettings(_Group):
 
     url: SecretStr = SecretStr("postgresql+asyncpg://backup:backup@127.0.0.1:5432/backup")
     pool_size: int = Field(default=10, ge=1)
+    pool_pre_ping: bool = Field(default=True, description="Check a pooled connection before use.")
     echo: bool = False
 
 

@@ -26,7 +26,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         async_url(settings.url.get_secret_value()),
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.pool_pre_ping,
         echo=settings.echo,
     )
 

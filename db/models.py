@@ -111,6 +111,7 @@ class Order(Base):
         Index("ix_orders_user_id_updated_at_id", "user_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_orders_user_id_bought_at_id", "user_id", text("bought_at DESC"), text("id DESC")),
         Index("ix_orders_line_item_ids", "line_item_ids", postgresql_using="gin"),
+        Index("ix_orders_user_id_checkout_form_id", "user_id", "checkout_form_id"),
         Index("ix_orders_pending_change", "token_id", postgresql_where=text("pending_change IS NOT NULL")),
     )
 

@@ -258,18 +258,26 @@ async def link_successors(
     pairs = [(token, form, item) for token, form, items in created for item in items]
     if not pairs:
         return []
+    # One GIN lookup with every item of the batch, then a hash join on (token, item): linear in the batch,
+    # where a join on `&&` per new order would compare every pair.
     records = await conn.fetch(
-        """WITH n AS (
-            SELECT token_id, checkout_form_id, array_agg(item) AS items
-            FROM unnest($1::uuid[], $2::text[], $3::text[]) AS p(token_id, checkout_form_id, item)
-            GROUP BY token_id, checkout_form_id)
+        """WITH p AS (
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS p(token_id, checkout_form_id, item)),
+        n AS (SELECT token_id, checkout_form_id, array_agg(item) AS items FROM p GROUP BY 1, 2),
+        hit AS (
+            SELECT DISTINCT ON (o.id) o.id, n.checkout_form_id AS successor
+            FROM orders o
+            CROSS JOIN LATERAL unnest(o.line_item_ids) AS li(item)
+            JOIN p ON p.token_id = o.token_id AND p.item = li.item AND p.checkout_form_id <> o.checkout_form_id
+            JOIN n ON n.token_id = p.token_id AND n.checkout_form_id = p.checkout_form_id
+            -- a successor holds every line item of the forms it replaces: an order that already holds all
+            -- of the new one's items is its successor (both may arrive in one batch), never its predecessor
+            WHERE o.line_item_ids && $3::text[] AND o.superseded_by IS NULL AND NOT o.line_item_ids @> n.items
+            ORDER BY o.id, n.checkout_form_id)
         UPDATE orders AS o SET superseded_at = coalesce(o.superseded_at, $4::timestamptz),
-            superseded_by = n.checkout_form_id, pending_change = 'superseded'
-        FROM n
-        -- a successor holds every line item of the forms it replaces: an order that already holds all
-        -- of the new one's items is its successor (both may arrive in one batch), never its predecessor
-        WHERE o.line_item_ids && n.items AND NOT o.line_item_ids @> n.items AND o.token_id = n.token_id
-            AND o.checkout_form_id <> n.checkout_form_id AND o.superseded_by IS NULL
+            superseded_by = hit.successor, pending_change = 'superseded'
+        FROM hit
+        WHERE o.id = hit.id
         RETURNING o.token_id, o.user_id, o.checkout_form_id, o.revision, o.pending_change, o.updated_at,
     o.last_synced_at, o.source, o.superseded_at, o.superseded_by, o.missing_upstream_since,
     o.order_data::text AS order_json""",
