@@ -120,7 +120,7 @@ def start_simulator(port: int) -> subprocess.Popen[bytes]:
         "100000000",
     ]
     repo = Path(__file__).resolve().parents[1]
-    return subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL)  # noqa: S603 - our own module
+    return subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL)
 
 
 async def run(

@@ -47,9 +47,9 @@ class OrderBook:
 
     def __init__(self, config: SimulatorConfig, faults: Callable[[], FaultSettings]) -> None:
         self.config = config
-        self.rng = random.Random(config.seed)  # noqa: S311 - reproducible test data, not secrets
+        self.rng = random.Random(config.seed)
         # Faults draw from their own generator so that injecting them does not change the data.
-        self.fault_rng = random.Random(config.seed + 1)  # noqa: S311 - reproducible faults
+        self.fault_rng = random.Random(config.seed + 1)
         self.ids = IdFactory(self.rng)
         self.factory = FormFactory(self.rng, self.ids)
         self.sellers: dict[str, Seller] = {}

@@ -43,7 +43,7 @@ def served_simulator() -> Iterator[str]:
         "--client-secret",
         "pw",
     ]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)  # noqa: S603 - our own module
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
