@@ -255,35 +255,43 @@ async def link_successors(
     conn: asyncpg.Connection, created: Sequence[tuple[UUID, str, Sequence[str]]], *, now: datetime
 ) -> list[ChangedOrder]:
     """Orders of the same token sharing a line item with a newly created one are superseded by it."""
-    pairs = [(token, form, item) for token, form, items in created for item in items]
-    if not pairs:
+    if not created:
         return []
-    # One GIN lookup with every item of the batch, then a hash join on (token, item): linear in the batch,
-    # where a join on `&&` per new order would compare every pair.
+    # One GIN lookup with every item of the batch finds the candidates (the new orders among them); the
+    # pairing is done here, linear in the batch, instead of a join that compares every pair of orders.
+    items = sorted({item for _, _, order_items in created for item in order_items})
+    candidates = await conn.fetch(
+        """SELECT id, token_id, checkout_form_id, line_item_ids FROM orders
+        WHERE line_item_ids && $1::text[] AND token_id = ANY($2::uuid[]) AND superseded_by IS NULL""",
+        items,
+        list({token for token, _, _ in created}),
+    )
+    successors_by_item: dict[tuple[UUID, str], list[tuple[str, frozenset[str]]]] = {}
+    for token, form, order_items in created:
+        for item in order_items:
+            successors_by_item.setdefault((token, item), []).append((form, frozenset(order_items)))
+    links: dict[int, str] = {}
+    for candidate in candidates:
+        held = frozenset(candidate["line_item_ids"])
+        for item in held:
+            for form, successor_items in successors_by_item.get((candidate["token_id"], item), []):
+                # A successor holds every line item of the forms it replaces: an order that already holds
+                # all of the new one's items is its successor (both may come in one batch), not its
+                # predecessor.
+                if form != candidate["checkout_form_id"] and not held >= successor_items:
+                    links.setdefault(candidate["id"], form)
+    if not links:
+        return []
     records = await conn.fetch(
-        """WITH p AS (
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS p(token_id, checkout_form_id, item)),
-        n AS (SELECT token_id, checkout_form_id, array_agg(item) AS items FROM p GROUP BY 1, 2),
-        hit AS (
-            SELECT DISTINCT ON (o.id) o.id, n.checkout_form_id AS successor
-            FROM orders o
-            CROSS JOIN LATERAL unnest(o.line_item_ids) AS li(item)
-            JOIN p ON p.token_id = o.token_id AND p.item = li.item AND p.checkout_form_id <> o.checkout_form_id
-            JOIN n ON n.token_id = p.token_id AND n.checkout_form_id = p.checkout_form_id
-            -- a successor holds every line item of the forms it replaces: an order that already holds all
-            -- of the new one's items is its successor (both may arrive in one batch), never its predecessor
-            WHERE o.line_item_ids && $3::text[] AND o.superseded_by IS NULL AND NOT o.line_item_ids @> n.items
-            ORDER BY o.id, n.checkout_form_id)
-        UPDATE orders AS o SET superseded_at = coalesce(o.superseded_at, $4::timestamptz),
-            superseded_by = hit.successor, pending_change = 'superseded'
-        FROM hit
-        WHERE o.id = hit.id
+        """UPDATE orders AS o SET superseded_at = coalesce(o.superseded_at, $3::timestamptz),
+            superseded_by = l.successor, pending_change = 'superseded'
+        FROM unnest($1::bigint[], $2::text[]) AS l(id, successor)
+        WHERE o.id = l.id
         RETURNING o.token_id, o.user_id, o.checkout_form_id, o.revision, o.pending_change, o.updated_at,
     o.last_synced_at, o.source, o.superseded_at, o.superseded_by, o.missing_upstream_since,
     o.order_data::text AS order_json""",
-        [p[0] for p in pairs],
-        [p[1] for p in pairs],
-        [p[2] for p in pairs],
+        list(links),
+        list(links.values()),
         now,
     )
     return [_changed(r, order_json=r["order_json"], seller_id=None) for r in records]

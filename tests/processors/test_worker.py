@@ -17,7 +17,15 @@ from core.settings import KafkaSettings
 from tests.processors.factory import snapshot
 from tests.processors.proxy import TcpProxy
 from tests.processors.scenario import Scenario, build_scenario, check_changes, check_database
-from tests.processors.worker import Worker, consume_all, count_orders, free_port, produce, wait_until, worker_env
+from tests.processors.worker import (
+    Worker,
+    consume_all,
+    count_orders,
+    free_port,
+    produce,
+    wait_until,
+    worker_env,
+)
 
 
 @pytest.fixture
@@ -38,14 +46,16 @@ def new_worker(
     return worker
 
 
-async def wait_for_scenario(database_url: str, scenario: Scenario, workers: list[Worker], timeout: float) -> None:
+async def wait_for_scenario(
+    database_url: str, scenario: Scenario, workers: list[Worker], within: float
+) -> None:
     async def all_newest() -> bool:
         done = 0
         for revision in {int(r[1:]) for r in scenario.newest.values()}:
             done += await count_orders(database_url, scenario.token_id, f"r{revision}")
         return done == len(scenario.newest)
 
-    await wait_until(all_newest, timeout=timeout, what="every order stored", workers=workers)
+    await wait_until(all_newest, within=within, what="every order stored", workers=workers)
 
 
 @pytest.mark.slow
@@ -55,9 +65,11 @@ async def test_50k_snapshots_with_duplicates_store_newest_and_publish_each_chang
     scenario = build_scenario(50_000, seed=1)
     assert len(scenario.messages) >= 50_000
     await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, scenario.messages)
-    worker = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=f"a{uuid.uuid4().hex}", name="w")
+    worker = new_worker(
+        kafka_settings, database_url, tmp_path, workers, app_id=f"a{uuid.uuid4().hex}", name="w"
+    )
     worker.start()
-    await wait_for_scenario(database_url, scenario, workers, timeout=120)
+    await wait_for_scenario(database_url, scenario, workers, within=120)
     await asyncio.sleep(1.5)  # the last batch's changes are published after its commit
     await check_database(database_url, scenario)
     records = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
@@ -79,7 +91,7 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
         worker.kill()
     last = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=app_id, name="last")
     last.start()
-    await wait_for_scenario(database_url, scenario, workers[-1:], timeout=120)
+    await wait_for_scenario(database_url, scenario, workers[-1:], within=120)
     await asyncio.sleep(1.5)
     await check_database(database_url, scenario)
     records = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
@@ -96,7 +108,9 @@ async def test_postgresql_away_for_20s_loses_nothing_and_the_worker_resumes_by_i
     proxied_url = database_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
     scenario = build_scenario(6_000, seed=4)
     first, rest = scenario.messages[:2_000], scenario.messages[2_000:]
-    worker = new_worker(kafka_settings, proxied_url, tmp_path, workers, app_id=f"a{uuid.uuid4().hex}", name="w")
+    worker = new_worker(
+        kafka_settings, proxied_url, tmp_path, workers, app_id=f"a{uuid.uuid4().hex}", name="w"
+    )
     worker.start()
     try:
         await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, first)
@@ -104,13 +118,13 @@ async def test_postgresql_away_for_20s_loses_nothing_and_the_worker_resumes_by_i
         async def some_stored() -> bool:
             return await count_orders(database_url, scenario.token_id) > 0
 
-        await wait_until(some_stored, timeout=60, what="the first batches", workers=workers)
+        await wait_until(some_stored, within=60, what="the first batches", workers=workers)
         await proxy.stop()
         await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, rest)
         await asyncio.sleep(20)
         assert worker.alive()
         await proxy.start()
-        await wait_for_scenario(database_url, scenario, workers, timeout=90)
+        await wait_for_scenario(database_url, scenario, workers, within=90)
         await asyncio.sleep(1.5)
         await check_database(database_url, scenario)
     finally:
@@ -126,25 +140,31 @@ async def test_malformed_messages_go_to_the_dlq_with_headers_and_the_stream_goes
         b"{not json",
         orjson.dumps({"schema_version": 1, "token_id": str(token_id)}),
         orjson.dumps(good[0] | {"schema_version": 2}),
-        orjson.dumps(good[0] | {"buyer_login": "x" * 200, "checkout_form": '{"pad": "' + "y" * 300_000 + '"}'}),
+        orjson.dumps(
+            good[0] | {"buyer_login": "x" * 200, "checkout_form": '{"pad": "' + "y" * 300_000 + '"}'}
+        ),
         orjson.dumps(good[0] | {"checkout_form_id": "g-poison", "checkout_form": '{"broken": }'}),
     ]
-    await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, [good[0], *bad, *good[1:]])
+    await produce(
+        kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, [good[0], *bad, *good[1:]]
+    )
     await produce(kafka_settings.bootstrap_servers, kafka_settings.sync_runs_topic, [b'{"phase": "started"}'])
-    worker = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=f"a{uuid.uuid4().hex}", name="w")
+    worker = new_worker(
+        kafka_settings, database_url, tmp_path, workers, app_id=f"a{uuid.uuid4().hex}", name="w"
+    )
     worker.env["KAFKA__MAX_MESSAGE_BYTES"] = str(100_000)
     worker.start()
 
     async def good_stored() -> bool:
         return await count_orders(database_url, token_id) == 3
 
-    await wait_until(good_stored, timeout=60, what="the good snapshots", workers=workers)
+    await wait_until(good_stored, within=60, what="the good snapshots", workers=workers)
 
     async def all_dead_lettered() -> bool:
         return len(await consume_all(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 2)) == 6
 
     try:
-        await wait_until(all_dead_lettered, timeout=30, what="six dead letters", workers=workers)
+        await wait_until(all_dead_lettered, within=30, what="six dead letters", workers=workers)
     except AssertionError:
         found = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 2)
         raise AssertionError([dict(r.headers) for r in found]) from None
@@ -188,7 +208,7 @@ async def test_two_workers_share_the_partitions_and_a_rebalance_loses_nothing(
     two = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=app_id, name="two").start()
     await asyncio.sleep(8)  # the second member joins: a rebalance while the first is busy
     await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, scenario.messages[6_000:])
-    await wait_for_scenario(database_url, scenario, workers, timeout=90)
+    await wait_for_scenario(database_url, scenario, workers, within=90)
     await asyncio.sleep(1.5)
     await check_database(database_url, scenario)
     batches = [metric(await scrape(w), "processor_batch_size_count") for w in (one, two)]

@@ -133,9 +133,9 @@ async def consume_all(bootstrap: str, topic: str, partitions: int) -> list[Any]:
         await consumer.stop()
 
 
-async def wait_until(condition: Any, *, timeout: float, what: str, workers: Sequence[Worker] = ()) -> None:
+async def wait_until(condition: Any, *, within: float, what: str, workers: Sequence[Worker] = ()) -> None:
     """Poll an async condition until it holds; fail with `what` on timeout or a dead worker."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not await condition():
         for worker in workers:
             if not worker.alive():

@@ -1,0 +1,140 @@
+"""Shared bench helpers: realistic snapshots from the Allegro samples, a bench database, fresh topics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from core.settings import KafkaSettings
+from core.topics import ensure_topics, topic_specs
+from db.engine import asyncpg_dsn
+from db.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout is for the result)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def sample_forms() -> list[dict[str, Any]]:
+    """The checkout forms of the shared Allegro samples (ALLEGRO_SHARED_DIR, default ../shared)."""
+    shared = Path(os.environ.get("ALLEGRO_SHARED_DIR", ROOT.parent / "shared"))
+    forms: list[dict[str, Any]] = []
+    for path in sorted((shared / "allegro" / "samples").glob("checkout-forms-*.json")):
+        forms += orjson.loads(path.read_bytes())["checkoutForms"]
+    if not forms:
+        raise SystemExit(f"no checkout form samples under {shared}/allegro/samples")
+    return forms
+
+
+def snapshot_values(token_id: uuid.UUID, orders: int, *, revisions: int = 1, seed: int = 0) -> list[bytes]:
+    """Encoded snapshots of `orders` forms (~2.7 KB each), `revisions` per form, in revision order."""
+    rng = random.Random(seed)
+    samples = sample_forms()
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    values = []
+    for index in range(orders):
+        form = dict(rng.choice(samples))
+        form_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        items = [{**item, "id": str(uuid.UUID(int=rng.getrandbits(128)))} for item in form["lineItems"]]
+        for version in range(1, revisions + 1):
+            updated = base + timedelta(seconds=index, minutes=version)
+            form |= {
+                "id": form_id,
+                "lineItems": items,
+                "revision": f"{version:04d}{index:08x}",
+                "updatedAt": updated.isoformat(),
+            }
+            values.append(
+                orjson.dumps(
+                    {
+                        "schema_version": 1,
+                        "token_id": str(token_id),
+                        "user_id": "bench-user",
+                        "seller_id": "bench-seller",
+                        "checkout_form_id": form_id,
+                        "revision": form["revision"],
+                        "updated_at": updated,
+                        "bought_at": base,
+                        "status": form["status"],
+                        "fulfillment_status": form["fulfillment"]["status"],
+                        "buyer_login": form["buyer"]["login"],
+                        "total_amount": form["summary"]["totalToPay"]["amount"],
+                        "currency": form["summary"]["totalToPay"]["currency"],
+                        "line_item_ids": [item["id"] for item in items],
+                        "fetched_at": updated,
+                        "source": "backfill",
+                        "sync_run_id": str(token_id),
+                        "checkout_form": orjson.dumps(form).decode(),
+                    }
+                )
+            )
+    return values
+
+
+def bench_database(url: str, suffix: str = "sinkbench") -> str:
+    """A migrated database of the bench's own (`<name>_<suffix>`), so tests and colleagues are untouched."""
+    base, _, name = url.rpartition("/")
+    bench_url = f"{base}/{name.split('?')[0]}_{suffix}"
+
+    async def create() -> None:
+        dsn_base, _, db_name = asyncpg_dsn(bench_url).rpartition("/")
+        conn = await asyncpg.connect(f"{dsn_base}/postgres")
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db_name):
+                await conn.execute(f'CREATE DATABASE "{db_name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    upgrade(bench_url, "head")
+    return bench_url
+
+
+async def fresh_topics(bootstrap: str, partitions: int = 6) -> KafkaSettings:
+    """Kafka settings with topic names of this run's own, created with the contract's configs."""
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    settings = KafkaSettings(
+        bootstrap_servers=bootstrap,
+        snapshots_topic=f"{tag}.order-snapshots",
+        sync_runs_topic=f"{tag}.sync-runs",
+        orders_topic=f"{tag}.orders",
+        dlq_topic=f"{tag}.dlq",
+        tokens_topic=f"{tag}.poller-tokens",
+        partitions=partitions,
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await ensure_topics(admin, topic_specs(settings), 1)
+    finally:
+        await admin.close()
+    return settings
+
+
+async def fill_topic(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Publish the snapshots keyed by order, acks=all."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        futures = []
+        for value in values:
+            envelope = orjson.loads(value)
+            key = f"{envelope['token_id']}:{envelope['checkout_form_id']}".encode()
+            futures.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()

@@ -1,0 +1,288 @@
+"""Sink benchmark: the orders agent against the raw database ceiling, the seed's ORM way, re-delivery and a
+plain aiokafka consumer, all in one run on fresh topics, fresh tokens and a database of its own.
+
+Phases (N = --orders snapshots of ~2.7 KB forms built from the Allegro samples):
+- ceiling: asyncpg bulk upsert (orders + order_revisions, one transaction per 2,000) of the same rows;
+- agent:   `python -m processors worker` consuming a pre-filled topic (rate from first to last row);
+- plain:   a plain aiokafka consumer calling the same handler, on another pre-filled topic;
+- orm:     one SQLAlchemy ORM upsert + commit per order, on --orm-orders of them (the seed design);
+- redelivery: the handler fed the agent's already stored snapshots again, against its first load.
+
+Usage: python -m bench.sink [--orders 20000] [--orm-orders 2000] [--batch 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progress, snapshot_values
+from core.contract import decode_snapshot
+from core.settings import KafkaSettings
+from db.engine import async_url, asyncpg_dsn, create_session_factory
+from db.models import Order
+from db.queries import sink
+from processors.handler import _row, handle_snapshot_batch
+from processors.messages import RawMessage
+from processors.publishing import AIOKafkaPublisher
+
+
+async def ceiling(pool: asyncpg.Pool, values: list[bytes], batch: int) -> float:
+    """Orders/s of the bare set-based upsert, rows prepared beforehand."""
+    rows = [_row(decode_snapshot(v)) for v in values]
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        async with pool.acquire() as conn, conn.transaction():
+            await sink.upsert_orders(conn, chunk, line_item_json=[json.dumps(r.line_item_ids) for r in chunk])
+            await sink.insert_revisions(conn, chunk)
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def orm_per_order(database_url: str, values: list[bytes]) -> float:
+    """Orders/s of the seed design: one ORM upsert statement and one commit per order."""
+    engine = create_async_engine(async_url(database_url), pool_size=2)
+    sessions = create_session_factory(engine)
+    started = time.perf_counter()
+    for value in values:
+        envelope = decode_snapshot(value)
+        row = {
+            "token_id": envelope.token_id,
+            "user_id": envelope.user_id,
+            "checkout_form_id": envelope.checkout_form_id,
+            "revision": envelope.revision,
+            "status": envelope.status,
+            "updated_at": envelope.updated_at,
+            "bought_at": envelope.bought_at,
+            "order_data": json.loads(envelope.checkout_form or "{}"),
+            "source": envelope.source,
+            "line_item_ids": envelope.line_item_ids,
+        }
+        statement = insert(Order).values(**row)
+        statement = statement.on_conflict_do_update(
+            constraint="uq_orders_token_id_checkout_form_id", set_={k: statement.excluded[k] for k in row}
+        )
+        async with sessions() as session:
+            await session.execute(statement)
+            await session.commit()
+    rate = len(values) / (time.perf_counter() - started)
+    await engine.dispose()
+    return rate
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def count(pool: asyncpg.Pool, token_id: uuid.UUID) -> int:
+    value: int = await pool.fetchval("SELECT count(*) FROM orders WHERE token_id = $1", token_id)
+    return value
+
+
+async def rate_of_rows(
+    pool: asyncpg.Pool, token_id: uuid.UUID, total: int, alive: Callable[[], bool]
+) -> float:
+    """Orders/s from the first stored row to the last (start-up and group join excluded)."""
+    first_at, first_count = None, 0
+    while True:
+        stored = await count(pool, token_id)
+        now = time.perf_counter()
+        if stored and first_at is None:
+            first_at, first_count = now, stored
+        if stored >= total:
+            started = first_at if first_at is not None else now
+            return (total - first_count) / max(now - started, 1e-6)
+        if not alive():
+            raise SystemExit("the consumer under test died")
+        await asyncio.sleep(0.05)
+
+
+async def agent(
+    kafka: KafkaSettings, database_url: str, pool: asyncpg.Pool, token: uuid.UUID, n: int
+) -> float:
+    """Orders/s of the Faust worker on a pre-filled topic."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
+        "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
+        "KAFKA__ORDERS_TOPIC": kafka.orders_topic,
+        "KAFKA__DLQ_TOPIC": kafka.dlq_topic,
+        "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
+        "PROCESSOR__APP_ID": f"bench-{uuid.uuid4().hex[:8]}",
+        "PROCESSOR__DATA_DIR": tempfile.mkdtemp(prefix="bench-faust-"),
+        "PROCESSOR__WEB_PORT": str(free_port()),
+        "LOG_LEVEL": "WARNING",
+    }
+    # Popen only forks; the wait below is bounded and happens once the phase is over.
+    worker = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "processors", "worker", "-l", "warn", "--without-web"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        return await rate_of_rows(pool, token, n, lambda: worker.poll() is None)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+async def plain_consumer(
+    kafka: KafkaSettings, pool: asyncpg.Pool, token: uuid.UUID, n: int, batch: int
+) -> float:
+    """Orders/s of a plain aiokafka consumer calling the same handler, committing after each batch."""
+    consumer = AIOKafkaConsumer(
+        kafka.snapshots_topic,
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=f"plain-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 << 20,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    publisher = AIOKafkaPublisher(producer)
+
+    async def consume() -> None:
+        while True:
+            polled = await consumer.getmany(timeout_ms=200, max_records=batch)
+            messages = [
+                RawMessage(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                for records in polled.values()
+                for r in records
+            ]
+            if messages:
+                await handle_snapshot_batch(
+                    pool,
+                    publisher,
+                    messages,
+                    orders_topic=kafka.orders_topic,
+                    dlq_topic=kafka.dlq_topic,
+                    max_message_bytes=kafka.max_message_bytes,
+                )
+                await consumer.commit()
+
+    task = asyncio.create_task(consume())
+    try:
+        return await rate_of_rows(pool, token, n, lambda: not task.done())
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.stop()
+        await producer.stop()
+
+
+async def handler_rate(pool: asyncpg.Pool, kafka: KafkaSettings, values: list[bytes], batch: int) -> float:
+    """Orders/s of the handler alone (Kafka publishing included) fed `values` in batches."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+    await producer.start()
+    messages = [RawMessage(kafka.snapshots_topic, 0, i, None, v, ()) for i, v in enumerate(values)]
+    started = time.perf_counter()
+    for i in range(0, len(messages), batch):
+        await handle_snapshot_batch(
+            pool,
+            AIOKafkaPublisher(producer),
+            messages[i : i + batch],
+            orders_topic=kafka.orders_topic,
+            dlq_topic=kafka.dlq_topic,
+            max_message_bytes=kafka.max_message_bytes,
+        )
+    rate = len(messages) / (time.perf_counter() - started)
+    await producer.stop()
+    return rate
+
+
+async def timed(label: str, action: Awaitable[float]) -> float:
+    progress(f"{label} ...")
+    rate = await action
+    progress(f"{label}: {rate:,.0f} orders/s")
+    return rate
+
+
+async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> dict[str, object]:
+    n, batch = args.orders, args.batch
+    tokens = {name: uuid.uuid4() for name in ("ceiling", "agent", "plain", "orm", "handler")}
+    progress(f"building {n:,} snapshots per phase")
+    values = {
+        name: snapshot_values(t, n if name != "orm" else args.orm_orders, seed=i)
+        for i, (name, t) in enumerate(tokens.items())
+    }
+    agent_topics, plain_topics = await fresh_topics(bootstrap), await fresh_topics(bootstrap)
+    await fill_topic(bootstrap, agent_topics.snapshots_topic, values["agent"])
+    await fill_topic(bootstrap, plain_topics.snapshots_topic, values["plain"])
+    pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=4)
+    try:
+        ceiling_rate = await timed("ceiling (asyncpg bulk upsert)", ceiling(pool, values["ceiling"], batch))
+        agent_rate = await timed("faust agent", agent(agent_topics, database_url, pool, tokens["agent"], n))
+        plain_rate = await timed(
+            "plain aiokafka consumer", plain_consumer(plain_topics, pool, tokens["plain"], n, batch)
+        )
+        orm_rate = await timed("seed ORM per order", orm_per_order(database_url, values["orm"]))
+        first_rate = await timed(
+            "handler first load", handler_rate(pool, agent_topics, values["handler"], batch)
+        )
+        again_rate = await timed(
+            "handler re-delivery", handler_rate(pool, agent_topics, values["handler"], batch)
+        )
+    finally:
+        await pool.close()
+    return {
+        "orders": n,
+        "orm_orders": args.orm_orders,
+        "batch": batch,
+        "form_bytes": len(values["agent"][0]),
+        "agent_orders_per_s": round(agent_rate),
+        "ceiling_orders_per_s": round(ceiling_rate),
+        "agent_vs_ceiling": round(agent_rate / ceiling_rate, 3),
+        "orm_orders_per_s": round(orm_rate),
+        "agent_vs_orm": round(agent_rate / orm_rate, 1),
+        "plain_consumer_orders_per_s": round(plain_rate),
+        "agent_vs_plain_consumer": round(agent_rate / plain_rate, 3),
+        "first_load_orders_per_s": round(first_rate),
+        "redelivery_orders_per_s": round(again_rate),
+        "redelivery_vs_first_load": round(again_rate / first_rate, 2),
+        "targets": {
+            "agent_vs_ceiling": 0.6,
+            "agent_vs_orm": 10,
+            "redelivery_vs_first_load": 3,
+            "agent_vs_plain_consumer": 0.6,
+        },
+    }
+
+
+def main() -> None:
+    """Run every phase and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--orm-orders", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=2_000)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL", "postgresql+asyncpg://backup:backup@127.0.0.1:5432/backup")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    database_url = bench_database(async_url(url))
+    print(json.dumps(asyncio.run(run(args, database_url, bootstrap))))
+
+
+if __name__ == "__main__":
+    main()
