@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.contract import ContractError, decode_order_change, decode_revision_record
@@ -71,6 +72,18 @@ async def replay(
     return report
 
 
+async def _partition_ids(kafka: KafkaSettings, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers, client_id=f"{kafka.client_id}-replay"
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+
+
 async def _read_topic(
     kafka: KafkaSettings, topic: str, key_prefix: bytes, progress: Progress | None
 ) -> AsyncIterator[list[bytes]]:
@@ -82,14 +95,11 @@ async def _read_topic(
         max_partition_fetch_bytes=kafka.max_message_bytes,
         fetch_max_bytes=max(kafka.max_message_bytes, 52_428_800),
     )
+    partitions = [TopicPartition(topic, p) for p in await _partition_ids(kafka, topic)]
+    if not partitions:
+        return
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer.topics()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         start = {tp: await consumer.position(tp) for tp in partitions}
