@@ -42,7 +42,9 @@ def sample_forms() -> list[dict[str, Any]]:
 
 def snapshot_values(token_id: uuid.UUID, orders: int, *, revisions: int = 1, seed: int = 0) -> list[bytes]:
     """Encoded snapshots of `orders` forms (~2.7 KB each), `revisions` per form, in revision order."""
-    rng = random.Random(seed)
+    # Seeded by the token too: ids (line item ids included) must be unique across runs and tokens, as
+    # Allegro's are, or the merge check would find every earlier run's orders sharing line items.
+    rng = random.Random(token_id.int ^ seed)
     samples = sample_forms()
     base = datetime(2026, 1, 1, tzinfo=UTC)
     values = []
@@ -112,6 +114,7 @@ async def fresh_topics(bootstrap: str, partitions: int = 6) -> KafkaSettings:
         snapshots_topic=f"{tag}.order-snapshots",
         sync_runs_topic=f"{tag}.sync-runs",
         orders_topic=f"{tag}.orders",
+        revisions_topic=f"{tag}.order-revisions",
         dlq_topic=f"{tag}.dlq",
         tokens_topic=f"{tag}.poller-tokens",
         partitions=partitions,

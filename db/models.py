@@ -110,9 +110,13 @@ class Order(Base):
         # Keyset pagination: newest first within a user, id breaks ties.
         Index("ix_orders_user_id_updated_at_id", "user_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_orders_user_id_bought_at_id", "user_id", text("bought_at DESC"), text("id DESC")),
-        Index("ix_orders_line_item_ids", "line_item_ids", postgresql_using="gin"),
+        Index(
+            "ix_orders_line_item_ids",
+            "line_item_ids",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
         Index("ix_orders_user_id_checkout_form_id", "user_id", "checkout_form_id"),
-        Index("ix_orders_pending_change", "token_id", postgresql_where=text("pending_change IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -137,9 +141,7 @@ class Order(Base):
     superseded_at: Mapped[datetime | None] = mapped_column(Timestamp)
     superseded_by: Mapped[str | None] = mapped_column(String(64))
     missing_upstream_since: Mapped[datetime | None] = mapped_column(Timestamp)
-    # Transactional outbox: the change type written with a real change and cleared once
-    # `allegro.orders` has acknowledged it, so a crash between commit and publish loses no change.
-    pending_change: Mapped[str | None] = mapped_column(String(16))
+    seller_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class OrderRevision(Base):
@@ -156,6 +158,17 @@ class OrderRevision(Base):
     order_data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     captured_at: Mapped[datetime] = mapped_column(Timestamp)
     source: Mapped[str] = mapped_column(String(16))
+
+
+class PublishOutbox(Base):
+    """Transactional outbox: what a batch changed, written in its transaction, deleted once Kafka has
+    acknowledged the messages, so a crash between commit and publish loses no change."""
+
+    __tablename__ = "publish_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    payload: Mapped[str] = mapped_column(Text)
 
 
 class SyncHistory(Base):

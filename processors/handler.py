@@ -1,5 +1,11 @@
 """The snapshot batch handler: validate, dedupe, one transaction, publish real changes, clear the outbox.
 
+Per batch: validate envelopes (dead-letter the invalid), keep the newest version of each order, drop
+what is already stored, then in ONE transaction upsert orders (adding their revisions to the history),
+insert older revisions, mark merged/purged forms, link successors, and record an outbox row; after the
+commit, publish new revisions to `allegro.order-revisions` and changes to `allegro.orders`, wait for the
+acks, delete the outbox row.
+
 Plain async functions over an asyncpg pool and a `Publisher`; no Faust here, so the same code runs under
 the Faust agent, a plain aiokafka consumer and the tests.
 
@@ -15,10 +21,10 @@ retries the whole batch (`processors.retry`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -26,9 +32,9 @@ import orjson
 
 from core.contract import ContractError, SnapshotEnvelope, decode_snapshot
 from db.queries import sink
-from db.queries.sink import ChangedOrder, OrderKey, OrderRow
+from db.queries.sink import ChangedOrder, NewRevision, OrderKey, OrderRow, RevisionKey
 from processors.messages import DeadLetter, RawMessage
-from processors.publishing import Publisher, change_record, dead_letter_records
+from processors.publishing import Publisher, change_record, dead_letter_records, revision_record
 
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 # Errors PostgreSQL raises because of what a row holds, not because of the connection or the server.
@@ -37,20 +43,20 @@ DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 @dataclass
 class StoreOutcome:
-    """What a batch did to the database."""
+    """What a batch did to the database, and its outbox row (None when it changed nothing)."""
 
     changes: list[ChangedOrder] = field(default_factory=list)
-    republish_keys: list[OrderKey] = field(default_factory=list)
+    revisions: list[NewRevision] = field(default_factory=list)
+    outbox_entries: list[int] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    revisions_added: int = 0
     skipped: int = 0
 
     def merge(self, other: StoreOutcome) -> None:
         """Add another (sub-)batch's outcome to this one."""
         self.changes += other.changes
-        self.republish_keys += other.republish_keys
+        self.revisions += other.revisions
+        self.outbox_entries += other.outbox_entries
         self.dead_letters += other.dead_letters
-        self.revisions_added += other.revisions_added
         self.skipped += other.skipped
 
 
@@ -80,6 +86,7 @@ def _row(envelope: SnapshotEnvelope) -> OrderRow:
     return OrderRow(
         token_id=envelope.token_id,
         user_id=envelope.user_id,
+        seller_id=envelope.seller_id,
         checkout_form_id=envelope.checkout_form_id,
         revision=envelope.revision,
         status=envelope.status,
@@ -112,41 +119,58 @@ def _is_stale(row: OrderRow, stored: sink.StoredState | None) -> bool:
 async def _store(conn: asyncpg.Connection, batch: Sequence[Valid], now: datetime) -> StoreOutcome:
     rows = [_row(env) for _, env in batch if env.gone is None]
     newest: dict[OrderKey, OrderRow] = {}
-    distinct: dict[tuple[UUID, str, str], OrderRow] = {}
+    distinct: dict[RevisionKey, OrderRow] = {}
     for row in rows:  # Kafka order: on equal newness the later message wins
         key = (row.token_id, row.checkout_form_id)
         if key not in newest or _newness(row) >= _newness(newest[key]):
             newest[key] = row
-        distinct.setdefault((*key, row.revision), row)
+        distinct.setdefault(row.revision_key, row)
     gone = [(env.token_id, env.checkout_form_id, env.gone, env.fetched_at) for _, env in batch if env.gone]
     keys = list({**dict.fromkeys(newest), **dict.fromkeys((g[0], g[1]) for g in gone)})
     stored = await sink.fetch_stored_state(conn, keys)
-    # A key absent from `orders` has no history either (both are written in one transaction), and a
-    # key's current revision is in its history: only the remaining revisions need a lookup.
-    unsure = [r for r in distinct if r[:2] in stored and stored[r[:2]].revision != r[2]]
-    known = await sink.fetch_stored_revisions(conn, unsure)
-    history = [
-        row
-        for triple, row in distinct.items()
-        if not (triple[:2] in stored and (stored[triple[:2]].revision == triple[2] or triple in known))
-    ]
     upserts = [row for key, row in newest.items() if not _is_stale(row, stored.get(key))]
+    # A key absent from `orders` has no history either (both are written in one transaction), a key's
+    # current revision is in its history, and the upsert adds its own rows' revisions: only the rest of
+    # the batch's revisions of stored keys need a lookup.
+    upserted = {row.revision_key for row in upserts}
+    unsure = [k for k in distinct if k not in upserted and k[:2] in stored and stored[k[:2]].revision != k[2]]
+    known = await sink.fetch_stored_revisions(conn, unsure)
     outcome = StoreOutcome(skipped=len(rows) - len(upserts))
-    sellers = {env.token_id: env.seller_id for _, env in batch}
     async with conn.transaction():
-        line_items = [orjson.dumps(r.line_item_ids).decode() for r in upserts]
-        changed, inserted = await sink.upsert_orders(conn, upserts, line_item_json=line_items)
-        outcome.revisions_added = await sink.insert_revisions(conn, history)
-        changed += await sink.mark_gone(conn, gone)
-        created = [(*key, newest[key].line_item_ids) for key in inserted if newest[key].line_item_ids]
-        changed += await sink.link_successors(conn, created, now=now)
-    outcome.changes = [dataclasses.replace(c, seller_id=sellers.get(c.token_id)) for c in changed]
-    changed_keys = {(c.token_id, c.checkout_form_id) for c in changed}
-    # A change committed before a crash, never acknowledged by `allegro.orders`: publish it again now.
-    outcome.republish_keys = [
-        k for k, s in stored.items() if s.pending_change is not None and k not in changed_keys
-    ]
+        fresh = [(r.token_id, r.checkout_form_id, r.line_item_ids) for r in upserts if r.line_item_ids]
+        predecessors = await sink.find_predecessors(conn, [f for f in fresh if (f[0], f[1]) not in stored])
+        result = await sink.upsert_orders(conn, upserts)
+        written = {(c.token_id, c.checkout_form_id, c.revision) for c in result.changes}
+        # Older revisions of the batch, and (should another writer have won the race) an upsert's own.
+        history = [
+            row
+            for k, row in distinct.items()
+            if k not in known
+            and k not in written
+            and not (k[:2] in stored and stored[k[:2]].revision == k[2])
+        ]
+        new_revisions = result.revisions + await sink.insert_revisions(conn, history)
+        changes = result.changes + await sink.mark_gone(conn, gone)
+        inserted = set(result.inserted)
+        links = [link for link in predecessors if (link[0], link[2]) in inserted]
+        changes += await sink.link_successors(conn, links, now=now)
+        entry = await sink.record_outbox(conn, changes, new_revisions)
+    outcome.changes = changes
+    outcome.revisions = [_new_revision(distinct[k]) for k in new_revisions]
+    outcome.outbox_entries = [entry] if entry is not None else []
     return outcome
+
+
+def _new_revision(row: OrderRow) -> NewRevision:
+    return NewRevision(
+        token_id=row.token_id,
+        checkout_form_id=row.checkout_form_id,
+        revision=row.revision,
+        updated_at=row.updated_at,
+        captured_at=row.fetched_at,
+        source=row.source,
+        order_json=row.order_json,
+    )
 
 
 async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: datetime) -> StoreOutcome:
@@ -166,15 +190,33 @@ async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: da
         return outcome
 
 
-async def publish_and_clear(
-    pool: asyncpg.Pool, publisher: Publisher, orders_topic: str, changes: Sequence[ChangedOrder]
+@dataclass(frozen=True)
+class Topics:
+    """Where a batch's results go."""
+
+    orders: str
+    revisions: str
+    dlq: str
+
+
+async def publish_outcome(
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    topics: Topics,
+    changes: Sequence[ChangedOrder],
+    revisions: Sequence[NewRevision],
+    outbox_entries: Sequence[int],
 ) -> None:
-    """Publish changes, wait for every ack, then clear exactly their outbox entries."""
-    if not changes:
-        return
-    await publisher.publish(orders_topic, [change_record(c) for c in changes])
-    async with pool.acquire() as conn:
-        await sink.clear_pending_changes(conn, changes)
+    """Publish changes and revisions, wait for every ack, then delete their outbox rows."""
+    # Revisions first: a consumer that sees a change can always find its revision.
+    if revisions:
+        await publisher.publish(topics.revisions, [revision_record(r) for r in revisions])
+    if changes:
+        await publisher.publish(topics.orders, [change_record(c) for c in changes])
+    if outbox_entries:
+        async with pool.acquire() as conn:
+            for entry in outbox_entries:
+                await sink.delete_outbox(conn, entry)
 
 
 @dataclass(frozen=True)
@@ -188,39 +230,84 @@ class BatchReport:
     skipped: int
 
 
-async def handle_snapshot_batch(
+@dataclass(frozen=True)
+class StoredBatch:
+    """A committed batch and what is left to publish for it."""
+
+    report: BatchReport
+    revisions: list[NewRevision]
+    outbox_entries: list[int]
+
+
+async def store_snapshot_batch(
     pool: asyncpg.Pool,
     publisher: Publisher,
     messages: Sequence[RawMessage],
     *,
-    orders_topic: str,
-    dlq_topic: str,
+    topics: Topics,
     max_message_bytes: int,
-) -> BatchReport:
-    """Everything one batch needs before its offsets may be acked; raises only for transient trouble."""
+) -> StoredBatch:
+    """Validate, store in one transaction, dead-letter what cannot be stored; raises only for transient
+    trouble. Once it returns, the batch's offsets may be acked: its changes are committed together with
+    their outbox row, and `publish_outcome` (now or in the background) sends them."""
     now = datetime.now(UTC)
     valid, dead = validate(messages, max_message_bytes=max_message_bytes)
     outcome = await store_isolating(pool, valid, now=now)
     dead += outcome.dead_letters
     if dead:
-        await publisher.publish(dlq_topic, dead_letter_records(dead, now=now))
-    changes = outcome.changes
-    if outcome.republish_keys:
-        async with pool.acquire() as conn:
-            changes += await sink.fetch_pending_changes(conn, keys=outcome.republish_keys)
-    await publish_and_clear(pool, publisher, orders_topic, changes)
-    return BatchReport(len(messages), changes, len(dead), outcome.revisions_added, outcome.skipped)
+        # Dead letters have no outbox: they are acknowledged before the batch's offsets may move.
+        await publisher.publish(topics.dlq, dead_letter_records(dead, now=now))
+    report = BatchReport(len(messages), outcome.changes, len(dead), len(outcome.revisions), outcome.skipped)
+    return StoredBatch(report, outcome.revisions, outcome.outbox_entries)
 
 
-async def drain_outbox(
-    pool: asyncpg.Pool, publisher: Publisher, *, orders_topic: str, page: int = 1000
-) -> int:
-    """Publish every change still pending (a crash came between commit and publish); returns the count."""
+async def handle_snapshot_batch(
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    messages: Sequence[RawMessage],
+    *,
+    topics: Topics,
+    max_message_bytes: int,
+) -> BatchReport:
+    """Store a batch and publish its results before returning (the worker publishes in the background)."""
+    stored = await store_snapshot_batch(
+        pool, publisher, messages, topics=topics, max_message_bytes=max_message_bytes
+    )
+    await publish_outcome(
+        pool, publisher, topics, stored.report.changes, stored.revisions, stored.outbox_entries
+    )
+    return stored.report
+
+
+async def publish_outbox_entry(pool: asyncpg.Pool, publisher: Publisher, topics: Topics, entry: int) -> None:
+    """Publish what one outbox row stands for, from the current rows, then delete it."""
+    async with pool.acquire() as conn:
+        payload = await conn.fetchval("SELECT payload FROM publish_outbox WHERE id = $1", entry)
+        if payload is None:
+            return
+        changes, revisions = await _load_outbox_payload(conn, payload)
+    await publish_outcome(pool, publisher, topics, changes, revisions, [entry])
+
+
+async def _load_outbox_payload(
+    conn: asyncpg.Connection, payload: str | dict[str, Any]
+) -> tuple[list[ChangedOrder], list[NewRevision]]:
+    body = orjson.loads(payload) if isinstance(payload, str) else payload
+    changes = await sink.fetch_changes(conn, [(UUID(t), f, c) for t, f, c in body["changes"]])
+    revisions = await sink.fetch_revisions(conn, [(UUID(t), f, r) for t, f, r in body["revisions"]])
+    return changes, revisions
+
+
+async def drain_outbox(pool: asyncpg.Pool, publisher: Publisher, topics: Topics) -> int:
+    """Publish every outbox row left behind (a crash came between commit and publish); returns the count."""
     total = 0
     while True:
         async with pool.acquire() as conn:
-            changes = await sink.fetch_pending_changes(conn, limit=page)
-        if not changes:
+            entries = await sink.oldest_outbox_entries(conn)
+        if not entries:
             return total
-        await publish_and_clear(pool, publisher, orders_topic, changes)
-        total += len(changes)
+        for entry, payload in entries:
+            async with pool.acquire() as conn:
+                changes, revisions = await _load_outbox_payload(conn, payload)
+            await publish_outcome(pool, publisher, topics, changes, revisions, [entry])
+            total += 1

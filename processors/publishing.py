@@ -1,4 +1,5 @@
-"""Publishing to Kafka with acknowledgement: order changes to `allegro.orders`, dead letters to the DLQ."""
+"""Publishing to Kafka with acknowledgement: changes to `allegro.orders`, revisions to
+`allegro.order-revisions`, dead letters to the DLQ."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from core.contract import encode_order_change, order_key
-from db.queries.sink import ChangedOrder
+from core.contract import encode_order_change, encode_revision_record, order_key, revision_key
+from db.queries.sink import ChangedOrder, NewRevision
 from processors.messages import DeadLetter
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
@@ -39,13 +40,10 @@ class AIOKafkaPublisher:
 
 def change_record(change: ChangedOrder) -> Record:
     """The `allegro.orders` record of a change, built around the stored form's JSON text."""
-    if change.order_json is None:
-        raise ValueError("a change needs the stored form to be published")
     value = encode_order_change(
         change=change.change,  # type: ignore[arg-type]
         token_id=change.token_id,
         user_id=change.user_id,
-        # orders has no seller column: a change drained from the outbox knows it only from its token row
         seller_id=change.seller_id or "",
         checkout_form_id=change.checkout_form_id,
         revision=change.revision,
@@ -56,8 +54,30 @@ def change_record(change: ChangedOrder) -> Record:
         superseded_at=change.superseded_at,
         superseded_by=change.superseded_by,
         missing_upstream_since=change.missing_upstream_since,
+        bought_at=change.bought_at,
+        status=change.status,
+        fulfillment_status=change.fulfillment_status,
+        buyer_login=change.buyer_login,
+        total_amount=change.total_amount,
+        currency=change.currency,
+        line_item_ids=change.line_item_ids,
+        first_seen_at=change.first_seen_at,
     )
     return order_key(change.token_id, change.checkout_form_id).encode(), value, []
+
+
+def revision_record(revision: NewRevision) -> Record:
+    """The `allegro.order-revisions` record of a revision that entered the history."""
+    value = encode_revision_record(
+        token_id=revision.token_id,
+        checkout_form_id=revision.checkout_form_id,
+        revision=revision.revision,
+        updated_at=revision.updated_at,
+        captured_at=revision.captured_at,
+        source=revision.source,
+        order_json=revision.order_json,
+    )
+    return revision_key(revision.token_id, revision.checkout_form_id, revision.revision).encode(), value, []
 
 
 def dead_letter_records(dead_letters: Sequence[DeadLetter], *, now: datetime) -> list[Record]:

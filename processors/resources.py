@@ -7,6 +7,7 @@ Stopping the service closes the producer (flushing it) and the pool.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from prometheus_client import start_http_server
 from core.logging import configure_logging
 from core.settings import Settings
 from db.engine import asyncpg_dsn
-from processors.handler import drain_outbox, handle_snapshot_batch
+from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcome, store_snapshot_batch
 from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
 from processors.publishing import AIOKafkaPublisher
@@ -42,6 +43,11 @@ class SinkResources(Service):
         self._producer: AIOKafkaProducer | None = None
         self._publisher: AIOKafkaPublisher | None = None
         self._http: Any = None
+        # Committed batches waiting to be published, in commit order (so one order's messages keep their
+        # order). Bounded: when Kafka lags, the agents wait instead of piling batches up in memory.
+        self._to_publish: asyncio.Queue[StoredBatch] = asyncio.Queue(maxsize=2)
+        kafka = settings.kafka
+        self.topics = Topics(orders=kafka.orders_topic, revisions=kafka.revisions_topic, dlq=kafka.dlq_topic)
 
     async def on_start(self) -> None:
         """Open the pool and the producer, serve metrics, then drain the outbox in the background."""
@@ -72,9 +78,17 @@ class SinkResources(Service):
             self._http, _ = start_http_server(port, addr="127.0.0.1", registry=self.metrics.registry)
         self.ready.set()
         self.add_future(self._drain_outbox())
+        self.add_future(self._publish_in_order())
 
     async def on_stop(self) -> None:
-        """Flush and close the producer, close the pool and the metrics server."""
+        """Publish what is queued (briefly), flush and close the producer, close the pool and metrics."""
+        try:
+            await asyncio.wait_for(self._to_publish.join(), timeout=10)
+        except TimeoutError:
+            # Committed with their outbox rows: the next start publishes them.
+            log.warning(
+                "stopping with %d batches unpublished; the outbox keeps them", self._to_publish.qsize()
+            )
         if self._producer is not None:
             await self._producer.stop()
         if self._pool is not None:
@@ -86,11 +100,11 @@ class SinkResources(Service):
         # Changes committed by a worker that died before `allegro.orders` acknowledged them.
         pool, publisher = self._require()
         count = await run_until_done(
-            lambda: drain_outbox(pool, publisher, orders_topic=self.settings.kafka.orders_topic),
+            lambda: drain_outbox(pool, publisher, self.topics),
             what="draining the order outbox",
         )
         if count:
-            log.info("published %d pending order changes left by an earlier run", count)
+            log.info("published %d outbox entries left by an earlier run", count)
 
     def _require(self) -> tuple[asyncpg.Pool, AIOKafkaPublisher]:
         if self._pool is None or self._publisher is None:
@@ -98,24 +112,43 @@ class SinkResources(Service):
         return self._pool, self._publisher
 
     async def store_snapshots(self, messages: Sequence[RawMessage]) -> None:
-        """Handle one snapshot batch until it is done; returns only when its offsets may be acked."""
+        """Store one snapshot batch until it is committed; returns when its offsets may be acked.
+
+        Publishing its changes is queued, not awaited: the outbox row committed with the changes makes
+        the offsets independent of the publish, so the next batch's database work overlaps this one's
+        Kafka round trips.
+        """
         pool, publisher = self._require()
         kafka = self.settings.kafka
         topic = kafka.snapshots_topic
         started = time.perf_counter()
-        report = await run_until_done(
-            lambda: handle_snapshot_batch(
-                pool,
-                publisher,
-                messages,
-                orders_topic=kafka.orders_topic,
-                dlq_topic=kafka.dlq_topic,
-                max_message_bytes=kafka.max_message_bytes,
+        stored = await run_until_done(
+            lambda: store_snapshot_batch(
+                pool, publisher, messages, topics=self.topics, max_message_bytes=kafka.max_message_bytes
             ),
             what=f"snapshot batch of {len(messages)}",
             on_retry=lambda exc: self.metrics.retries.labels(topic, type(exc).__name__).inc(),
         )
-        self.metrics.observe_snapshots(topic, report, time.perf_counter() - started)
+        self.metrics.observe_snapshots(topic, stored.report, time.perf_counter() - started)
+        if stored.outbox_entries:
+            await self._to_publish.put(stored)
+
+    async def _publish_in_order(self) -> None:
+        while True:
+            stored = await self._to_publish.get()
+            try:
+                await run_until_done(
+                    functools.partial(self._publish, stored),
+                    what=f"publishing {len(stored.report.changes)} order changes",
+                )
+            finally:
+                self._to_publish.task_done()
+
+    async def _publish(self, stored: StoredBatch) -> None:
+        pool, publisher = self._require()
+        await publish_outcome(
+            pool, publisher, self.topics, stored.report.changes, stored.revisions, stored.outbox_entries
+        )
 
     async def store_sync_runs(self, messages: Sequence[RawMessage]) -> None:
         """Handle one sync-runs batch until it is done."""

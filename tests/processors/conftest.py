@@ -15,11 +15,14 @@ from processors.publishing import Record
 class RecordingPublisher:
     """Stands in for the broker in handler tests that run without Kafka: keeps what was published."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_topics: set[str] | None = None) -> None:
         self.sent: dict[str, list[Record]] = {}
+        self.fail_topics = fail_topics or set()
 
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
-        """Remember the records as acknowledged."""
+        """Remember the records as acknowledged, or fail like an unreachable broker for `fail_topics`."""
+        if topic in self.fail_topics and records:
+            raise RuntimeError(f"no acknowledgement from {topic}")
         self.sent.setdefault(topic, []).extend(records)
 
 

@@ -51,7 +51,7 @@ async def check_database(database_url: str, scenario: Scenario) -> None:
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
         rows = await conn.fetch(
-            "SELECT checkout_form_id, revision, pending_change FROM orders WHERE token_id = $1",
+            "SELECT checkout_form_id, revision FROM orders WHERE token_id = $1",
             scenario.token_id,
         )
         assert {r[0]: r[1] for r in rows} == scenario.newest

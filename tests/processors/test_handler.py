@@ -6,22 +6,22 @@ import uuid
 
 import asyncpg
 import orjson
+import pytest
 
-from core.contract import decode_order_change
-from processors.handler import BatchReport, handle_snapshot_batch
+from core.contract import RevisionRecord, decode_order_change, decode_revision_record
+from processors.handler import BatchReport, Topics, drain_outbox, handle_snapshot_batch
 from processors.messages import RawMessage
 from tests.processors.conftest import RecordingPublisher
 from tests.processors.factory import raw, snapshot
 
-ORDERS, DLQ = "orders", "dlq"
+ORDERS, REVISIONS, DLQ = "orders", "revisions", "dlq"
+TOPICS = Topics(orders=ORDERS, revisions=REVISIONS, dlq=DLQ)
 
 
 async def handle(
     pool: asyncpg.Pool, publisher: RecordingPublisher, messages: list[RawMessage]
 ) -> BatchReport:
-    return await handle_snapshot_batch(
-        pool, publisher, messages, orders_topic=ORDERS, dlq_topic=DLQ, max_message_bytes=64 * 1024
-    )
+    return await handle_snapshot_batch(pool, publisher, messages, topics=TOPICS, max_message_bytes=64 * 1024)
 
 
 async def stored(pool: asyncpg.Pool, token_id: uuid.UUID) -> dict[str, asyncpg.Record]:
@@ -51,7 +51,9 @@ async def test_batch_keeps_the_newest_revision_and_every_distinct_revision_once(
     assert await revisions(pool, token_id) == [("a", "r1"), ("a", "r2"), ("a", "r3"), ("b", "r5")]
     assert sorted(published(publisher)) == [("a", "r3", "created"), ("b", "r5", "created")]
     assert report.revisions_added == 4
-    assert all(r["pending_change"] is None for r in orders.values())
+    assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
+    history = [decode_revision_record(v) for _, v, _ in publisher.sent[REVISIONS]]
+    assert sorted((r.checkout_form_id, r.revision) for r in history) == await revisions(pool, token_id)
 
 
 async def test_newest_wins_by_updated_at_then_fetched_at(
@@ -191,14 +193,21 @@ async def test_invalid_envelopes_are_dead_lettered_with_reasons(
     assert list(await stored(pool, token_id)) == ["a"]
 
 
-async def test_pending_change_left_by_a_crash_is_published_on_redelivery(
+async def test_changes_of_a_crashed_publish_are_published_from_the_outbox(
     pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
 ) -> None:
-    batch = raw([snapshot(token_id, "a", 1)])
-    await handle(pool, publisher, batch)
-    # as if the worker died after the commit and before allegro.orders acknowledged the change
-    await pool.execute("UPDATE orders SET pending_change = 'created' WHERE token_id = $1", token_id)
-    publisher.sent.clear()
-    await handle(pool, publisher, batch)
-    assert published(publisher) == [("a", "r1", "created")]
-    assert (await stored(pool, token_id))["a"]["pending_change"] is None
+    failing = RecordingPublisher(fail_topics={ORDERS})
+    with pytest.raises(RuntimeError):
+        await handle(pool, failing, raw([snapshot(token_id, "a", 1)]))
+    # committed, but allegro.orders never acknowledged the change: the outbox still says so
+    assert await pool.fetchval("SELECT count(*) FROM publish_outbox") >= 1
+    await drain_outbox(pool, publisher, TOPICS)
+    assert ("a", "r1", "created") in published(publisher)
+    assert ("a", "r1") in [
+        (r.checkout_form_id, r.revision) for r in map(_revision, publisher.sent[REVISIONS])
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
+
+
+def _revision(record: tuple[bytes | None, bytes | None, object]) -> RevisionRecord:
+    return decode_revision_record(record[1])

@@ -40,6 +40,7 @@ def worker_env(kafka: KafkaSettings, database_url: str, app_id: str, data_dir: P
         "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
         "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
         "KAFKA__ORDERS_TOPIC": kafka.orders_topic,
+        "KAFKA__REVISIONS_TOPIC": kafka.revisions_topic,
         "KAFKA__DLQ_TOPIC": kafka.dlq_topic,
         "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
         "KAFKA__PARTITIONS": str(kafka.partitions),
