@@ -16,14 +16,14 @@ from core.contract import OrderChange, RevisionRecord
 _RESTORE_ORDER = text(
     """
     INSERT INTO orders (
-        token_id, user_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
+        token_id, user_id, seller_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
         bought_at, updated_at, total_amount, currency, line_item_ids, order_data, source,
         first_seen_at, last_synced_at, superseded_at, superseded_by, missing_upstream_since
     ) VALUES (
-        :token_id, :user_id, :checkout_form_id, :revision, :status, :fulfillment_status, :buyer_login,
-        :bought_at, :updated_at, :total_amount, :currency, :line_item_ids, CAST(:order_data AS jsonb),
-        :source, coalesce(:first_seen_at, :captured_at), :captured_at, :superseded_at, :superseded_by,
-        :missing_upstream_since
+        :token_id, :user_id, :seller_id, :checkout_form_id, :revision, :status, :fulfillment_status,
+        :buyer_login, :bought_at, :updated_at, :total_amount, :currency, :line_item_ids,
+        CAST(:order_data AS jsonb), :source, coalesce(CAST(:first_seen_at AS timestamptz), :captured_at),
+        :captured_at, :superseded_at, :superseded_by, :missing_upstream_since
     )
     ON CONFLICT (token_id, checkout_form_id) DO UPDATE SET
         user_id = EXCLUDED.user_id, revision = EXCLUDED.revision, status = EXCLUDED.status,
@@ -34,7 +34,7 @@ _RESTORE_ORDER = text(
         source = EXCLUDED.source, first_seen_at = EXCLUDED.first_seen_at,
         last_synced_at = greatest(orders.last_synced_at, EXCLUDED.last_synced_at),
         superseded_at = EXCLUDED.superseded_at, superseded_by = EXCLUDED.superseded_by,
-        missing_upstream_since = EXCLUDED.missing_upstream_since, pending_change = NULL
+        missing_upstream_since = EXCLUDED.missing_upstream_since, seller_id = EXCLUDED.seller_id
     """
 )
 
@@ -98,8 +98,8 @@ async def token_checksum(connection: AsyncConnection, token_id: UUID) -> str:
             """
             SELECT md5(coalesce((
                 SELECT string_agg(
-                    concat_ws('|', checkout_form_id, revision, status, fulfillment_status, buyer_login,
-                              bought_at, updated_at, total_amount, currency, line_item_ids::text,
+                    concat_ws('|', checkout_form_id, revision, seller_id, status, fulfillment_status,
+                              buyer_login, bought_at, updated_at, total_amount, currency, line_item_ids::text,
                               order_data::text, first_seen_at, superseded_at, superseded_by,
                               missing_upstream_since),
                     E'\\n' ORDER BY checkout_form_id)
