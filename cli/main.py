@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -165,6 +166,9 @@ def resync(
         json={"source": source, "since": aware.isoformat()},
     )
     console.print(f"Resync from {source} since {aware.isoformat()} requested.")
+    if source == "kafka":
+        # The CLI is where replays run: do it now rather than wait for `replay --pending`.
+        replay(token=UUID(token_id), pending=False, verify=True)
 
 
 @app.command()
@@ -192,11 +196,12 @@ def export(
 @app.command()
 def replay(
     token: Annotated[UUID | None, typer.Option(help="Only this token (default: all).")] = None,
+    pending: Annotated[
+        bool, typer.Option(help="Replay every token with a resync-from-Kafka request.")
+    ] = False,
     verify: Annotated[bool, typer.Option(help="Print a checksum of the token's rows afterwards.")] = True,
 ) -> None:
     """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress."""
-    from cli.replay import replay as run_replay
-
     settings = get_settings()
     configure_logging("WARNING", json_logs=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -208,31 +213,49 @@ def replay(
                 tasks[topic] = progress.add_task(topic, total=total)
             progress.update(tasks[topic], completed=done)
 
-        report, checksum = asyncio.run(_replay(settings, token, verify, run_replay, on_progress))
-    console.print(
-        f"Replayed {report.revisions_read} revisions and {report.orders_read} order changes "
-        f"({report.orders_written} orders written, {report.skipped_invalid} invalid skipped)."
-    )
-    if checksum:
-        console.print(f"checksum of token {token}: {checksum}")
+        results = asyncio.run(_replay(settings, token, pending, verify, on_progress))
+    for token_id, report, checksum in results:
+        scope = f"token {token_id}" if token_id else "every token"
+        console.print(
+            f"{scope}: {report.revisions_read} revisions and {report.orders_read} order changes replayed "
+            f"({report.orders_written} orders written, {report.skipped_invalid} invalid skipped)"
+            + (f"; checksum {checksum}" if checksum else "")
+        )
 
 
 async def _replay(
-    settings: Settings, token: UUID | None, verify: bool, run: Any, progress: Any
-) -> tuple[Any, str]:
+    settings: Settings, token: UUID | None, pending: bool, verify: bool, progress: Any
+) -> list[tuple[UUID | None, Any, str]]:
+    from cli.replay import replay as run_replay
     from db.engine import create_engine
-    from db.queries.replay import token_checksum
+    from db.queries.replay import clear_kafka_resync, pending_kafka_resyncs, token_checksum
 
     engine = create_engine(settings.database)
     try:
-        report = await run(engine, settings.kafka, token_id=token, progress=progress)
-        checksum = ""
-        if verify and token:
+        if pending:
             async with engine.connect() as connection:
-                checksum = await token_checksum(connection, token)
-        return report, checksum
+                tokens: list[UUID | None] = list(await pending_kafka_resyncs(connection))
+        else:
+            tokens = [token]
+        results = []
+        for token_id in tokens:
+            report = await run_replay(engine, settings.kafka, token_id=token_id, progress=progress)
+            checksum = ""
+            if token_id is not None:
+                async with engine.begin() as connection:
+                    await clear_kafka_resync(connection, token_id)
+                    checksum = await token_checksum(connection, token_id) if verify else ""
+            results.append((token_id, report, checksum))
+        return results
     finally:
         await engine.dispose()
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-seal every stored Allegro token with the first key of CRYPTO__KEYS (run after adding a key)."""
+    # The poller owns the token rows' secrets; its command does the work, with the same settings.
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "producers", "rotate-keys"]))
 
 
 @app.command()

@@ -115,3 +115,25 @@ async def token_checksum(connection: AsyncConnection, token_id: UUID) -> str:
         {"t": token_id},
     )
     return str(result.scalar_one())
+
+
+async def pending_kafka_resyncs(connection: AsyncConnection) -> list[UUID]:
+    """Tokens whose owner asked (through the API) for a resync from Kafka, oldest request first."""
+    result = await connection.execute(
+        text(
+            "SELECT id FROM user_tokens WHERE resync_source = 'kafka' AND resync_requested_at IS NOT NULL"
+            " ORDER BY resync_requested_at"
+        )
+    )
+    return [row[0] for row in result]
+
+
+async def clear_kafka_resync(connection: AsyncConnection, token_id: UUID) -> None:
+    """Mark a token's resync-from-Kafka request as done."""
+    await connection.execute(
+        text(
+            "UPDATE user_tokens SET resync_requested_at = NULL, resync_since = NULL, resync_source = NULL"
+            " WHERE id = :t AND resync_source = 'kafka'"
+        ),
+        {"t": token_id},
+    )

@@ -148,8 +148,14 @@ def test_pipeline_ends_equal_to_the_simulator_truth_and_replay_rebuilds_it(
     checksum = _checksum(database_url, token_id)
     asyncio.run(_delete_rows(database_url, token_id))
     assert _checksum(database_url, token_id) != checksum
+    # The owner asks for a resync from Kafka through the API; the operator's `replay --pending` runs it.
+    since = (datetime.now(UTC) - timedelta(days=400)).isoformat()
+    requested = pipeline.api.post(
+        f"/v1/users/{USER}/tokens/{token_id}/resync", json={"source": "kafka", "since": since}
+    )
+    assert requested.status_code == 202, requested.text
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "replay", "--token", token_id],
+        [sys.executable, "-m", "cli", "replay", "--pending"],
         env={**os.environ, **pipeline.env},
         capture_output=True,
         text=True,
@@ -158,6 +164,8 @@ def test_pipeline_ends_equal_to_the_simulator_truth_and_replay_rebuilds_it(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert _checksum(database_url, token_id) == checksum
+    token = pipeline.api.get(f"/v1/users/{USER}/tokens/{token_id}").json()
+    assert token["resync"] is None, token
 
 
 def _checksum(database_url: str, token_id: str) -> str:
