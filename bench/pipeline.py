@@ -34,7 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from cli.processes import ProcessGroup, free_port, service_env, wait_for_port
 from core.settings import KafkaSettings, get_settings
-from core.topics import ensure_topics, topic_specs
+from core.topics import ensure_topics, partition_ids, topic_specs
 from db.engine import async_url, asyncpg_dsn
 from db.migrate import downgrade, upgrade
 
@@ -156,8 +156,7 @@ async def snapshot_times(kafka: KafkaSettings, since_ms: int) -> dict[str, float
     try:
         partitions = [
             TopicPartition(kafka.snapshots_topic, p)
-            for p in consumer.partitions_for_topic(kafka.snapshots_topic)
-            or await _partitions(consumer, kafka.snapshots_topic)
+            for p in await partition_ids(kafka.bootstrap_servers, kafka.snapshots_topic)
         ]
         consumer.assign(partitions)
         starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
@@ -180,19 +179,17 @@ async def snapshot_times(kafka: KafkaSettings, since_ms: int) -> dict[str, float
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer.topics()
-    return consumer.partitions_for_topic(topic) or set()
-
-
 async def latency(dsn: str, kafka: KafkaSettings, since: float) -> dict[str, float]:
     """Snapshot → row and bought → row latencies (ms) of the orders first seen after `since`."""
     produced = await snapshot_times(kafka, int(since * 1000))
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
+            # Commit time of the transaction that created the row (track_commit_timestamp is on in the
+            # launcher's cluster); first_seen_at is the poller's fetch time, before Kafka.
             "SELECT token_id::text || ':' || checkout_form_id AS key,"
-            " extract(epoch FROM first_seen_at) AS seen, extract(epoch FROM bought_at) AS bought"
+            " extract(epoch FROM pg_xact_commit_timestamp(xmin)) AS seen,"
+            " extract(epoch FROM bought_at) AS bought"
             " FROM orders WHERE first_seen_at >= to_timestamp($1)",
             since,
         )
@@ -201,7 +198,8 @@ async def latency(dsn: str, kafka: KafkaSettings, since: float) -> dict[str, flo
     snapshot_ms = [(float(r["seen"]) - produced[r["key"]]) * 1000 for r in rows if r["key"] in produced]
     bought_ms = [(float(r["seen"]) - float(r["bought"])) * 1000 for r in rows if r["bought"] is not None]
     return {
-        "orders": len(rows),
+        "latency_orders": len(rows),
+        "latency_matched_snapshots": len(snapshot_ms),
         "snapshot_to_row_p50_ms": _pct(snapshot_ms, 50),
         "snapshot_to_row_p99_ms": _pct(snapshot_ms, 99),
         "bought_to_row_p50_ms": _pct(bought_ms, 50),

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.contract import ContractError, decode_order_change, decode_revision_record
 from core.settings import KafkaSettings
+from core.topics import partition_ids
 from db.queries.replay import restore_orders, restore_revisions
 
 log = logging.getLogger(__name__)
@@ -72,18 +72,6 @@ async def replay(
     return report
 
 
-async def _partition_ids(kafka: KafkaSettings, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers, client_id=f"{kafka.client_id}-replay"
-    )
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
-
-
 async def _read_topic(
     kafka: KafkaSettings, topic: str, key_prefix: bytes, progress: Progress | None
 ) -> AsyncIterator[list[bytes]]:
@@ -95,7 +83,7 @@ async def _read_topic(
         max_partition_fetch_bytes=kafka.max_message_bytes,
         fetch_max_bytes=max(kafka.max_message_bytes, 52_428_800),
     )
-    partitions = [TopicPartition(topic, p) for p in await _partition_ids(kafka, topic)]
+    partitions = [TopicPartition(topic, p) for p in await partition_ids(kafka.bootstrap_servers, topic)]
     if not partitions:
         return
     await consumer.start()

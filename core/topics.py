@@ -157,6 +157,17 @@ async def read_topic_configs(
         await asyncio.sleep(0.1)
 
 
+async def partition_ids(bootstrap_servers: str, topic: str) -> list[int]:
+    """A topic's partition numbers, from the admin API (a fresh consumer knows no metadata yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+
+
 async def bootstrap(settings: KafkaSettings) -> BootstrapReport:
     """Connect, ensure every topic of the contract, close."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
