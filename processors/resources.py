@@ -67,6 +67,8 @@ class SinkResources(Service):
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            # Forms are ~3 KB: the default 16 KB batch would send a request per few messages.
+            max_batch_size=1024 * 1024,
             # Dead letters carry the original bytes whatever their size: the broker's topic limit decides.
             max_request_size=16 * 1024 * 1024,
             request_timeout_ms=30_000,

@@ -24,6 +24,8 @@ def create_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        # Forms are ~3 KB: the default 16 KB batch would send a request per few messages.
+        max_batch_size=1024 * 1024,
         max_request_size=settings.max_message_bytes,
         compression_type=None,
         request_timeout_ms=request_timeout_ms,
