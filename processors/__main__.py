@@ -18,6 +18,10 @@ def main() -> None:
     if "--help" not in sys.argv:
         # Idempotent: creates missing topics with the contract's configs, leaves existing ones alone.
         asyncio.run(bootstrap(settings.kafka))
+    if "worker" in sys.argv and not any(arg.startswith("--with") for arg in sys.argv):
+        # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
+        # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.
+        sys.argv.append("--without-web")
     create_app(settings).main()
 
 

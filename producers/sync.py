@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 EVENT_RETENTION = timedelta(days=60)
 # Forms this worker published lately, so a duplicate event does not refetch before the processor stores them.
-RECENT_LIMIT = 50_000
+RECENT_LIMIT = 5_000
+LISTED_LIMIT = 5_000
 MAX_EVENT_IDS = 100
 
 
@@ -307,10 +308,16 @@ class TokenSync:
             for form_id in wanted
             if form_id in self._listed and _covers(self._listed[form_id], latest[form_id])
         }
+        for form_id in reusable:
+            del self._listed[form_id]
         to_fetch = [form_id for form_id in wanted if form_id not in reusable]
         oldest = min((latest[form_id].occurred_at for form_id in to_fetch), default=datetime.now(UTC))
         result = await fetch_forms(to_fetch, oldest, list_since, fetch_one) if to_fetch else FetchResult()
-        self._listed.update(result.listed)
+        # Keep only what later pages may still ask for, and a bounded amount of it: a long catch-up would
+        # otherwise hold every form it listed (a miss only costs a fetch).
+        self._listed.update((k, v) for k, v in result.listed.items() if k not in result.forms)
+        while len(self._listed) > LISTED_LIMIT:
+            del self._listed[next(iter(self._listed))]
         result.forms.update(reusable)
         now = datetime.now(UTC)
         envelopes: list[SnapshotEnvelope] = []
