@@ -328,13 +328,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         memory: dict[str, Any] = {"at_load": memory_at_load}
         if args.memory_orders:
+            # More sellers, linked the same way: their backfills bring the store to the larger size.
             extra = args.memory_orders // args.tokens
-            for seller in sellers:
-                made = await sim.post(f"/_sim/sellers/{seller}/orders", json={"count": extra, "days_back": 0})
+            more = [
+                (await sim.post("/_sim/sellers", json={"login": f"bench-more-{i}"})).json()["seller_id"]
+                for i in range(args.tokens)
+            ]
+            for seller in more:
+                made = await sim.post(
+                    f"/_sim/sellers/{seller}/orders", json={"count": extra, "days_back": 330}
+                )
                 made.raise_for_status()
             count = await asyncpg_fetch_count(dsn)
+            log(f"memory phase: {extra * args.tokens} more orders for {args.tokens} more sellers")
+            await link_all(sim, api, more)
             await wait_rows(dsn, count + extra * args.tokens, args.timeout, group)
             memory["after_more"] = resident_mb(group)
+            memory["orders_after_more"] = await asyncpg_fetch_count(dsn)
             memory["growth_mb"] = {
                 name: round(memory["after_more"][name] - memory_at_load.get(name, 0.0), 1)
                 for name in memory["after_more"]
