@@ -123,7 +123,7 @@ async def link_all(sim: httpx.AsyncClient, api: httpx.AsyncClient, sellers: list
         started.raise_for_status()
         body = started.json()
         await sim.post("/_sim/device/approve", json={"user_code": body["user_code"], "seller_id": seller})
-        token_ids.append(str(body.get("token_id") or body["id"]))
+        token_ids.append(str(body["token_id"]))
     return token_ids
 
 

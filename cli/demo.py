@@ -113,8 +113,9 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
         f"[bold]Linking[/bold] the demo seller for user {options.user_id!r} through the device flow…"
     )
     link = service.request("POST", f"/v1/users/{options.user_id}/tokens")
-    token_id = link.get("token_id") or link["id"]
-    console.print(f"  user code [bold]{link['user_code']}[/bold] at {link['verification_uri_complete']}")
+    token_id = link["token_id"]
+    where = link["verification_uri_complete"] or link["verification_uri"]
+    console.print(f"  user code [bold]{link['user_code']}[/bold] at {where}")
     sim.post("/_sim/device/approve", json={"user_code": link["user_code"], "seller_id": seller["seller_id"]})
     _wait_active(service, options.user_id, token_id, console)
     sim.post(
@@ -164,7 +165,7 @@ def _show_backfill(
             if group.dead():
                 return
             token = service.request("GET", f"/v1/users/{options.user_id}/tokens/{token_id}")
-            stored = int(token.get("orders_count") or token.get("order_count") or 0)
+            stored = int(token["orders_stored"])
             progress.update(task, completed=min(stored, options.orders))
             if stored >= options.orders:
                 return

@@ -80,7 +80,7 @@ def up(
 def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> None:
     """Link an Allegro seller account: prints the code to enter at Allegro, then waits for approval."""
     started = _call(api_url, "POST", f"/v1/users/{user_id}/tokens")
-    token_id = started.get("token_id") or started["id"]
+    token_id = started["token_id"]
     code = started["user_code"]
     console.print(f"Open [bold]{started['verification_uri_complete']}[/bold]")
     console.print(
@@ -109,7 +109,7 @@ def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
     table = Table("token id", "status", "seller", "login", "created")
     for token in items:
         table.add_row(
-            str(token.get("token_id") or token.get("id")),
+            str(token["id"]),
             token["status"],
             str(token.get("seller_id") or ""),
             str(token.get("login") or ""),
@@ -125,7 +125,7 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
     items = body["items"] if isinstance(body, dict) else body
     table = Table("token id", "status", "journal lag", "last sync", "last success", "orders", "last error")
     for summary in items:
-        token_id = summary.get("token_id") or summary.get("id")
+        token_id = summary["id"]
         token = _call(api_url, "GET", f"/v1/users/{user_id}/tokens/{token_id}")
         lag = token.get("journal_lag_seconds")
         table.add_row(
@@ -134,7 +134,7 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
             "" if lag is None else f"{float(lag):.0f} s",
             str(token.get("last_sync_at") or ""),
             str(token.get("last_success_at") or ""),
-            str(token.get("orders_count") or token.get("order_count") or 0),
+            str(token["orders_stored"]),
             str(token.get("last_error") or ""),
         )
     console.print(table)

@@ -87,7 +87,7 @@ def _link(pipeline: Pipeline, seller_id: str) -> str:
     started = pipeline.api.post(f"/v1/users/{USER}/tokens")
     assert started.status_code == 201, started.text
     body = started.json()
-    token_id = str(body.get("token_id") or body["id"])
+    token_id = str(body["token_id"])
     approved = pipeline.simulator.post(
         "/_sim/device/approve", json={"user_code": body["user_code"], "seller_id": seller_id}
     )
@@ -143,6 +143,19 @@ def test_pipeline_ends_equal_to_the_simulator_truth_and_replay_rebuilds_it(
     one = next(iter(stored))
     revisions = pipeline.api.get(f"/v1/users/{USER}/orders/{one}/revisions").json()
     assert revisions
+
+    # The operator's view through the CLI, against the running API.
+    status = subprocess.run(
+        [sys.executable, "-m", "cli", "status", USER, "--api-url", str(pipeline.api.base_url)],
+        env={**os.environ, **pipeline.env, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert token_id in status.stdout and "active" in status.stdout
+    assert str(len(stored)) in status.stdout
 
     # Rebuild from Kafka: delete the token's rows, replay, compare checksums.
     checksum = _checksum(database_url, token_id)
