@@ -11,15 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
-from db.engine import asyncpg_dsn
-from db.migrate import upgrade
+from db.migrate import create_database, sibling_database_url, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,35 +87,16 @@ def snapshot_values(token_id: uuid.UUID, orders: int, *, revisions: int = 1, see
 
 def bench_database(url: str, suffix: str = "sinkbench") -> str:
     """A migrated database of the bench's own (`<name>_<suffix>`), so tests and colleagues are untouched."""
-    base, _, name = url.rpartition("/")
-    bench_url = f"{base}/{name.split('?')[0]}_{suffix}"
-
-    async def create() -> None:
-        dsn_base, _, db_name = asyncpg_dsn(bench_url).rpartition("/")
-        conn = await asyncpg.connect(f"{dsn_base}/postgres")
-        try:
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db_name):
-                await conn.execute(f'CREATE DATABASE "{db_name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    bench_url = sibling_database_url(url, suffix)
+    create_database(bench_url)
     upgrade(bench_url, "head")
     return bench_url
 
 
 async def fresh_topics(bootstrap: str, partitions: int = 6) -> KafkaSettings:
     """Kafka settings with topic names of this run's own, created with the contract's configs."""
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    settings = KafkaSettings(
-        bootstrap_servers=bootstrap,
-        snapshots_topic=f"{tag}.order-snapshots",
-        sync_runs_topic=f"{tag}.sync-runs",
-        orders_topic=f"{tag}.orders",
-        revisions_topic=f"{tag}.order-revisions",
-        dlq_topic=f"{tag}.dlq",
-        tokens_topic=f"{tag}.poller-tokens",
-        partitions=partitions,
+    settings = KafkaSettings(bootstrap_servers=bootstrap).prefixed(
+        f"bench{uuid.uuid4().hex[:8]}", partitions=partitions
     )
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

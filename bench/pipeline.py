@@ -36,7 +36,7 @@ from cli.processes import ProcessGroup, free_port, service_env, wait_for_port
 from core.settings import KafkaSettings, get_settings
 from core.topics import ensure_topics, partition_ids, topic_specs
 from db.engine import async_url, asyncpg_dsn
-from db.migrate import downgrade, upgrade
+from db.migrate import create_database, downgrade, sibling_database_url, upgrade
 
 API_KEY = "bench-api-key"
 TARGET_ORDERS_PER_S = 2000
@@ -47,29 +47,9 @@ def log(message: str) -> None:
     print(f"[pipeline] {message}", file=sys.stderr, flush=True)
 
 
-async def prepare_database(url: str) -> None:
-    """Create the bench database if needed; the caller migrates it from scratch."""
-    base, _, name = asyncpg_dsn(url).rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 async def prepare_topics(bootstrap: str) -> KafkaSettings:
     """Fresh topics with the contract's layout (6 partitions)."""
-    suffix = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap_servers=bootstrap,
-        snapshots_topic=f"bench{suffix}.order-snapshots",
-        sync_runs_topic=f"bench{suffix}.sync-runs",
-        orders_topic=f"bench{suffix}.orders",
-        revisions_topic=f"bench{suffix}.order-revisions",
-        dlq_topic=f"bench{suffix}.order-snapshots.dlq",
-        tokens_topic=f"bench{suffix}.poller-tokens",
-    )
+    kafka = KafkaSettings(bootstrap_servers=bootstrap).prefixed(f"bench{uuid.uuid4().hex[:8]}")
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -253,8 +233,8 @@ def main() -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark proper."""
     settings = get_settings()
-    database_url = async_url(settings.database.url.get_secret_value()).rsplit("/", 1)[0] + "/backup_bench"
-    await prepare_database(database_url)
+    database_url = sibling_database_url(async_url(settings.database.url.get_secret_value()), "bench")
+    await asyncio.to_thread(create_database, database_url)
     await asyncio.to_thread(downgrade, database_url)
     await asyncio.to_thread(upgrade, database_url)
     kafka = await prepare_topics(settings.kafka.bootstrap_servers)

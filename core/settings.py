@@ -31,6 +31,14 @@ class KafkaSettings(_Group):
     dlq_retention_days: int = Field(default=365, ge=1)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
+    def prefixed(self, prefix: str, **changes: object) -> KafkaSettings:
+        """The same layout with every topic named `<prefix>.<name>` (tests and benchmarks use their own)."""
+        topics = ("snapshots", "sync_runs", "orders", "revisions", "dlq", "tokens")
+        names = {
+            f"{t}_topic": f"{prefix}.{getattr(self, f'{t}_topic').removeprefix('allegro.')}" for t in topics
+        }
+        return self.model_copy(update={**names, **changes})
+
 
 class DatabaseSettings(_Group):
     """PostgreSQL connection and pool."""

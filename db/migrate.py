@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
+
+from db.engine import asyncpg_dsn
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -26,3 +30,26 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str = "base") -> None:
     """Migrate the database down to `revision`. Blocking: call it outside the event loop."""
     command.downgrade(alembic_config(url), revision)
+
+
+def sibling_database_url(url: str, suffix: str) -> str:
+    """The URL of `<name>_<suffix>` on the same server (tests and benchmarks keep to their own database)."""
+    base, _, name = url.rpartition("/")
+    name = name.split("?")[0]
+    return url if name.endswith(f"_{suffix}") else f"{base}/{name}_{suffix}"
+
+
+def create_database(url: str) -> None:
+    """Create the URL's database when the server does not have it. Blocking: call it outside the loop."""
+    asyncio.run(_create_database(url))
+
+
+async def _create_database(url: str) -> None:
+    server, _, name = asyncpg_dsn(url).rpartition("/")
+    conn = await asyncpg.connect(f"{server}/postgres")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            # A database name cannot be a query parameter; it comes from our own settings.
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

@@ -11,21 +11,19 @@ data, from fresh random token ids and its own Kafka topic names (`kafka_settings
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 
-import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
-from db.engine import async_url, asyncpg_dsn
-from db.migrate import downgrade, upgrade
+from db.engine import async_url
+from db.migrate import create_database, downgrade, sibling_database_url, upgrade
 
 HOW_TO_START = (
     'No PostgreSQL/Kafka for the tests: run `scripts/stack up && eval "$(scripts/stack env)"` '
@@ -64,27 +62,11 @@ def _services() -> Iterator[tuple[str, str]]:
         yield async_url(database_url), bootstrap
 
 
-def _test_database_url(url: str) -> str:
-    base, _, name = url.rpartition("/")
-    name = name.split("?")[0]
-    return url if name.endswith("_test") else f"{base}/{name}_test"
-
-
-async def _create_database_if_missing(url: str) -> None:
-    base, _, name = asyncpg_dsn(url).rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def database_url(_services: tuple[str, str]) -> str:
     """A migrated, empty test database for this session."""
-    url = _test_database_url(_services[0])
-    asyncio.run(_create_database_if_missing(url))
+    url = sibling_database_url(_services[0], "test")
+    create_database(url)
     downgrade(url, "base")
     upgrade(url, "head")
     return url
@@ -123,16 +105,8 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 async def kafka_settings(kafka_bootstrap: str) -> AsyncIterator[KafkaSettings]:
     """Kafka settings with topic names of this test's own, created with the contract's configs, and
     deleted afterwards so a long-lived development broker does not collect them."""
-    suffix = uuid.uuid4().hex[:10]
-    settings = KafkaSettings(
-        bootstrap_servers=kafka_bootstrap,
-        snapshots_topic=f"t{suffix}.order-snapshots",
-        sync_runs_topic=f"t{suffix}.sync-runs",
-        orders_topic=f"t{suffix}.orders",
-        revisions_topic=f"t{suffix}.order-revisions",
-        dlq_topic=f"t{suffix}.order-snapshots.dlq",
-        tokens_topic=f"t{suffix}.poller-tokens",
-        partitions=2,
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap).prefixed(
+        f"t{uuid.uuid4().hex[:10]}", partitions=2
     )
     specs = topic_specs(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)

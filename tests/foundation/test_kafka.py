@@ -47,16 +47,7 @@ async def test_produce_consume_round_trip_with_acks_all_and_idempotence(
 async def test_bootstrap_creates_a_compacted_orders_topic_and_a_rerun_changes_nothing(
     kafka_bootstrap: str,
 ) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    settings = KafkaSettings(
-        bootstrap_servers=kafka_bootstrap,
-        snapshots_topic=f"b{suffix}.order-snapshots",
-        sync_runs_topic=f"b{suffix}.sync-runs",
-        orders_topic=f"b{suffix}.orders",
-        revisions_topic=f"b{suffix}.order-revisions",
-        dlq_topic=f"b{suffix}.order-snapshots.dlq",
-        tokens_topic=f"b{suffix}.poller-tokens",
-    )
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap).prefixed(f"b{uuid.uuid4().hex[:8]}")
     specs = topic_specs(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import pytest
@@ -24,8 +23,7 @@ from allegro_api import AllegroAuth
 from core.contract import SnapshotEnvelope, decode_snapshot
 from core.crypto import KeyRing
 from core.settings import KafkaSettings, Settings
-from db.engine import asyncpg_dsn
-from db.migrate import upgrade
+from db.migrate import create_database, sibling_database_url, upgrade
 from producers.app import run_poller
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
@@ -44,19 +42,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def poller_database_url(_services: tuple[str, str]) -> str:
     """A migrated database of the poller tests' own, so no other suite's token rows are polled."""
-    base, _, name = _services[0].rpartition("/")
-    url = f"{base}/{name.split('?')[0]}_producers_test"
-
-    async def create() -> None:
-        server, _, db_name = asyncpg_dsn(url).rpartition("/")
-        conn = await asyncpg.connect(f"{server}/postgres")
-        try:
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db_name):
-                await conn.execute(f'CREATE DATABASE "{db_name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    url = sibling_database_url(_services[0], "producers_test")
+    create_database(url)
     upgrade(url, "head")
     return url
 

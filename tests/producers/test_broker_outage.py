@@ -59,13 +59,8 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 async def test_cursor_stays_while_the_broker_is_down_and_nothing_is_skipped_after_it_returns(
     broker: Broker, sim: Sim, db: AsyncEngine, poller_database_url: str
 ) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap_servers=broker.bootstrap,
-        snapshots_topic=f"o{suffix}.order-snapshots",
-        sync_runs_topic=f"o{suffix}.sync-runs",
-        tokens_topic=f"o{suffix}.poller-tokens",
-        partitions=2,
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap).prefixed(
+        f"o{uuid.uuid4().hex[:8]}", partitions=2
     )
     admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
     await admin.start()
