@@ -17,13 +17,13 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progress, snapshot_values
+from cli.processes import worker_env
 from core.contract import decode_snapshot
 from core.settings import KafkaSettings
 from db.engine import async_url, asyncpg_dsn, create_session_factory
@@ -89,13 +90,6 @@ async def orm_per_order(database_url: str, values: list[bytes]) -> float:
     return rate
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def count(pool: asyncpg.Pool, token_id: uuid.UUID) -> int:
     value: int = await pool.fetchval("SELECT count(*) FROM orders WHERE token_id = $1", token_id)
     return value
@@ -125,17 +119,8 @@ async def agent(
     """Orders/s of the Faust worker on a pre-filled topic."""
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
-        "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
-        "KAFKA__ORDERS_TOPIC": kafka.orders_topic,
-        "KAFKA__REVISIONS_TOPIC": kafka.revisions_topic,
-        "KAFKA__DLQ_TOPIC": kafka.dlq_topic,
-        "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
-        "PROCESSOR__APP_ID": f"bench-{uuid.uuid4().hex[:8]}",
-        "PROCESSOR__DATA_DIR": tempfile.mkdtemp(prefix="bench-faust-"),
-        "PROCESSOR__WEB_PORT": str(free_port()),
+        **worker_env(kafka, database_url, Path(tempfile.mkdtemp(prefix="bench-faust-"))),
+        "PROCESSOR__BATCH_WITHIN_SECONDS": "0.5",
         "LOG_LEVEL": "WARNING",
     }
     # Popen only forks; the wait below is bounded and happens once the phase is over.

@@ -98,22 +98,35 @@ def tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The environment that gives a service process these Kafka settings (topics included)."""
+    return {
+        f"KAFKA__{name.upper()}": str(value)
+        for name, value in kafka.model_dump().items()
+        if name in ("bootstrap_servers", "partitions") or name.endswith("_topic")
+    }
+
+
+def worker_env(kafka: KafkaSettings, database_url: str, data_dir: Path) -> dict[str, str]:
+    """A processor worker on these topics and this database, with a Faust app id and data dir of its own."""
+    return {
+        **kafka_env(kafka),
+        "DATABASE__URL": database_url,
+        "PROCESSOR__APP_ID": f"w{uuid.uuid4().hex[:8]}",
+        "PROCESSOR__DATA_DIR": str(data_dir),
+        "PROCESSOR__WEB_PORT": str(free_port()),
+        "PROCESSOR__BATCH_WITHIN_SECONDS": "0.2",
+    }
+
+
 def service_env(
     kafka: KafkaSettings, database_url: str, sim_url: str, api_port: int, data_dir: Path
 ) -> dict[str, str]:
     """Environment that points every service process at these topics, this database and this simulator,
     with short poll intervals and a consumer group and Faust app id of their own."""
     return {
-        "DATABASE__URL": database_url,
-        "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
-        "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
-        "KAFKA__ORDERS_TOPIC": kafka.orders_topic,
-        "KAFKA__REVISIONS_TOPIC": kafka.revisions_topic,
-        "KAFKA__DLQ_TOPIC": kafka.dlq_topic,
-        "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
+        **worker_env(kafka, database_url, data_dir / "faust"),
         "KAFKA__CLIENT_ID": f"e2e-{uuid.uuid4().hex[:8]}",
-        "KAFKA__PARTITIONS": str(kafka.partitions),
         "ALLEGRO__AUTH_URL": sim_url,
         "ALLEGRO__API_URL": sim_url,
         "API__PORT": str(api_port),
@@ -121,9 +134,5 @@ def service_env(
         "POLLER__LINK_POLL_SECONDS": "0.2",
         "POLLER__RECONCILE_INTERVAL_SECONDS": "5",
         "POLLER__RECONCILE_OVERLAP_SECONDS": "600",
-        "PROCESSOR__APP_ID": f"e2e-{uuid.uuid4().hex[:8]}",
-        "PROCESSOR__DATA_DIR": str(data_dir / "faust"),
-        "PROCESSOR__WEB_PORT": str(free_port()),
-        "PROCESSOR__BATCH_WITHIN_SECONDS": "0.2",
         "LOG_LEVEL": "INFO",
     }

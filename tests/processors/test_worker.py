@@ -13,6 +13,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.processes import free_port
 from core.settings import KafkaSettings
 from tests.processors.factory import snapshot
 from tests.processors.proxy import TcpProxy
@@ -21,7 +22,6 @@ from tests.processors.worker import (
     Worker,
     consume_all,
     count_orders,
-    free_port,
     produce,
     wait_until,
     worker_env,

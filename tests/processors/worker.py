@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,36 +17,18 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from cli.processes import worker_env as service_worker_env
 from core.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def worker_env(kafka: KafkaSettings, database_url: str, app_id: str, data_dir: Path) -> dict[str, str]:
     """Environment for a worker on this test's topics, with its own Faust app id and data dir."""
     return {
         **os.environ,
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
-        "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
-        "KAFKA__ORDERS_TOPIC": kafka.orders_topic,
-        "KAFKA__REVISIONS_TOPIC": kafka.revisions_topic,
-        "KAFKA__DLQ_TOPIC": kafka.dlq_topic,
-        "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
-        "KAFKA__PARTITIONS": str(kafka.partitions),
+        **service_worker_env(kafka, database_url, data_dir),
         "PROCESSOR__APP_ID": app_id,
-        "PROCESSOR__DATA_DIR": str(data_dir),
-        "PROCESSOR__WEB_PORT": str(free_port()),
-        "PROCESSOR__BATCH_WITHIN_SECONDS": "0.2",
         "LOG_LEVEL": "WARNING",
     }
 
