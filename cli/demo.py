@@ -8,6 +8,7 @@ control API) → backfill progress → where to look. Ctrl-C stops every process
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
         if _stack("up") != 0:
             raise RuntimeError("the local stack did not start; see the messages above")
     group = ProcessGroup(ROOT / ".stack" / "logs")
+    # Ctrl-C, and a plain `kill` too, end the run through the same clean stop. (A shell that starts this
+    # in the background leaves SIGINT ignored; restore Python's handler.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         _run(settings, options, console, group)
     except KeyboardInterrupt:
