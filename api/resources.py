@@ -70,7 +70,7 @@ async def open_resources(
     reads = await asyncpg.create_pool(
         asyncpg_dsn(settings.database.url.get_secret_value()),
         min_size=0,
-        max_size=settings.database.pool_size,
+        max_size=settings.api.read_pool_size,
         reset=_keep_connection_state,
     )
     http = httpx.AsyncClient(
