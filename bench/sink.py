@@ -26,13 +26,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progress, snapshot_values
 from cli.processes import worker_env
 from core.contract import decode_snapshot
+from core.sending import create_producer
 from core.settings import KafkaSettings
 from db.engine import async_url, asyncpg_dsn, create_session_factory
 from db.models import Order
@@ -150,7 +151,8 @@ async def plain_consumer(
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 << 20,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+    # The worker's own producer settings, so the handler is measured as the worker runs it.
+    producer = create_producer(kafka, role="bench", max_request_size=16 << 20)
     await consumer.start()
     await producer.start()
     publisher = AIOKafkaPublisher(producer)
@@ -185,7 +187,8 @@ async def plain_consumer(
 
 async def handler_rate(pool: asyncpg.Pool, kafka: KafkaSettings, values: list[bytes], batch: int) -> float:
     """Orders/s of the handler alone (Kafka publishing included) fed `values` in batches."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+    # The worker's own producer settings, so the handler is measured as the worker runs it.
+    producer = create_producer(kafka, role="bench", max_request_size=16 << 20)
     await producer.start()
     messages = [RawMessage(kafka.snapshots_topic, 0, i, None, v, ()) for i, v in enumerate(values)]
     started = time.perf_counter()

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from aiokafka import AIOKafkaProducer
+
 from core.contract import encode_order_change, encode_revision_record, order_key, revision_key
+from core.sending import Record, send_all
 from db.queries.sink import ChangedOrder, NewRevision
 from processors.messages import DeadLetter
 
-Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+__all__ = ["AIOKafkaPublisher", "Publisher", "Record"]
 
 
 class Publisher(Protocol):
@@ -25,17 +27,12 @@ class Publisher(Protocol):
 class AIOKafkaPublisher:
     """A `Publisher` over one shared aiokafka producer (acks=all, idempotent)."""
 
-    def __init__(self, producer: object) -> None:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
 
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
-        """Queue every record, then wait for all acknowledgements."""
-        send = self._producer.send  # type: ignore[attr-defined]
-        pending = [
-            await send(topic, value=value, key=key, headers=headers) for key, value, headers in records
-        ]
-        if pending:
-            await asyncio.gather(*pending)
+        """Send every record in per-partition batches, then wait for all acknowledgements."""
+        await send_all(self._producer, topic, records)
 
 
 def change_record(change: ChangedOrder) -> Record:
@@ -63,7 +60,7 @@ def change_record(change: ChangedOrder) -> Record:
         line_item_ids=change.line_item_ids,
         first_seen_at=change.first_seen_at,
     )
-    return order_key(change.token_id, change.checkout_form_id).encode(), value, []
+    return Record(order_key(change.token_id, change.checkout_form_id).encode(), value)
 
 
 def revision_record(revision: NewRevision) -> Record:
@@ -77,9 +74,11 @@ def revision_record(revision: NewRevision) -> Record:
         source=revision.source,
         order_json=revision.order_json,
     )
-    return revision_key(revision.token_id, revision.checkout_form_id, revision.revision).encode(), value, []
+    key = revision_key(revision.token_id, revision.checkout_form_id, revision.revision)
+    # Routed by the order's key: an order's revisions share its partition, in the order they were stored.
+    return Record(key.encode(), value, route=order_key(revision.token_id, revision.checkout_form_id).encode())
 
 
 def dead_letter_records(dead_letters: Sequence[DeadLetter], *, now: datetime) -> list[Record]:
     """DLQ records: the original key and bytes untouched, the reason in headers."""
-    return [(d.message.key, d.message.value, d.headers(now)) for d in dead_letters]
+    return [Record(d.message.key, d.message.value, d.headers(now)) for d in dead_letters]

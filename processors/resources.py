@@ -19,6 +19,7 @@ from mode import Service
 from prometheus_client import start_http_server
 
 from core.logging import configure_logging
+from core.sending import create_producer
 from core.settings import Settings
 from db.engine import asyncpg_dsn
 from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcome, store_snapshot_batch
@@ -61,18 +62,8 @@ class SinkResources(Service):
             max_size=self.settings.database.pool_size,
             command_timeout=60,
         )
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers,
-            client_id=f"{kafka.client_id}-processor",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            # Forms are ~3 KB: the default 16 KB batch would send a request per few messages.
-            max_batch_size=1024 * 1024,
-            # Dead letters carry the original bytes whatever their size: the broker's topic limit decides.
-            max_request_size=16 * 1024 * 1024,
-            request_timeout_ms=30_000,
-        )
+        # Dead letters carry the original bytes whatever their size: the broker's topic limit decides.
+        self._producer = create_producer(kafka, role="processor", max_request_size=16 * 1024 * 1024)
         await run_until_done(self._producer.start, what="starting the Kafka producer")
         self._publisher = AIOKafkaPublisher(self._producer)
         port = self.settings.processor.web_port

@@ -7,27 +7,22 @@ batch counts as failed (some messages may have been written: the processor dedup
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from core import sending
 from core.contract import SnapshotEnvelope, SyncRunRecord
+from core.sending import Record, send_all
 from core.settings import KafkaSettings
 
 
 def create_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
-    """The process's producer: idempotent, acks from every in-sync replica, small linger for batching."""
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.client_id}-poller",
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        # Forms are ~3 KB: the default 16 KB batch would send a request per few messages.
-        max_batch_size=1024 * 1024,
+    """The poller's producer (see `core.sending.create_producer`)."""
+    return sending.create_producer(
+        settings,
+        role="poller",
         max_request_size=settings.max_message_bytes,
-        compression_type=None,
         request_timeout_ms=request_timeout_ms,
     )
 
@@ -42,18 +37,8 @@ class Publisher:
 
     async def publish_snapshots(self, envelopes: Sequence[SnapshotEnvelope]) -> None:
         """Send every envelope and wait for all acknowledgements; raises if any send failed."""
-        if not envelopes:
-            return
-        futures = [
-            await self._producer.send(
-                self._snapshots_topic, value=envelope.encode(), key=envelope.key.encode()
-            )
-            for envelope in envelopes
-        ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        records = [Record(envelope.key.encode(), envelope.encode()) for envelope in envelopes]
+        await send_all(self._producer, self._snapshots_topic, records)
 
     async def publish_sync_run(self, record: SyncRunRecord) -> None:
         """Send one sync-run record and wait for its acknowledgement."""

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from core.contract import RevisionRecord, decode_order_change, decode_revision_record
+from core.sending import Record
 from processors.handler import BatchReport, Topics, drain_outbox, handle_snapshot_batch
 from processors.messages import RawMessage
 from tests.processors.conftest import RecordingPublisher
@@ -37,7 +38,7 @@ async def revisions(pool: asyncpg.Pool, token_id: uuid.UUID) -> list[tuple[str, 
 
 
 def published(publisher: RecordingPublisher, topic: str = ORDERS) -> list[tuple[str, str, str]]:
-    changes = [decode_order_change(value) for _, value, _ in publisher.sent.get(topic, [])]
+    changes = [decode_order_change(r.value) for r in publisher.sent.get(topic, [])]
     return [(c.checkout_form_id, c.revision, c.change) for c in changes]
 
 
@@ -52,7 +53,7 @@ async def test_batch_keeps_the_newest_revision_and_every_distinct_revision_once(
     assert sorted(published(publisher)) == [("a", "r3", "created"), ("b", "r5", "created")]
     assert report.revisions_added == 4
     assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
-    history = [decode_revision_record(v) for _, v, _ in publisher.sent[REVISIONS]]
+    history = [decode_revision_record(r.value) for r in publisher.sent[REVISIONS]]
     assert sorted((r.checkout_form_id, r.revision) for r in history) == await revisions(pool, token_id)
 
 
@@ -170,7 +171,7 @@ async def test_rows_postgresql_rejects_are_dead_lettered_alone_and_the_rest_comm
     report = await handle(pool, publisher, raw(batch))
     assert report.dead_letters == 1
     assert sorted(await stored(pool, token_id)) == sorted(f"ok{i}" for i in range(7))
-    [(key, value, headers)] = publisher.sent[DLQ]
+    [(key, value, headers, _)] = publisher.sent[DLQ]
     assert value == orjson.dumps(poison) and key == f"{token_id}:bad".encode()
     assert dict(headers)["source_offset"] == b"3"
     assert dict(headers)["error_class"] == b"InvalidTextRepresentationError"
@@ -188,7 +189,7 @@ async def test_invalid_envelopes_are_dead_lettered_with_reasons(
     ]
     report = await handle(pool, publisher, raw([*bad, good]))
     assert report.dead_letters == 4
-    reasons = [dict(h)["error_class"] for _, _, h in publisher.sent[DLQ]]
+    reasons = [dict(r.headers)["error_class"] for r in publisher.sent[DLQ]]
     assert reasons == [b"ContractError"] * 3 + [b"MessageTooLarge"]
     assert list(await stored(pool, token_id)) == ["a"]
 
@@ -209,5 +210,5 @@ async def test_changes_of_a_crashed_publish_are_published_from_the_outbox(
     assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
 
 
-def _revision(record: tuple[bytes | None, bytes | None, object]) -> RevisionRecord:
-    return decode_revision_record(record[1])
+def _revision(record: Record) -> RevisionRecord:
+    return decode_revision_record(record.value)
