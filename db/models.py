@@ -110,12 +110,6 @@ class Order(Base):
         # Keyset pagination: newest first within a user, id breaks ties.
         Index("ix_orders_user_id_updated_at_id", "user_id", text("updated_at DESC"), text("id DESC")),
         Index("ix_orders_user_id_bought_at_id", "user_id", text("bought_at DESC"), text("id DESC")),
-        Index(
-            "ix_orders_line_item_ids",
-            "line_item_ids",
-            postgresql_using="gin",
-            postgresql_with={"fastupdate": "off"},
-        ),
         Index("ix_orders_user_id_checkout_form_id", "user_id", "checkout_form_id"),
     )
 
@@ -142,6 +136,18 @@ class Order(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(64))
     missing_upstream_since: Mapped[datetime | None] = mapped_column(Timestamp)
     seller_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OrderLineItem(Base):
+    """Which orders hold a line item: the merge check's lookup. A line item id survives a merge, so the
+    forms sharing one are a merged form and its successor. Written with the order; rows of a deleted order
+    are harmless (lookups join `orders`)."""
+
+    __tablename__ = "order_line_items"
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    line_item_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class OrderRevision(Base):

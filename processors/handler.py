@@ -137,8 +137,6 @@ async def _store(conn: asyncpg.Connection, batch: Sequence[Valid], now: datetime
     known = await sink.fetch_stored_revisions(conn, unsure)
     outcome = StoreOutcome(skipped=len(rows) - len(upserts))
     async with conn.transaction():
-        fresh = [(r.token_id, r.checkout_form_id, r.line_item_ids) for r in upserts if r.line_item_ids]
-        predecessors = await sink.find_predecessors(conn, [f for f in fresh if (f[0], f[1]) not in stored])
         result = await sink.upsert_orders(conn, upserts)
         written = {(c.token_id, c.checkout_form_id, c.revision) for c in result.changes}
         # Older revisions of the batch, and (should another writer have won the race) an upsert's own.
@@ -152,7 +150,10 @@ async def _store(conn: asyncpg.Connection, batch: Sequence[Valid], now: datetime
         new_revisions = result.revisions + await sink.insert_revisions(conn, history)
         changes = result.changes + await sink.mark_gone(conn, gone)
         inserted = set(result.inserted)
-        links = [link for link in predecessors if (link[0], link[2]) in inserted]
+        created = [r for r in upserts if r.line_item_ids and (r.token_id, r.checkout_form_id) in inserted]
+        links = await sink.find_merge_links(
+            conn, [(r.token_id, r.checkout_form_id, r.line_item_ids) for r in created]
+        )
         changes += await sink.link_successors(conn, links, now=now)
         entry = await sink.record_outbox(conn, changes, new_revisions)
     outcome.changes = changes

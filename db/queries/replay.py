@@ -38,6 +38,14 @@ _RESTORE_ORDER = text(
     """
 )
 
+_RESTORE_LINE_ITEMS = text(
+    """
+    INSERT INTO order_line_items (token_id, line_item_id, checkout_form_id)
+    SELECT :token_id, unnest(CAST(:line_item_ids AS text[])), :checkout_form_id
+    ON CONFLICT DO NOTHING
+    """
+)
+
 _RESTORE_REVISION = text(
     """
     INSERT INTO order_revisions
@@ -64,6 +72,17 @@ async def restore_orders(connection: AsyncConnection, changes: Sequence[OrderCha
         for change in latest.values()
     ]
     await connection.execute(_RESTORE_ORDER, rows)
+    items = [
+        {
+            "token_id": r["token_id"],
+            "line_item_ids": r["line_item_ids"],
+            "checkout_form_id": r["checkout_form_id"],
+        }
+        for r in rows
+        if r["line_item_ids"]
+    ]
+    if items:
+        await connection.execute(_RESTORE_LINE_ITEMS, items)
     return len(rows)
 
 
@@ -84,6 +103,7 @@ async def restore_revisions(connection: AsyncConnection, records: Sequence[Revis
 
 async def delete_token_orders(connection: AsyncConnection, token_id: UUID) -> tuple[int, int]:
     """Delete a token's orders and revisions (before a replay test or a forced rebuild)."""
+    await connection.execute(text("DELETE FROM order_line_items WHERE token_id = :t"), {"t": token_id})
     orders = await connection.execute(text("DELETE FROM orders WHERE token_id = :t"), {"t": token_id})
     revisions = await connection.execute(
         text("DELETE FROM order_revisions WHERE token_id = :t"), {"t": token_id}

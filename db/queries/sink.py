@@ -196,6 +196,12 @@ WITH s AS (
     WHERE o.revision IS DISTINCT FROM EXCLUDED.revision
         AND (o.updated_at IS NULL OR EXCLUDED.updated_at >= o.updated_at)
     RETURNING {_CHANGED_COLUMNS}, o.order_data, (o.xmax = 0) AS inserted
+), items AS (
+    -- The merge check's lookup (`find_merge_links`); a form's line items do not change, so rows are only
+    -- ever added.
+    INSERT INTO order_line_items (token_id, line_item_id, checkout_form_id)
+    SELECT up.token_id, unnest(up.line_item_ids), up.checkout_form_id FROM up WHERE up.inserted
+    ON CONFLICT DO NOTHING
 ), rev AS (
     INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_data, captured_at,
         source)
@@ -313,43 +319,51 @@ async def mark_gone(
 Link = tuple[UUID, str, str]  # (token, predecessor form, successor form)
 
 
-async def find_predecessors(
+async def find_merge_links(
     conn: asyncpg.Connection, new_orders: Sequence[tuple[UUID, str, Sequence[str]]]
 ) -> list[Link]:
-    """Orders sharing a line item with an order about to be created, stored or in the same batch.
+    """Merges that orders just written take part in, as successor or as predecessor.
 
-    Called before the new orders are written, so the GIN lookup meets only older orders; new orders of
-    the batch are paired with each other here.
+    Called after the new orders are written, so it sees them together with every stored order that shares
+    a line item with them. A merge replaces several forms with one that holds all their line items, so
+    where two forms share a line item, the one holding strictly more items is the other's successor.
+    Seeing both directions makes the result independent of which form was stored first.
     """
-    items = sorted({item for _, _, order_items in new_orders for item in order_items})
-    if not items:
+    keys = sorted({(token, item, form) for token, form, items in new_orders for item in items})
+    if not keys:
         return []
-    # One GIN probe per item (a lateral join): given the whole array at once, the planner prefers a
-    # sequential scan that compares every stored order with every item. Line item ids are unique UUIDs,
-    # so no token condition is needed in SQL; the pairing below matches tokens anyway.
-    stored = await conn.fetch(
+    # Only other forms are read from `orders`: without a merge, a new line item is held by its own order
+    # alone, and the lookup ends in the narrow table.
+    records = await conn.fetch(
         """SELECT DISTINCT o.token_id, o.checkout_form_id, o.line_item_ids
-        FROM unnest($1::text[]) AS i(item)
-        JOIN LATERAL (SELECT token_id, checkout_form_id, line_item_ids FROM orders
-            WHERE line_item_ids @> ARRAY[i.item] AND superseded_by IS NULL) o ON true""",
-        items,
+        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(token_id, line_item_id, checkout_form_id)
+        JOIN order_line_items li ON li.token_id = k.token_id AND li.line_item_id = k.line_item_id
+            AND li.checkout_form_id <> k.checkout_form_id
+        JOIN orders o ON o.token_id = li.token_id AND o.checkout_form_id = li.checkout_form_id
+        WHERE o.superseded_by IS NULL""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
     )
-    candidates = [(r["token_id"], r["checkout_form_id"], r["line_item_ids"]) for r in stored]
-    candidates += [(token, form, list(order_items)) for token, form, order_items in new_orders]
-    successors_by_item: dict[tuple[UUID, str], list[tuple[str, frozenset[str]]]] = {}
-    for token, form, order_items in new_orders:
-        for item in order_items:
-            successors_by_item.setdefault((token, item), []).append((form, frozenset(order_items)))
+    if not records:
+        return []
+    held = {(r["token_id"], r["checkout_form_id"]): frozenset(r["line_item_ids"] or ()) for r in records}
+    held |= {(token, form): frozenset(items) for token, form, items in new_orders}
+    by_item: dict[tuple[UUID, str], list[str]] = {}
+    for (token, form), items in sorted(held.items()):
+        for item in items:
+            by_item.setdefault((token, item), []).append(form)
     links: dict[tuple[UUID, str], str] = {}
-    for token, predecessor, predecessor_items in candidates:
-        held = frozenset(predecessor_items)
-        for item in held:
-            for form, successor_items in successors_by_item.get((token, item), []):
-                # A successor holds every line item of the forms it replaces: an order that already holds
-                # all of the new one's items is its successor, not its predecessor.
-                if form != predecessor and not held >= successor_items:
-                    links.setdefault((token, predecessor), form)
-    return [(token, predecessor, successor) for (token, predecessor), successor in links.items()]
+    for token, form, _ in new_orders:
+        mine = held[(token, form)]
+        for item in sorted(mine):
+            for other in by_item[(token, item)]:
+                theirs = held[(token, other)]
+                if theirs > mine:
+                    links.setdefault((token, form), other)
+                elif mine > theirs:
+                    links.setdefault((token, other), form)
+    return [(token, predecessor, successor) for (token, predecessor), successor in sorted(links.items())]
 
 
 async def link_successors(

@@ -143,6 +143,22 @@ async def test_successor_and_predecessor_in_one_batch_link_one_way(
     assert orders["new"]["superseded_by"] is None
 
 
+async def test_a_predecessor_stored_after_its_successor_is_linked_to_it(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    # A backfill may list the merged form before an older snapshot of a form it replaced arrives.
+    await handle(pool, publisher, raw([snapshot(token_id, "new", 3, line_items=["x", "y"])]))
+    await handle(pool, publisher, raw([snapshot(token_id, "old", 1, line_items=["x"])]))
+    # A form sharing an item but not contained in the other is no part of a merge.
+    await handle(pool, publisher, raw([snapshot(token_id, "other", 1, line_items=["y", "z"])]))
+    orders = await stored(pool, token_id)
+    assert orders["old"]["superseded_by"] == "new"
+    assert orders["old"]["superseded_at"] is not None
+    assert orders["new"]["superseded_by"] is None
+    assert orders["other"]["superseded_by"] is None
+    assert ("old", "r1", "superseded") in published(publisher)
+
+
 async def test_purged_form_is_kept_and_marked_missing_upstream_once(
     pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
 ) -> None:
