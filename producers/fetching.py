@@ -1,10 +1,16 @@
 """Fetching the forms a page of events asks for, with as few requests as possible.
 
 Naively each changed form costs one `GET /order/checkout-forms/{id}`: 1,000 new orders, 1,000 requests.
-A list sorted by `updatedAt` from just before the page's oldest event returns the same forms 100 at a
+A list of the forms updated between the page's oldest and newest events returns the same forms 100 at a
 time, so the planner lists first and fetches singly only what the list did not return (forms merged
 away answer 404 there, which is how we learn they are gone). After each list page it compares the list
 pages still to come (from `totalCount`) with the forms still missing and takes the cheaper way.
+
+The list window is bounded on both sides and read newest first. Forms updated after the page's newest
+event are outside it, so a poller behind the journal does not re-read everything changed since; and
+the overlap before the oldest event (lists are not strictly in `updatedAt` order) is only read when a
+form is still missing. A form outside the window, or changed again while the list is read, is fetched
+singly: the window decides the cost, never what is fetched.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from allegro_api.client import MAX_FORMS_PAGE, MAX_LIST_DEPTH
 
 # Forms are updated at (or a moment after) the events that report them; publication lags a few seconds.
 UPDATED_OVERLAP = timedelta(minutes=5)
+UPDATED_SLACK = timedelta(seconds=30)
 # Below this many forms single GETs cost no more than a list page would.
 LIST_WORTH_IT = 3
 SINGLE_FETCH_CONCURRENCY = 8
 
-ListUpdatedSince = Callable[[datetime, int], Awaitable[CheckoutFormPage]]
+# (updated at or after, updated at or before, offset) -> a page of that window, newest first
+ListUpdatedBetween = Callable[[datetime, datetime, int], Awaitable[CheckoutFormPage]]
 FetchOne = Callable[[str], Awaitable[FormSnapshot]]
 
 
@@ -40,26 +48,32 @@ class FetchResult:
 
 async def fetch_forms(
     wanted: Collection[str],
-    oldest_change: datetime,
-    list_updated_since: ListUpdatedSince,
+    changed_between: tuple[datetime, datetime],
+    list_updated_between: ListUpdatedBetween,
     fetch_one: FetchOne,
 ) -> FetchResult:
-    """Fetch the current form of every id in `wanted`, listing where that is cheaper than single GETs."""
+    """Fetch the current form of every id in `wanted` (changed between the two event times), listing where
+    that is cheaper than single GETs."""
     result = FetchResult()
     missing = set(wanted)
     if len(missing) >= LIST_WORTH_IT:
-        await _list_what_we_can(missing, oldest_change - UPDATED_OVERLAP, list_updated_since, result)
+        oldest, newest = changed_between
+        window = (oldest - UPDATED_OVERLAP, newest + UPDATED_SLACK)
+        await _list_what_we_can(missing, window, list_updated_between, result)
     await _fetch_singly(sorted(missing), fetch_one, result)
     return result
 
 
 async def _list_what_we_can(
-    missing: set[str], since: datetime, list_updated_since: ListUpdatedSince, result: FetchResult
+    missing: set[str],
+    window: tuple[datetime, datetime],
+    list_updated_between: ListUpdatedBetween,
+    result: FetchResult,
 ) -> None:
-    """Walk the updatedAt-sorted list while it is the cheaper way; found ids leave `missing`."""
+    """Walk the window's list while it is the cheaper way; found ids leave `missing`."""
     offset = 0
     while missing:
-        page = await list_updated_since(since, offset)
+        page = await list_updated_between(*window, offset)
         for snapshot in page.forms:
             result.listed[snapshot.id] = snapshot
             if snapshot.id in missing:

@@ -291,10 +291,16 @@ class TokenSync:
             return
         client, key = self._ctx.access.client, self.identity.token_id
 
-        async def list_since(since: datetime, offset: int) -> CheckoutFormPage:
+        async def list_between(since: datetime, until: datetime, offset: int) -> CheckoutFormPage:
             return await self._session.call(
                 lambda token: client.checkout_forms(
-                    offset, 100, access_token=token, governor_key=key, updated_at_gte=since, sort="updatedAt"
+                    offset,
+                    100,
+                    access_token=token,
+                    governor_key=key,
+                    updated_at_gte=since,
+                    updated_at_lte=until,
+                    sort="-updatedAt",
                 )
             )
 
@@ -311,8 +317,12 @@ class TokenSync:
         for form_id in reusable:
             del self._listed[form_id]
         to_fetch = [form_id for form_id in wanted if form_id not in reusable]
-        oldest = min((latest[form_id].occurred_at for form_id in to_fetch), default=datetime.now(UTC))
-        result = await fetch_forms(to_fetch, oldest, list_since, fetch_one) if to_fetch else FetchResult()
+        changed = [latest[form_id].occurred_at for form_id in to_fetch]
+        result = (
+            await fetch_forms(to_fetch, (min(changed), max(changed)), list_between, fetch_one)
+            if to_fetch
+            else FetchResult()
+        )
         # Keep only what later pages may still ask for, and a bounded amount of it: a long catch-up would
         # otherwise hold every form it listed (a miss only costs a fetch).
         self._listed.update((k, v) for k, v in result.listed.items() if k not in result.forms)
