@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
-from db.migrate import create_database, sibling_database_url, upgrade
+from db.migrate import create_database, drop_database, sibling_database_url, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,9 +85,12 @@ def snapshot_values(token_id: uuid.UUID, orders: int, *, revisions: int = 1, see
     return values
 
 
-def bench_database(url: str, suffix: str = "sinkbench") -> str:
-    """A migrated database of the bench's own (`<name>_<suffix>`), so tests and colleagues are untouched."""
+def bench_database(url: str, suffix: str = "sinkbench", *, empty: bool = False) -> str:
+    """A migrated database of the bench's own (`<name>_<suffix>`), so tests and colleagues are untouched;
+    `empty` drops what earlier runs left, so every run measures the same table sizes."""
     bench_url = sibling_database_url(url, suffix)
+    if empty:
+        drop_database(bench_url)
     create_database(bench_url)
     upgrade(bench_url, "head")
     return bench_url

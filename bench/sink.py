@@ -2,7 +2,8 @@
 plain aiokafka consumer, all in one run on fresh topics, fresh tokens and a database of its own.
 
 Phases (N = --orders snapshots of ~2.7 KB forms built from the Allegro samples):
-- ceiling: asyncpg bulk upsert (orders + order_revisions, one transaction per 2,000) of the same rows;
+- ceiling: asyncpg bulk upsert (orders + order_revisions, one transaction per 2,000) of the same rows,
+  measured first and last (the better run is the baseline);
 - agent:   `python -m processors worker` consuming a pre-filled topic (rate from first to last row);
 - plain:   a plain aiokafka consumer calling the same handler, on another pre-filled topic;
 - orm:     one SQLAlchemy ORM upsert + commit per order, on --orm-orders of them (the seed design);
@@ -121,7 +122,6 @@ async def agent(
     env = {
         **os.environ,
         **worker_env(kafka, database_url, Path(tempfile.mkdtemp(prefix="bench-faust-"))),
-        "PROCESSOR__BATCH_WITHIN_SECONDS": "0.5",
         "LOG_LEVEL": "WARNING",
     }
     # Popen only forks; the wait below is bounded and happens once the phase is over.
@@ -214,7 +214,7 @@ async def timed(label: str, action: Awaitable[float]) -> float:
 
 async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> dict[str, object]:
     n, batch = args.orders, args.batch
-    tokens = {name: uuid.uuid4() for name in ("ceiling", "agent", "plain", "orm", "handler")}
+    tokens = {name: uuid.uuid4() for name in ("ceiling", "agent", "plain", "orm", "handler", "ceiling-again")}
     progress(f"building {n:,} snapshots per phase")
     values = {
         name: snapshot_values(t, n if name != "orm" else args.orm_orders, seed=i)
@@ -237,6 +237,10 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> di
         again_rate = await timed(
             "handler re-delivery", handler_rate(pool, agent_topics, values["handler"], batch)
         )
+        # The ceiling once more, on the fuller tables at the end: the better of the two is the baseline.
+        ceiling_again = await timed(
+            "ceiling again (asyncpg bulk upsert)", ceiling(pool, values["ceiling-again"], batch)
+        )
     finally:
         await pool.close()
     return {
@@ -245,8 +249,9 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> di
         "batch": batch,
         "form_bytes": len(values["agent"][0]),
         "agent_orders_per_s": round(agent_rate),
-        "ceiling_orders_per_s": round(ceiling_rate),
-        "agent_vs_ceiling": round(agent_rate / ceiling_rate, 3),
+        "ceiling_orders_per_s": round(max(ceiling_rate, ceiling_again)),
+        "ceiling_runs_orders_per_s": [round(ceiling_rate), round(ceiling_again)],
+        "agent_vs_ceiling": round(agent_rate / max(ceiling_rate, ceiling_again), 3),
         "orm_orders_per_s": round(orm_rate),
         "agent_vs_orm": round(agent_rate / orm_rate, 1),
         "plain_consumer_orders_per_s": round(plain_rate),
@@ -272,7 +277,7 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "postgresql+asyncpg://backup:backup@127.0.0.1:5432/backup")
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    database_url = bench_database(async_url(url))
+    database_url = bench_database(async_url(url), empty=True)
     print(json.dumps(asyncio.run(run(args, database_url, bootstrap))))
 
 

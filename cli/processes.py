@@ -115,7 +115,6 @@ def worker_env(kafka: KafkaSettings, database_url: str, data_dir: Path) -> dict[
         "PROCESSOR__APP_ID": f"w{uuid.uuid4().hex[:8]}",
         "PROCESSOR__DATA_DIR": str(data_dir),
         "PROCESSOR__WEB_PORT": str(free_port()),
-        "PROCESSOR__BATCH_WITHIN_SECONDS": os.environ.get("PROCESSOR__BATCH_WITHIN_SECONDS", "0.05"),
     }
 
 

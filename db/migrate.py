@@ -44,6 +44,20 @@ def create_database(url: str) -> None:
     asyncio.run(_create_database(url))
 
 
+def drop_database(url: str) -> None:
+    """Drop the URL's database if it exists, disconnecting its sessions. Blocking, like create_database."""
+    asyncio.run(_drop_database(url))
+
+
+async def _drop_database(url: str) -> None:
+    server, _, name = asyncpg_dsn(url).rpartition("/")
+    conn = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def _create_database(url: str) -> None:
     server, _, name = asyncpg_dsn(url).rpartition("/")
     conn = await asyncpg.connect(f"{server}/postgres")
