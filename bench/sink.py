@@ -35,13 +35,16 @@ from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progre
 from cli.processes import worker_env
 from core.contract import decode_snapshot
 from core.sending import create_producer
-from core.settings import KafkaSettings
-from db.engine import async_url, asyncpg_dsn, create_session_factory
+from core.settings import KafkaSettings, ProcessorSettings
+from db.engine import async_url, create_session_factory
 from db.models import Order
 from db.queries import sink
 from processors.handler import Topics, _row, handle_snapshot_batch
 from processors.messages import RawMessage
 from processors.publishing import AIOKafkaPublisher
+
+# The worker's default, so the plain consumer and the handler phases run the handler as the agent does.
+LANES = ProcessorSettings().store_lanes
 
 
 def topics_of(kafka: KafkaSettings) -> Topics:
@@ -172,6 +175,7 @@ async def plain_consumer(
                     messages,
                     topics=topics_of(kafka),
                     max_message_bytes=kafka.max_message_bytes,
+                    lanes=LANES,
                 )
                 await consumer.commit()
 
@@ -199,6 +203,7 @@ async def handler_rate(pool: asyncpg.Pool, kafka: KafkaSettings, values: list[by
             messages[i : i + batch],
             topics=topics_of(kafka),
             max_message_bytes=kafka.max_message_bytes,
+            lanes=LANES,
         )
     rate = len(messages) / (time.perf_counter() - started)
     await producer.stop()
@@ -223,7 +228,7 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> di
     agent_topics, plain_topics = await fresh_topics(bootstrap), await fresh_topics(bootstrap)
     await fill_topic(bootstrap, agent_topics.snapshots_topic, values["agent"])
     await fill_topic(bootstrap, plain_topics.snapshots_topic, values["plain"])
-    pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=4)
+    pool = await sink.create_pool(database_url, min_size=1, max_size=4)
     try:
         ceiling_rate = await timed("ceiling (asyncpg bulk upsert)", ceiling(pool, values["ceiling"], batch))
         agent_rate = await timed("faust agent", agent(agent_topics, database_url, pool, tokens["agent"], n))

@@ -21,6 +21,8 @@ retries the whole batch (`processors.retry`).
 
 from __future__ import annotations
 
+import asyncio
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,7 +118,8 @@ def _is_stale(row: OrderRow, stored: sink.StoredState | None) -> bool:
     return stored.updated_at is not None and (row.updated_at is None or row.updated_at < stored.updated_at)
 
 
-async def _store(conn: asyncpg.Connection, batch: Sequence[Valid], now: datetime) -> StoreOutcome:
+async def store_batch(conn: asyncpg.Connection, batch: Sequence[Valid], *, now: datetime) -> StoreOutcome:
+    """Store valid envelopes in one transaction on `conn` (a savepoint if one is open already)."""
     rows = [_row(env) for _, env in batch if env.gone is None]
     newest: dict[OrderKey, OrderRow] = {}
     distinct: dict[RevisionKey, OrderRow] = {}
@@ -151,6 +154,9 @@ async def _store(conn: asyncpg.Connection, batch: Sequence[Valid], now: datetime
         changes = result.changes + await sink.mark_gone(conn, gone)
         inserted = set(result.inserted)
         created = [r for r in upserts if r.line_item_ids and (r.token_id, r.checkout_form_id) in inserted]
+        # Until this transaction commits, others wait here before their own merge check, so two forms of a
+        # merge stored at once (other lane, other worker) still see each other.
+        await sink.lock_merge_checks(conn, sorted({r.token_id for r in created}))
         links = await sink.find_merge_links(
             conn, [(r.token_id, r.checkout_form_id, r.line_item_ids) for r in created]
         )
@@ -180,7 +186,7 @@ async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: da
         return StoreOutcome()
     try:
         async with pool.acquire() as conn:
-            return await _store(conn, batch, now)
+            return await store_batch(conn, batch, now=now)
     except DATA_ERRORS as exc:
         if len(batch) == 1:
             return StoreOutcome(dead_letters=[DeadLetter(batch[0][0], type(exc).__name__, str(exc))])
@@ -189,6 +195,27 @@ async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: da
         outcome = await store_isolating(pool, batch[:middle], now=now)
         outcome.merge(await store_isolating(pool, batch[middle:], now=now))
         return outcome
+
+
+async def _store_in_lanes(
+    pool: asyncpg.Pool, batch: Sequence[Valid], *, lanes: int, now: datetime
+) -> StoreOutcome:
+    split: list[list[Valid]] = [[] for _ in range(lanes)]
+    for message, envelope in batch:
+        split[zlib.crc32(envelope.key.encode()) % lanes].append((message, envelope))
+    split = [lane for lane in split if lane]
+    if len(split) <= 1:
+        return await store_isolating(pool, batch, now=now)
+    try:
+        # A TaskGroup cancels the other lanes when one fails; the caller retries the whole batch.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(store_isolating(pool, lane, now=now)) for lane in split]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the retry loop judges one error, not a group
+    outcome = StoreOutcome()
+    for task in tasks:
+        outcome.merge(task.result())
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -247,13 +274,18 @@ async def store_snapshot_batch(
     *,
     topics: Topics,
     max_message_bytes: int,
+    lanes: int = 1,
 ) -> StoredBatch:
-    """Validate, store in one transaction, dead-letter what cannot be stored; raises only for transient
-    trouble. Once it returns, the batch's offsets may be acked: its changes are committed together with
-    their outbox row, and `publish_outcome` (now or in the background) sends them."""
+    """Validate, store, dead-letter what cannot be stored; raises only for transient trouble. Once it
+    returns, the batch's offsets may be acked: its changes are committed together with their outbox rows,
+    and `publish_outcome` (now or in the background) sends them.
+
+    The batch is split by order key into `lanes` transactions that run at once: while PostgreSQL works
+    on one, this process prepares the next. One order's versions share a lane, so they never meet in
+    two transactions, and they stay in Kafka order."""
     now = datetime.now(UTC)
     valid, dead = validate(messages, max_message_bytes=max_message_bytes)
-    outcome = await store_isolating(pool, valid, now=now)
+    outcome = await _store_in_lanes(pool, valid, lanes=lanes, now=now)
     dead += outcome.dead_letters
     if dead:
         # Dead letters have no outbox: they are acknowledged before the batch's offsets may move.
@@ -269,10 +301,11 @@ async def handle_snapshot_batch(
     *,
     topics: Topics,
     max_message_bytes: int,
+    lanes: int = 1,
 ) -> BatchReport:
     """Store a batch and publish its results before returning (the worker publishes in the background)."""
     stored = await store_snapshot_batch(
-        pool, publisher, messages, topics=topics, max_message_bytes=max_message_bytes
+        pool, publisher, messages, topics=topics, max_message_bytes=max_message_bytes, lanes=lanes
     )
     await publish_outcome(
         pool, publisher, topics, stored.report.changes, stored.revisions, stored.outbox_entries

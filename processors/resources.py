@@ -21,7 +21,7 @@ from prometheus_client import start_http_server
 from core.logging import configure_logging
 from core.sending import create_producer
 from core.settings import Settings
-from db.engine import asyncpg_dsn
+from db.queries import sink
 from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcome, store_snapshot_batch
 from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
@@ -56,11 +56,8 @@ class SinkResources(Service):
         kafka = self.settings.kafka
         # min_size=0: no connection is made here, so a worker starts while PostgreSQL is down and its
         # batches wait in the retry loop instead of the process crashing.
-        self._pool = await asyncpg.create_pool(
-            asyncpg_dsn(self.settings.database.url.get_secret_value()),
-            min_size=0,
-            max_size=self.settings.database.pool_size,
-            command_timeout=60,
+        self._pool = await sink.create_pool(
+            self.settings.database.url.get_secret_value(), max_size=self.settings.database.pool_size
         )
         # Dead letters carry the original bytes whatever their size: the broker's topic limit decides.
         self._producer = create_producer(kafka, role="processor", max_request_size=16 * 1024 * 1024)
@@ -117,7 +114,12 @@ class SinkResources(Service):
         started = time.perf_counter()
         stored = await run_until_done(
             lambda: store_snapshot_batch(
-                pool, publisher, messages, topics=self.topics, max_message_bytes=kafka.max_message_bytes
+                pool,
+                publisher,
+                messages,
+                topics=self.topics,
+                max_message_bytes=kafka.max_message_bytes,
+                lanes=self.settings.processor.store_lanes,
             ),
             what=f"snapshot batch of {len(messages)}",
             on_retry=lambda exc: self.metrics.retries.labels(topic, type(exc).__name__).inc(),

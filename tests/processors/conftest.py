@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import pytest
 
-from db.engine import asyncpg_dsn
+from db.queries import sink
 from processors.publishing import Record
 
 
@@ -29,7 +29,7 @@ class RecordingPublisher:
 @pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A small asyncpg pool on the session's test database."""
-    pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=1, max_size=4)
+    pool = await sink.create_pool(database_url, min_size=1, max_size=4)
     yield pool
     await pool.close()
 

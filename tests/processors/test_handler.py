@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import zlib
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -10,7 +13,15 @@ import pytest
 
 from core.contract import RevisionRecord, decode_order_change, decode_revision_record
 from core.sending import Record
-from processors.handler import BatchReport, Topics, drain_outbox, handle_snapshot_batch
+from processors.handler import (
+    BatchReport,
+    Topics,
+    drain_outbox,
+    handle_snapshot_batch,
+    store_batch,
+    store_isolating,
+    validate,
+)
 from processors.messages import RawMessage
 from tests.processors.conftest import RecordingPublisher
 from tests.processors.factory import raw, snapshot
@@ -228,3 +239,58 @@ async def test_changes_of_a_crashed_publish_are_published_from_the_outbox(
 
 def _revision(record: Record) -> RevisionRecord:
     return decode_revision_record(record.value)
+
+
+def _lane_of(token_id: uuid.UUID, form_id: str, lanes: int) -> int:
+    return zlib.crc32(f"{token_id}:{form_id}".encode()) % lanes
+
+
+async def test_lanes_store_what_one_transaction_stores_merges_across_lanes_included(
+    pool: asyncpg.Pool, publisher: RecordingPublisher
+) -> None:
+    one, two = uuid.uuid4(), uuid.uuid4()
+    # A merged form and its successor that the two lanes store at the same time.
+    old = next(f"old{i}" for i in range(100) if _lane_of(two, f"old{i}", 2) == 0)
+    new = next(f"new{i}" for i in range(100) if _lane_of(two, f"new{i}", 2) == 1)
+
+    def batch(token_id: uuid.UUID) -> list[RawMessage]:
+        forms = [snapshot(token_id, f"f{i}", v) for i in range(20) for v in (1, 3, 2, 3)]
+        forms += [
+            snapshot(token_id, old, 1, line_items=["x"]),
+            snapshot(token_id, new, 2, line_items=["x", "y"]),
+        ]
+        return raw(forms)
+
+    await handle_snapshot_batch(
+        pool, publisher, batch(one), topics=TOPICS, max_message_bytes=1 << 16, lanes=1
+    )
+    report = await handle_snapshot_batch(
+        pool, publisher, batch(two), topics=TOPICS, max_message_bytes=1 << 16, lanes=2
+    )
+    assert report.revisions_added == 20 * 3 + 2
+    single, laned = await stored(pool, one), await stored(pool, two)
+    assert {k: r["revision"] for k, r in laned.items()} == {k: r["revision"] for k, r in single.items()}
+    assert await revisions(pool, two) == await revisions(pool, one)
+    assert laned[old]["superseded_by"] == new and laned[new]["superseded_by"] is None
+    assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
+
+
+async def test_a_merge_check_waits_for_a_concurrent_transaction_of_the_token_to_commit(
+    pool: asyncpg.Pool, token_id: uuid.UUID
+) -> None:
+    # The predecessor is stored by a transaction still open (another lane or worker) when its successor's
+    # transaction checks for merges: the check must wait and then see it, or the link is lost.
+    [old], _ = validate(raw([snapshot(token_id, "old", 1, line_items=["x"])]), max_message_bytes=1 << 16)
+    [new], _ = validate(raw([snapshot(token_id, "new", 2, line_items=["x", "y"])]), max_message_bytes=1 << 16)
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        other = conn.transaction()
+        await other.start()
+        await store_batch(conn, [old], now=now)  # a savepoint inside the open transaction
+        successor = asyncio.create_task(store_isolating(pool, [new], now=now))
+        await asyncio.sleep(0.5)
+        assert not successor.done(), "the merge check did not wait for the open transaction"
+        await other.commit()
+    await successor
+    orders = await stored(pool, token_id)
+    assert orders["old"]["superseded_by"] == "new"
