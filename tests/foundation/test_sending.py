@@ -3,13 +3,15 @@ its key (or its route), in order within a partition, across several batches when
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2 as reference_murmur2
 
-from core.sending import Record, partition_of, send_all
+from core.sending import Record, murmur2, partition_of, send_all
 from core.settings import KafkaSettings
 
 
@@ -74,6 +76,13 @@ def test_partition_of_matches_the_java_default_partitioner() -> None:
     # Partitions of these keys among 1,000 as Java's DefaultPartitioner computes them.
     keys = [b"", b"a", b"ab", b"abc", b"123456789", b"\x00 "]
     assert [partition_of(key, 1000) for key in keys] == [681, 524, 434, 107, 566, 742]
+
+
+def test_murmur2_hashes_as_the_aiokafka_default_partitioner_does() -> None:
+    rng = random.Random(7)
+    for length in range(64):
+        data = rng.randbytes(length)
+        assert murmur2(data) & 0x7FFFFFFF == reference_murmur2(data) & 0x7FFFFFFF
 
 
 async def test_send_all_raises_when_the_topic_does_not_exist(kafka_settings: KafkaSettings) -> None:
