@@ -2,14 +2,14 @@
 plain aiokafka consumer, all in one run on fresh topics, fresh tokens and a database of its own.
 
 Phases (N = --orders snapshots of ~2.7 KB forms built from the Allegro samples):
-- ceiling: asyncpg bulk upsert (orders + order_revisions, one transaction per 2,000) of the same rows,
+- ceiling: asyncpg bulk upsert (orders + order_revisions, one transaction per --batch) of the same rows,
   measured first and last (the better run is the baseline);
 - agent:   `python -m processors worker` consuming a pre-filled topic (rate from first to last row);
 - plain:   a plain aiokafka consumer calling the same handler, on another pre-filled topic;
 - orm:     one SQLAlchemy ORM upsert + commit per order, on --orm-orders of them (the seed design);
 - redelivery: the handler fed the agent's already stored snapshots again, against its first load.
 
-Usage: python -m bench.sink [--orders 20000] [--orm-orders 2000] [--batch 2000]
+Usage: python -m bench.sink [--orders 20000] [--orm-orders 2000] [--batch 4000]
 """
 
 from __future__ import annotations
@@ -278,7 +278,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--orm-orders", type=int, default=2_000)
-    parser.add_argument("--batch", type=int, default=2_000)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=ProcessorSettings().batch_size,
+        help="snapshots per transaction of the ceiling, plain-consumer and handler phases (the worker's)",
+    )
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "postgresql+asyncpg://backup:backup@127.0.0.1:5432/backup")
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

@@ -85,7 +85,8 @@ class ProcessorSettings(_Group):
     """Faust worker batching."""
 
     app_id: str = "allegro-orders-backup"
-    batch_size: int = Field(default=2000, ge=1)
+    # bench.sink over 60,000 snapshots: 2,000 per batch 3,956 orders/s, 4,000 per batch 4,427.
+    batch_size: int = Field(default=4000, ge=1)
     # A batch is handed over every `within` seconds, or sooner when full. Under load the buffer fills
     # while the previous batch is stored, so batches grow by themselves; a short wait only bounds latency
     # (at 1,000 orders/s, 0.5 s gave a snapshot-to-row p50 of 310 ms, 0.05 s 116 ms).

@@ -16,7 +16,7 @@ class SinkMetrics:
             "processor_batch_size",
             "Messages per handled batch.",
             ["topic"],
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 4000, 8000),
             registry=self.registry,
         )
         self.batch_seconds = Histogram(
