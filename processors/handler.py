@@ -52,6 +52,8 @@ class StoreOutcome:
     outbox_entries: list[int] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     skipped: int = 0
+    # A lane that did not commit (the others did): the caller publishes what committed, then retries.
+    failure: Exception | None = None
 
     def merge(self, other: StoreOutcome) -> None:
         """Add another (sub-)batch's outcome to this one."""
@@ -206,15 +208,18 @@ async def _store_in_lanes(
     split = [lane for lane in split if lane]
     if len(split) <= 1:
         return await store_isolating(pool, batch, now=now)
-    try:
-        # A TaskGroup cancels the other lanes when one fails; the caller retries the whole batch.
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(store_isolating(pool, lane, now=now)) for lane in split]
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None  # the retry loop judges one error, not a group
+    # Every lane runs to its end even if another fails: what committed must still be published.
+    results = await asyncio.gather(
+        *(store_isolating(pool, lane, now=now) for lane in split), return_exceptions=True
+    )
     outcome = StoreOutcome()
-    for task in tasks:
-        outcome.merge(task.result())
+    for result in results:
+        if isinstance(result, StoreOutcome):
+            outcome.merge(result)
+        elif isinstance(result, Exception):
+            outcome.failure = outcome.failure or result
+        else:
+            raise result  # cancellation and the like end the batch as they would a single transaction
     return outcome
 
 
@@ -265,6 +270,8 @@ class StoredBatch:
     report: BatchReport
     revisions: list[NewRevision]
     outbox_entries: list[int]
+    # Set when part of the batch did not commit: publish the rest, then raise it to retry the batch.
+    failure: Exception | None = None
 
 
 async def store_snapshot_batch(
@@ -291,7 +298,7 @@ async def store_snapshot_batch(
         # Dead letters have no outbox: they are acknowledged before the batch's offsets may move.
         await publisher.publish(topics.dlq, dead_letter_records(dead, now=now))
     report = BatchReport(len(messages), outcome.changes, len(dead), len(outcome.revisions), outcome.skipped)
-    return StoredBatch(report, outcome.revisions, outcome.outbox_entries)
+    return StoredBatch(report, outcome.revisions, outcome.outbox_entries, outcome.failure)
 
 
 async def handle_snapshot_batch(
@@ -310,6 +317,8 @@ async def handle_snapshot_batch(
     await publish_outcome(
         pool, publisher, topics, stored.report.changes, stored.revisions, stored.outbox_entries
     )
+    if stored.failure is not None:
+        raise stored.failure
     return stored.report
 
 
@@ -332,12 +341,15 @@ async def _load_outbox_payload(
     return changes, revisions
 
 
-async def drain_outbox(pool: asyncpg.Pool, publisher: Publisher, topics: Topics) -> int:
-    """Publish every outbox row left behind (a crash came between commit and publish); returns the count."""
+async def drain_outbox(
+    pool: asyncpg.Pool, publisher: Publisher, topics: Topics, *, up_to: int | None = None
+) -> int:
+    """Publish the outbox rows left behind (a crash came between commit and publish), those with ids up to
+    `up_to` when given; returns the count."""
     total = 0
     while True:
         async with pool.acquire() as conn:
-            entries = await sink.oldest_outbox_entries(conn)
+            entries = await sink.oldest_outbox_entries(conn, up_to=up_to)
         if not entries:
             return total
         for entry, payload in entries:

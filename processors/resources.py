@@ -66,7 +66,6 @@ class SinkResources(Service):
         port = self.settings.processor.web_port
         if port:
             self._http, _ = start_http_server(port, addr="127.0.0.1", registry=self.metrics.registry)
-        self.ready.set()
         self.add_future(self._drain_outbox())
         self.add_future(self._publish_in_order())
 
@@ -87,10 +86,19 @@ class SinkResources(Service):
             self._http.shutdown()
 
     async def _drain_outbox(self) -> None:
-        # Changes committed by a worker that died before `allegro.orders` acknowledged them.
+        # Changes committed by a worker that died before `allegro.orders` acknowledged them. Only rows older
+        # than this worker's first batch: its own are published by `_publish_in_order`, and publishing them
+        # from here as well would send them twice. The agents wait for `ready` until that line is drawn.
         pool, publisher = self._require()
+
+        async def last_entry() -> int:
+            async with pool.acquire() as conn:
+                return await sink.last_outbox_entry(conn)
+
+        up_to = await run_until_done(last_entry, what="reading the order outbox")
+        self.ready.set()
         count = await run_until_done(
-            lambda: drain_outbox(pool, publisher, self.topics),
+            lambda: drain_outbox(pool, publisher, self.topics, up_to=up_to),
             what="draining the order outbox",
         )
         if count:
@@ -112,21 +120,28 @@ class SinkResources(Service):
         kafka = self.settings.kafka
         topic = kafka.snapshots_topic
         started = time.perf_counter()
-        stored = await run_until_done(
-            lambda: store_snapshot_batch(
+
+        async def attempt() -> StoredBatch:
+            stored = await store_snapshot_batch(
                 pool,
                 publisher,
                 messages,
                 topics=self.topics,
                 max_message_bytes=kafka.max_message_bytes,
                 lanes=self.settings.processor.store_lanes,
-            ),
+            )
+            if stored.outbox_entries:  # committed, even when another lane failed and the batch is retried
+                await self._to_publish.put(stored)
+            if stored.failure is not None:
+                raise stored.failure
+            return stored
+
+        stored = await run_until_done(
+            attempt,
             what=f"snapshot batch of {len(messages)}",
             on_retry=lambda exc: self.metrics.retries.labels(topic, type(exc).__name__).inc(),
         )
         self.metrics.observe_snapshots(topic, stored.report, time.perf_counter() - started)
-        if stored.outbox_entries:
-            await self._to_publish.put(stored)
 
     async def _publish_in_order(self) -> None:
         while True:

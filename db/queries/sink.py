@@ -436,11 +436,21 @@ async def delete_outbox(conn: asyncpg.Connection, entry: int) -> None:
     await conn.execute("DELETE FROM publish_outbox WHERE id = $1", entry)
 
 
+async def last_outbox_entry(conn: asyncpg.Connection) -> int:
+    """The newest outbox row's id (0 when there is none)."""
+    last: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM publish_outbox")
+    return last
+
+
 async def oldest_outbox_entries(
-    conn: asyncpg.Connection, limit: int = 100
+    conn: asyncpg.Connection, *, up_to: int | None = None, limit: int = 100
 ) -> list[tuple[int, dict[str, Any]]]:
-    """Outbox rows left by a publish that did not complete, oldest first."""
-    records = await conn.fetch("SELECT id, payload FROM publish_outbox ORDER BY id LIMIT $1", limit)
+    """Outbox rows left by a publish that did not complete (ids up to `up_to`), oldest first."""
+    records = await conn.fetch(
+        "SELECT id, payload FROM publish_outbox WHERE $1::bigint IS NULL OR id <= $1 ORDER BY id LIMIT $2",
+        up_to,
+        limit,
+    )
     return [(r["id"], orjson.loads(r["payload"])) for r in records]
 
 

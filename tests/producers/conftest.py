@@ -23,6 +23,7 @@ from allegro_api import AllegroAuth
 from core.contract import SnapshotEnvelope, decode_snapshot
 from core.crypto import KeyRing
 from core.settings import KafkaSettings, Settings
+from core.topics import partition_ids
 from db.migrate import create_database, sibling_database_url, upgrade
 from producers.app import run_poller
 from simulator.app import create_app
@@ -225,23 +226,26 @@ class SnapshotReader:
             ) from None
 
 
+@contextlib.asynccontextmanager
+async def open_snapshot_reader(kafka_settings: KafkaSettings) -> AsyncIterator[SnapshotReader]:
+    """A reader of the settings' snapshots topic, from its beginning."""
+    topic = kafka_settings.snapshots_topic
+    partitions = await partition_ids(kafka_settings.bootstrap_servers, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        yield SnapshotReader(consumer)
+    finally:
+        await consumer.stop()
+
+
 @pytest.fixture
 async def snapshots(kafka_settings: KafkaSettings) -> AsyncIterator[SnapshotReader]:
     """A reader of this test's snapshots topic."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_settings.bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    partitions = consumer.partitions_for_topic(kafka_settings.snapshots_topic) or set()
-    if not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(kafka_settings.snapshots_topic) or set()
-    consumer.assign([TopicPartition(kafka_settings.snapshots_topic, p) for p in partitions])
-    await consumer.seek_to_beginning()
-    yield SnapshotReader(consumer)
-    await consumer.stop()
+    async with open_snapshot_reader(kafka_settings) as reader:
+        yield reader
 
 
 @contextlib.asynccontextmanager

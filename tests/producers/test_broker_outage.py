@@ -16,8 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cli.processes import free_port
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
-from tests.producers.conftest import Sim, make_settings, running_poller, token_row, wait_for
-from tests.producers.test_sync_faults import _cursor_moved_past, _field, _linked_and_synced, _reader
+from tests.producers.conftest import (
+    Sim,
+    make_settings,
+    open_snapshot_reader,
+    running_poller,
+    token_row,
+    wait_for,
+)
+from tests.producers.test_sync_faults import _cursor_moved_past, _field, _linked_and_synced
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +76,7 @@ async def test_cursor_stays_while_the_broker_is_down_and_nothing_is_skipped_afte
     finally:
         await admin.close()
     settings = make_settings(sim, kafka, poller_database_url)
-    async with _reader(kafka) as snapshots:
+    async with open_snapshot_reader(kafka) as snapshots:
         seller, token_id = await _linked_and_synced(sim, db, snapshots, settings)
         already = set(snapshots.revisions(token_id).items())
     cursor_before = await _field(db, token_id, "event_cursor")
@@ -92,7 +99,7 @@ async def test_cursor_stays_while_the_broker_is_down_and_nothing_is_skipped_afte
             what="the cursor after recovery",
         )
     assert (await token_row(db, token_id))["last_error"] is None
-    async with _reader(kafka) as recovered:
+    async with open_snapshot_reader(kafka) as recovered:
         truth = await sim.truth(seller)
         new = {form_id: rev for form_id, rev in truth.items() if (form_id, rev) not in already}
         assert len(new) >= 12

@@ -16,6 +16,7 @@ from tests.producers.conftest import (
     Sim,
     SnapshotReader,
     make_settings,
+    open_snapshot_reader,
     running_poller,
     start_link,
     store_orders,
@@ -146,7 +147,7 @@ async def test_cursor_stays_when_publishing_fails_and_nothing_is_skipped_after_r
             within=40,
             what="the cursor after recovery",
         )
-    async with _reader(missing) as recovered:
+    async with open_snapshot_reader(missing) as recovered:
         truth = await sim.truth(seller)
         stored = set(snapshots.revisions(token_id).items())
         new = {form_id: rev for form_id, rev in truth.items() if (form_id, rev) not in stored}
@@ -157,27 +158,6 @@ async def test_cursor_stays_when_publishing_fails_and_nothing_is_skipped_after_r
 async def _cursor_moved_past(db: AsyncEngine, token_id: uuid.UUID, before: str) -> bool:
     row = await token_row(db, token_id)
     return row["event_cursor"] != before and row["last_error"] is None
-
-
-def _reader(settings: KafkaSettings) -> Any:
-    from contextlib import asynccontextmanager
-
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    @asynccontextmanager
-    async def reader() -> Any:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(settings.snapshots_topic) or set()
-            consumer.assign([TopicPartition(settings.snapshots_topic, p) for p in partitions])
-            await consumer.seek_to_beginning()
-            yield SnapshotReader(consumer)
-        finally:
-            await consumer.stop()
-
-    return reader()
 
 
 async def test_expired_access_token_is_refreshed_and_a_revoked_one_needs_reauth_while_others_go_on(
