@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
+import weakref
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -82,6 +83,13 @@ def partition_of(route: bytes | None, partitions: int) -> int:
     return (murmur2(route) & 0x7FFFFFFF) % partitions
 
 
+# One appender at a time per producer. The accumulator takes one undrained batch per partition, and a
+# second caller waits for the first one's batch to drain; with many callers (a poller syncing 20 accounts)
+# those waits repeat, and aiokafka subtracts the whole elapsed time from the timeout at every repetition,
+# so appends failed with KafkaTimeoutError while the broker was fine. Acks are awaited outside the lock.
+_appending: weakref.WeakKeyDictionary[AIOKafkaProducer, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Record]) -> None:
     """Send every record and return once the broker acknowledged all of them; raise if any failed."""
     if not records:
@@ -99,16 +107,17 @@ async def send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Rec
             partition = chosen[route] = partition_of(route, count)
         by_partition.setdefault(partition, []).append(record)
     pending: list[asyncio.Future[object]] = []
-    for partition, group in by_partition.items():
-        batch = producer.create_batch()
-        for key, value, header_pairs, _ in group:
-            headers = list(header_pairs)  # the C batch builder takes a list only
-            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                # Full: send it and start the next one (an empty batch always takes its first record).
-                pending.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None, headers=headers)
-        pending.append(await producer.send_batch(batch, topic, partition=partition))
+    async with _appending.setdefault(producer, asyncio.Lock()):
+        for partition, group in by_partition.items():
+            batch = producer.create_batch()
+            for key, value, header_pairs, _ in group:
+                headers = list(header_pairs)  # the C batch builder takes a list only
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    # Full: send it and start the next one (an empty batch always takes its first record).
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None, headers=headers)
+            pending.append(await producer.send_batch(batch, topic, partition=partition))
     # Every outcome is collected (no failure left unretrieved), then the first failure is raised.
     for outcome in await asyncio.gather(*pending, return_exceptions=True):
         if isinstance(outcome, BaseException):

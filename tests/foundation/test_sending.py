@@ -3,6 +3,7 @@ its key (or its route), in order within a partition, across several batches when
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 
@@ -95,3 +96,27 @@ async def test_send_all_raises_when_the_topic_does_not_exist(kafka_settings: Kaf
             await send_all(producer, f"missing-{uuid.uuid4().hex}", [Record(b"k", b"v")])
     finally:
         await producer.stop()
+
+
+async def test_many_concurrent_senders_on_one_producer_all_succeed(kafka_settings: KafkaSettings) -> None:
+    # A poller syncing many accounts publishes from many coroutines through one producer at once.
+    topic = kafka_settings.dlq_topic
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        max_batch_size=64 * 1024,
+        request_timeout_ms=3_000,
+    )
+    await producer.start()
+    value = b"v" * 3000
+    try:
+        await asyncio.gather(
+            *(
+                send_all(producer, topic, [Record(b"sender-%d:%d" % (s, i), value) for i in range(300)])
+                for s in range(20)
+            )
+        )
+    finally:
+        await producer.stop()
+    assert len(await read_all(kafka_settings.bootstrap_servers, topic, 6000)) == 6000
