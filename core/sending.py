@@ -83,10 +83,12 @@ def partition_of(route: bytes | None, partitions: int) -> int:
     return (murmur2(route) & 0x7FFFFFFF) % partitions
 
 
-# One appender at a time per producer. The accumulator takes one undrained batch per partition, and a
-# second caller waits for the first one's batch to drain; with many callers (a poller syncing 20 accounts)
-# those waits repeat, and aiokafka subtracts the whole elapsed time from the timeout at every repetition,
-# so appends failed with KafkaTimeoutError while the broker was fine. Acks are awaited outside the lock.
+# One batch appender at a time per producer. The accumulator takes one undrained batch per partition, and
+# a second caller waits for the first one's batch to drain; with many callers (a poller syncing 20
+# accounts) those waits repeat, and aiokafka subtracts the whole elapsed time from the timeout at every
+# repetition, so appends failed with KafkaTimeoutError while the broker was fine. Callers that find the
+# appender busy send record by record instead (to the partitions chosen here), which never waits for a
+# drain; acks are awaited outside the lock either way.
 _appending: weakref.WeakKeyDictionary[AIOKafkaProducer, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -106,19 +108,45 @@ async def send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Rec
         elif (partition := chosen.get(route, -1)) < 0:
             partition = chosen[route] = partition_of(route, count)
         by_partition.setdefault(partition, []).append(record)
-    pending: list[asyncio.Future[object]] = []
-    async with _appending.setdefault(producer, asyncio.Lock()):
-        for partition, group in by_partition.items():
-            batch = producer.create_batch()
-            for key, value, header_pairs, _ in group:
-                headers = list(header_pairs)  # the C batch builder takes a list only
-                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    # Full: send it and start the next one (an empty batch always takes its first record).
-                    pending.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None, headers=headers)
-            pending.append(await producer.send_batch(batch, topic, partition=partition))
+    appending = _appending.setdefault(producer, asyncio.Lock())
+    if appending.locked():
+        pending = await _send_records(producer, topic, by_partition)
+    else:
+        async with appending:
+            pending = await _send_batches(producer, topic, by_partition)
     # Every outcome is collected (no failure left unretrieved), then the first failure is raised.
     for outcome in await asyncio.gather(*pending, return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+Futures = list[asyncio.Future[object]]
+
+
+async def _send_batches(
+    producer: AIOKafkaProducer, topic: str, by_partition: dict[int, list[Record]]
+) -> Futures:
+    pending: Futures = []
+    for partition, group in by_partition.items():
+        batch = producer.create_batch()
+        for key, value, header_pairs, _ in group:
+            headers = list(header_pairs)  # the C batch builder takes a list only
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                # Full: send it and start the next one (an empty batch always takes its first record).
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None, headers=headers)
+        pending.append(await producer.send_batch(batch, topic, partition=partition))
+    return pending
+
+
+async def _send_records(
+    producer: AIOKafkaProducer, topic: str, by_partition: dict[int, list[Record]]
+) -> Futures:
+    pending: Futures = []
+    for partition, group in by_partition.items():
+        for key, value, headers, _ in group:
+            pending.append(
+                await producer.send(topic, value=value, key=key, headers=list(headers), partition=partition)
+            )
+    return pending
