@@ -84,16 +84,20 @@ def partition_of(route: bytes | None, partitions: int) -> int:
 
 
 # One batch appender at a time per producer. The accumulator takes one undrained batch per partition, and
-# a second caller waits for the first one's batch to drain; with many callers (a poller syncing 20
-# accounts) those waits repeat, and aiokafka subtracts the whole elapsed time from the timeout at every
-# repetition, so appends failed with KafkaTimeoutError while the broker was fine. Callers that find the
-# appender busy send record by record instead (to the partitions chosen here), which never waits for a
-# drain; acks are awaited outside the lock either way.
+# `send_batch` waits for the previous one to drain; aiokafka subtracts the whole elapsed time from the
+# timeout at every repetition of that wait, so with other callers appending to the same partition in the
+# meantime it raised KafkaTimeoutError while the broker was fine. Callers that publish from many
+# coroutines at once (the poller) send record by record instead, which never waits for a drain.
 _appending: weakref.WeakKeyDictionary[AIOKafkaProducer, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-async def send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Record]) -> None:
-    """Send every record and return once the broker acknowledged all of them; raise if any failed."""
+async def send_all(
+    producer: AIOKafkaProducer, topic: str, records: Sequence[Record], *, batched: bool = True
+) -> None:
+    """Send every record and return once the broker acknowledged all of them; raise if any failed.
+
+    `batched` fills a batch per partition (one caller at a time per producer); without it the records go
+    one by one to the same partitions, for producers shared by many concurrent callers."""
     if not records:
         return
     partitions = await producer.partitions_for(topic)
@@ -108,12 +112,11 @@ async def send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Rec
         elif (partition := chosen.get(route, -1)) < 0:
             partition = chosen[route] = partition_of(route, count)
         by_partition.setdefault(partition, []).append(record)
-    appending = _appending.setdefault(producer, asyncio.Lock())
-    if appending.locked():
-        pending = await _send_records(producer, topic, by_partition)
-    else:
-        async with appending:
+    if batched:
+        async with _appending.setdefault(producer, asyncio.Lock()):
             pending = await _send_batches(producer, topic, by_partition)
+    else:
+        pending = await _send_records(producer, topic, by_partition)
     # Every outcome is collected (no failure left unretrieved), then the first failure is raised.
     for outcome in await asyncio.gather(*pending, return_exceptions=True):
         if isinstance(outcome, BaseException):

@@ -38,7 +38,8 @@ class Publisher:
     async def publish_snapshots(self, envelopes: Sequence[SnapshotEnvelope]) -> None:
         """Send every envelope and wait for all acknowledgements; raises if any send failed."""
         records = [Record(envelope.key.encode(), envelope.encode()) for envelope in envelopes]
-        await send_all(self._producer, self._snapshots_topic, records)
+        # Many accounts publish at once through this producer: record by record (see core.sending).
+        await send_all(self._producer, self._snapshots_topic, records, batched=False)
 
     async def publish_sync_run(self, record: SyncRunRecord) -> None:
         """Send one sync-run record and wait for its acknowledgement."""

@@ -98,7 +98,10 @@ async def test_send_all_raises_when_the_topic_does_not_exist(kafka_settings: Kaf
         await producer.stop()
 
 
-async def test_many_concurrent_senders_on_one_producer_all_succeed(kafka_settings: KafkaSettings) -> None:
+@pytest.mark.parametrize("batched", [True, False])
+async def test_many_concurrent_senders_on_one_producer_all_succeed(
+    kafka_settings: KafkaSettings, batched: bool
+) -> None:
     # A poller syncing many accounts publishes from many coroutines through one producer at once.
     topic = kafka_settings.dlq_topic
     producer = AIOKafkaProducer(
@@ -113,7 +116,12 @@ async def test_many_concurrent_senders_on_one_producer_all_succeed(kafka_setting
     try:
         await asyncio.gather(
             *(
-                send_all(producer, topic, [Record(b"sender-%d:%d" % (s, i), value) for i in range(300)])
+                send_all(
+                    producer,
+                    topic,
+                    [Record(b"sender-%d:%d" % (s, i), value) for i in range(300)],
+                    batched=batched,
+                )
                 for s in range(20)
             )
         )
