@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import sys
@@ -12,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from core.contract import order_key
+from core.sending import Record, create_producer, send_all
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
 from db.migrate import create_database, drop_database, sibling_database_url, upgrade
@@ -111,15 +111,18 @@ async def fresh_topics(bootstrap: str, partitions: int = 6) -> KafkaSettings:
 
 
 async def fill_topic(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    """Publish the snapshots keyed by order, acks=all."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20)
+    """Publish the snapshots keyed by order, as the poller does."""
+    producer = create_producer(
+        KafkaSettings(bootstrap_servers=bootstrap), role="bench", max_request_size=16 << 20
+    )
     await producer.start()
     try:
-        futures = []
+        records = []
         for value in values:
             envelope = orjson.loads(value)
-            key = f"{envelope['token_id']}:{envelope['checkout_form_id']}".encode()
-            futures.append(await producer.send(topic, value, key=key))
-        await asyncio.gather(*futures)
+            records.append(
+                Record(order_key(envelope["token_id"], envelope["checkout_form_id"]).encode(), value)
+            )
+        await send_all(producer, topic, records)
     finally:
         await producer.stop()

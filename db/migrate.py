@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -41,31 +42,31 @@ def sibling_database_url(url: str, suffix: str) -> str:
 
 def create_database(url: str) -> None:
     """Create the URL's database when the server does not have it. Blocking: call it outside the loop."""
-    asyncio.run(_create_database(url))
+    asyncio.run(_on_server(url, _create))
 
 
 def drop_database(url: str) -> None:
     """Drop the URL's database if it exists (no session may be open on it). Blocking, like create_database."""
-    asyncio.run(_drop_database(url))
+    asyncio.run(_on_server(url, _drop))
 
 
-async def _drop_database(url: str) -> None:
+async def _on_server(url: str, action: Callable[[asyncpg.Connection, str], Awaitable[None]]) -> None:
+    """Run `action(connection, database name)` on the server's `postgres` database."""
     server, _, name = asyncpg_dsn(url).rpartition("/")
     conn = await asyncpg.connect(f"{server}/postgres")
     try:
-        # Without FORCE: an autovacuum worker there is cancelled by the drop itself, and FORCE would need
-        # the right to signal it.
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await action(conn, name)
     finally:
         await conn.close()
 
 
-async def _create_database(url: str) -> None:
-    server, _, name = asyncpg_dsn(url).rpartition("/")
-    conn = await asyncpg.connect(f"{server}/postgres")
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            # A database name cannot be a query parameter; it comes from our own settings.
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+# A database name cannot be a query parameter; it comes from our own settings.
+async def _create(conn: asyncpg.Connection, name: str) -> None:
+    if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+        await conn.execute(f'CREATE DATABASE "{name}"')
+
+
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
+    # Without FORCE: an autovacuum worker there is cancelled by the drop itself, and FORCE would need the
+    # right to signal it.
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
