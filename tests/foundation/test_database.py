@@ -68,6 +68,19 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
     assert diff == []
 
 
+async def test_stored_forms_are_compressed_with_lz4(database_url: str) -> None:
+    # pglz compression had been the upsert's largest single cost (migration 0005).
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        methods = await conn.fetch(
+            """SELECT attrelid::regclass::text AS table_name, attcompression::text AS method FROM pg_attribute
+            WHERE attname = 'order_data' AND attrelid IN ('orders'::regclass, 'order_revisions'::regclass)"""
+        )
+    finally:
+        await conn.close()
+    assert {(m["table_name"], m["method"]) for m in methods} == {("orders", "l"), ("order_revisions", "l")}
+
+
 async def _insert_order(session: AsyncSession, token_id: uuid.UUID, form_id: str, revision: str) -> None:
     await session.execute(
         text(
