@@ -103,19 +103,21 @@ async def count(pool: asyncpg.Pool, token_id: uuid.UUID) -> int:
 async def rate_of_rows(
     pool: asyncpg.Pool, token_id: uuid.UUID, total: int, alive: Callable[[], bool]
 ) -> float:
-    """Orders/s from the first stored row to the last (start-up and group join excluded)."""
-    first_at, first_count = None, 0
-    while True:
-        stored = await count(pool, token_id)
-        now = time.perf_counter()
-        if stored and first_at is None:
-            first_at, first_count = now, stored
-        if stored >= total:
-            started = first_at if first_at is not None else now
-            return (total - first_count) / max(now - started, 1e-6)
+    """Orders/s from the first commit to the last (start-up and group join excluded), read from the rows'
+    commit timestamps once all are stored. Waiting polls twice a second: counting rows every 50 ms had
+    cost PostgreSQL a sixth of a core, taken from the consumer under test."""
+    while await count(pool, token_id) < total:
         if not alive():
             raise SystemExit("the consumer under test died")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+    first, last, in_first = await pool.fetchrow(
+        """WITH c AS (SELECT pg_xact_commit_timestamp(xmin) AS at FROM orders WHERE token_id = $1)
+        SELECT min(at), max(at), count(*) FILTER (WHERE at = (SELECT min(at) FROM c)) FROM c""",
+        token_id,
+    )
+    if first is None:
+        raise SystemExit("PostgreSQL does not track commit timestamps: set track_commit_timestamp = on")
+    return float(total - in_first) / max((last - first).total_seconds(), 1e-6)
 
 
 async def agent(
