@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +14,7 @@ from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
 from api.routes import export, health, history, orders, tokens
+from core.runtime import tune_garbage_collector
 from core.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -65,9 +65,9 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, allegro_transport=allegro_transport) as resources:
             app.state.resources = resources
-            # Everything built so far lives as long as the process: move it out of the collector's
-            # reach so full collections stay short and do not show up in request tail latency.
-            gc.freeze()
+            # Everything built so far lives as long as the process: out of the collector's reach, so
+            # collections stay short and do not show up in request tail latency.
+            tune_garbage_collector()
             yield
 
     app = BackupApi(

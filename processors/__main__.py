@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from core.logging import configure_logging
+from core.runtime import tune_garbage_collector
 from core.settings import get_settings
 from core.topics import bootstrap
 from processors.app import create_app
@@ -22,7 +23,9 @@ def main() -> None:
         # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
         # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.
         sys.argv.append("--without-web")
-    create_app(settings).main()
+    app = create_app(settings)
+    tune_garbage_collector()
+    app.main()
 
 
 if __name__ == "__main__":
