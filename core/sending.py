@@ -13,6 +13,7 @@ revisions follow the order's key, so they share its partition and stay in order)
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import struct
 import weakref
@@ -76,11 +77,16 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+# The processor publishes each stored order twice (its revision, then its change) in separate calls: the
+# second hash of a key comes from here. Bounded, so memory stays flat however many orders pass.
+_recent_hash = functools.lru_cache(maxsize=16_384)(murmur2)
+
+
 def partition_of(route: bytes | None, partitions: int) -> int:
     """The partition Kafka's default partitioner gives these key bytes (random without a key)."""
     if route is None:
         return random.randrange(partitions)  # noqa: S311 - spreading unkeyed records, not a secret
-    return (murmur2(route) & 0x7FFFFFFF) % partitions
+    return (_recent_hash(route) & 0x7FFFFFFF) % partitions
 
 
 # One batch appender at a time per producer. The accumulator takes one undrained batch per partition, and

@@ -431,10 +431,13 @@ async def record_outbox(
     """Record what this transaction changed (keys only); returns the outbox row id, None if nothing."""
     if not changes and not revisions:
         return None
+    # A batch holds thousands of orders of a few sellers: each token is formatted once (str() on every
+    # row had cost 3 % of the worker's time; orjson cannot write asyncpg's own UUID type).
+    tokens = {token: str(token) for token in {c.token_id for c in changes} | {t for t, _, _ in revisions}}
     payload = orjson.dumps(
         {
-            "changes": [[str(c.token_id), c.checkout_form_id, c.change] for c in changes],
-            "revisions": [[str(t), f, r] for t, f, r in revisions],
+            "changes": [[tokens[c.token_id], c.checkout_form_id, c.change] for c in changes],
+            "revisions": [[tokens[t], f, r] for t, f, r in revisions],
         }
     ).decode()
     entry: int = await conn.fetchval("INSERT INTO publish_outbox (payload) VALUES ($1) RETURNING id", payload)
