@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,11 @@ import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from bench._common import fresh_topics
 from cli.processes import ProcessGroup, free_port, service_env, wait_for_port
-from core.settings import KafkaSettings, get_settings
-from core.topics import ensure_topics, partition_ids, topic_specs
+from core.settings import KafkaSettings, Settings, get_settings
+from core.topics import partition_ids
 from db.engine import async_url, asyncpg_dsn
 from db.migrate import create_database, downgrade, sibling_database_url, upgrade
 
@@ -46,18 +45,6 @@ TARGET_ORDERS_PER_S = 2000
 def log(message: str) -> None:
     """Progress on stderr."""
     print(f"[pipeline] {message}", file=sys.stderr, flush=True)
-
-
-async def prepare_topics(bootstrap: str) -> KafkaSettings:
-    """Fresh topics with the contract's layout (6 partitions)."""
-    kafka = KafkaSettings(bootstrap_servers=bootstrap).prefixed(f"bench{uuid.uuid4().hex[:8]}")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await ensure_topics(admin, topic_specs(kafka), 1)
-    finally:
-        await admin.close()
-    return kafka
 
 
 async def simulator_ceiling(sim: httpx.AsyncClient, seconds: float) -> float:
@@ -239,13 +226,18 @@ def main() -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The benchmark proper."""
+    """The benchmark proper, on topics of its own (deleted at the end, after every process stopped)."""
     settings = get_settings()
+    async with fresh_topics(settings.kafka.bootstrap_servers) as kafka:
+        return await measure(args, settings, kafka)
+
+
+async def measure(args: argparse.Namespace, settings: Settings, kafka: KafkaSettings) -> dict[str, Any]:
+    """Throughput, latency and memory of the whole pipeline."""
     database_url = sibling_database_url(async_url(settings.database.url.get_secret_value()), "bench")
     await asyncio.to_thread(create_database, database_url)
     await asyncio.to_thread(downgrade, database_url)
     await asyncio.to_thread(upgrade, database_url)
-    kafka = await prepare_topics(settings.kafka.bootstrap_servers)
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     sim_port, api_port = free_port(), free_port()
     env = service_env(kafka, database_url, f"http://127.0.0.1:{sim_port}", api_port, workdir)

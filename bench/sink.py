@@ -118,7 +118,8 @@ async def rate_of_rows(
     )
     if first is None:
         raise SystemExit("PostgreSQL does not track commit timestamps: set track_commit_timestamp = on")
-    return float(total - in_first) / max((last - first).total_seconds(), 1e-6)
+    seconds = float((last - first).total_seconds())
+    return (total - int(in_first)) / max(seconds, 1e-6)
 
 
 async def agent(
@@ -228,11 +229,13 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> di
         name: snapshot_values(t, n if name != "orm" else args.orm_orders, seed=i)
         for i, (name, t) in enumerate(tokens.items())
     }
-    agent_topics, plain_topics = await fresh_topics(bootstrap), await fresh_topics(bootstrap)
-    await fill_topic(bootstrap, agent_topics.snapshots_topic, values["agent"])
-    await fill_topic(bootstrap, plain_topics.snapshots_topic, values["plain"])
-    pool = await sink.create_pool(database_url, min_size=1, max_size=4)
-    try:
+    async with (
+        fresh_topics(bootstrap) as agent_topics,
+        fresh_topics(bootstrap) as plain_topics,
+        await sink.create_pool(database_url, min_size=1, max_size=4) as pool,
+    ):
+        await fill_topic(bootstrap, agent_topics.snapshots_topic, values["agent"])
+        await fill_topic(bootstrap, plain_topics.snapshots_topic, values["plain"])
         ceiling_rate = await timed("ceiling (asyncpg bulk upsert)", ceiling(pool, values["ceiling"], batch))
         agent_rate = await timed("faust agent", agent(agent_topics, database_url, pool, tokens["agent"], n))
         plain_rate = await timed(
@@ -249,8 +252,6 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> di
         ceiling_again = await timed(
             "ceiling again (asyncpg bulk upsert)", ceiling(pool, values["ceiling-again"], batch)
         )
-    finally:
-        await pool.close()
     return {
         "orders": n,
         "orm_orders": args.orm_orders,
