@@ -4,7 +4,6 @@ import argparse
 
 import uvicorn
 
-from core.runtime import tune_garbage_collector
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
 
@@ -46,9 +45,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Simul
 def main() -> None:
     """Entry point."""
     args, config = parse_args()
-    app = create_app(config)
-    tune_garbage_collector()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
 
 
 if __name__ == "__main__":
