@@ -14,7 +14,7 @@ from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
 from api.routes import export, health, history, orders, tokens
-from core.runtime import tune_garbage_collector
+from core.runtime import freeze_start_up_objects
 from core.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
             app.state.resources = resources
             # Everything built so far lives as long as the process: out of the collector's reach, so
             # collections stay short and do not show up in request tail latency.
-            tune_garbage_collector()
+            freeze_start_up_objects()
             yield
 
     app = BackupApi(

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 from core.logging import configure_logging
-from core.runtime import tune_garbage_collector
+from core.runtime import freeze_start_up_objects
 from core.settings import get_settings
 from core.topics import bootstrap
 from processors.app import create_app
@@ -24,7 +24,7 @@ def main() -> None:
         # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.
         sys.argv.append("--without-web")
     app = create_app(settings)
-    tune_garbage_collector()
+    freeze_start_up_objects()
     app.main()
 
 

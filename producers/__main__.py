@@ -10,7 +10,7 @@ from dataclasses import asdict
 import orjson
 
 from core.logging import configure_logging
-from core.runtime import tune_garbage_collector
+from core.runtime import freeze_start_up_objects
 from core.settings import get_settings
 from producers.app import rotate_keys_command, run_until_signalled
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         report = asyncio.run(rotate_keys_command(settings))
         sys.stdout.write(orjson.dumps(asdict(report)).decode() + "\n")
         return 0
-    tune_garbage_collector()
+    freeze_start_up_objects()
     asyncio.run(run_until_signalled(settings, metrics_port=args.metrics_port))
     return 0
 

@@ -8,26 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.runtime import YOUNG_COLLECTION_THRESHOLD, tune_garbage_collector
+from core.runtime import freeze_start_up_objects
 
 
 @pytest.fixture
 def restored_collector() -> Iterator[None]:
-    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
-    gc.set_threshold(*thresholds)
-
-
-@pytest.mark.usefixtures("restored_collector")
-def test_start_up_objects_are_frozen_and_young_collections_are_rarer() -> None:
-    gc.unfreeze()
-    survivor = {"lives": "as long as the process"}
-    tune_garbage_collector()
-    assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
-    assert gc.get_freeze_count() > 0
-    # Frozen objects are out of every generation the collector walks.
-    assert not any(survivor is tracked for tracked in gc.get_objects())
 
 
 class _Node:
@@ -36,8 +23,18 @@ class _Node:
 
 
 @pytest.mark.usefixtures("restored_collector")
-def test_cyclic_garbage_is_still_collected() -> None:
-    tune_garbage_collector()
+def test_start_up_objects_are_out_of_the_collectors_generations() -> None:
+    gc.unfreeze()
+    survivor = _Node()
+    freeze_start_up_objects()
+    assert gc.get_freeze_count() > 0
+    # Frozen objects are in no generation the collector walks.
+    assert not any(survivor is tracked for tracked in gc.get_objects())
+
+
+@pytest.mark.usefixtures("restored_collector")
+def test_cyclic_garbage_made_later_is_still_collected() -> None:
+    freeze_start_up_objects()
     cycle = _Node()
     alive = weakref.ref(cycle)
     del cycle
