@@ -275,6 +275,44 @@ async def test_lanes_store_what_one_transaction_stores_merges_across_lanes_inclu
     assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
 
 
+async def test_a_failed_lane_leaves_the_committed_lane_published_and_the_retry_stores_the_rest(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    # One lane's transaction fails (a serialization failure, as a concurrent writer can cause) while the
+    # other commits: what committed is published, the failure surfaces so the batch is retried, and the
+    # retry stores the rest with nothing stored or published twice.
+    poison = next(f"p{i}" for i in range(100) if _lane_of(token_id, f"p{i}", 2) == 0)
+    healthy = [f"h{i}" for i in range(100) if _lane_of(token_id, f"h{i}", 2) == 1][:5]
+    messages = raw([snapshot(token_id, poison, 1)] + [snapshot(token_id, form, 1) for form in healthy])
+    trigger = f"fail_lane_{token_id.hex}"
+    await pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.token_id = '{token_id}' AND NEW.checkout_form_id = '{poison}' THEN
+                RAISE EXCEPTION 'lane fails' USING ERRCODE = 'serialization_failure';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {trigger} BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION {trigger}();"""
+    )
+    try:
+        with pytest.raises(asyncpg.SerializationError):
+            await handle_snapshot_batch(
+                pool, publisher, messages, topics=TOPICS, max_message_bytes=1 << 16, lanes=2
+            )
+        assert set(await stored(pool, token_id)) == set(healthy)
+        assert sorted(form for form, _, _ in published(publisher)) == sorted(healthy)
+    finally:
+        await pool.execute(f"DROP TRIGGER {trigger} ON orders; DROP FUNCTION {trigger}();")
+
+    await handle_snapshot_batch(pool, publisher, messages, topics=TOPICS, max_message_bytes=1 << 16, lanes=2)
+    assert set(await stored(pool, token_id)) == {poison, *healthy}
+    assert sorted(published(publisher)) == sorted((form, "r1", "created") for form in [poison, *healthy])
+    assert len(await revisions(pool, token_id)) == 6
+    assert len(publisher.sent[REVISIONS]) == 6
+    assert await pool.fetchval("SELECT count(*) FROM publish_outbox") == 0
+
+
 async def test_a_merge_check_waits_for_a_concurrent_transaction_of_the_token_to_commit(
     pool: asyncpg.Pool, token_id: uuid.UUID
 ) -> None:
