@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 
-def freeze_start_up_objects() -> None:
+def freeze_start_up_objects(*, young_threshold: int | None = None) -> None:
     """Keep the cyclic garbage collector from rescanning what lives as long as the process.
 
     Our hot paths allocate many short-lived containers (a list page of 100 checkout forms decodes into
@@ -13,11 +13,13 @@ def freeze_start_up_objects() -> None:
     the oldest generation walked all the imported modules, models and clients again. Measured on a
     100-form page: decoding and validating took 48 µs per form, 21 µs once they were frozen.
 
-    The collection thresholds stay CPython's: raising them to 50,000 was a little faster still, but
-    cyclic garbage holding response bodies then lived long enough to add about 95 MB to the poller's
-    resident memory at 1M orders.
+    `young_threshold` replaces CPython's 700 allocations between young collections. The worker takes
+    50,000; the poller keeps the default: with 50,000, cyclic garbage holding response bodies lived long
+    enough to add about 95 MB to its resident memory at 1M orders.
 
     Call once start-up (imports, settings, app construction) is done: what exists then moves to the
     permanent generation, which collections skip."""
     gc.collect()
     gc.freeze()
+    if young_threshold is not None:
+        gc.set_threshold(young_threshold, *gc.get_threshold()[1:])

@@ -13,8 +13,10 @@ from core.runtime import freeze_start_up_objects
 
 @pytest.fixture
 def restored_collector() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 class _Node:
@@ -41,3 +43,9 @@ def test_cyclic_garbage_made_later_is_still_collected() -> None:
     assert alive() is not None  # reference counting alone cannot free a cycle
     gc.collect()
     assert alive() is None
+
+
+@pytest.mark.usefixtures("restored_collector")
+def test_a_process_may_collect_young_garbage_less_often() -> None:
+    freeze_start_up_objects(young_threshold=50_000)
+    assert gc.get_threshold()[0] == 50_000
