@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
     )
     resources = SinkResources(settings, SinkMetrics())
+    resources.stopping = lambda: app.should_stop
     # App.service takes an instance as well as a class (App._prepare_subservice); ours carries settings.
     app.service(resources)  # type: ignore[arg-type]
     snapshots = app.topic(kafka.snapshots_topic, key_serializer="raw", value_serializer="raw")

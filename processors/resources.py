@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -40,6 +40,9 @@ class SinkResources(Service):
         self.settings = settings
         self.metrics = metrics
         self.ready = asyncio.Event()
+        # Whether the worker is shutting down (set by the app): a failing batch is then left unacked
+        # instead of retried, so the stop does not wait on it.
+        self.stopping: Callable[[], bool] = lambda: False
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._publisher: AIOKafkaPublisher | None = None
@@ -140,6 +143,7 @@ class SinkResources(Service):
             attempt,
             what=f"snapshot batch of {len(messages)}",
             on_retry=lambda exc: self.metrics.retries.labels(topic, type(exc).__name__).inc(),
+            stopping=self.stopping,
         )
         self.metrics.observe_snapshots(topic, stored.report, time.perf_counter() - started)
 
@@ -168,6 +172,7 @@ class SinkResources(Service):
             lambda: handle_sync_run_batch(pool, publisher, messages, dlq_topic=kafka.dlq_topic),
             what=f"sync-runs batch of {len(messages)}",
             on_retry=lambda exc: self.metrics.retries.labels(kafka.sync_runs_topic, type(exc).__name__).inc(),
+            stopping=self.stopping,
         )
         self.metrics.batch_size.labels(kafka.sync_runs_topic).observe(len(messages))
         self.metrics.dead_letters.labels(kafka.sync_runs_topic).inc(dead)

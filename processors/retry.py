@@ -55,8 +55,14 @@ async def run_until_done(
     what: str,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_retry: Callable[[BaseException], None] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> T:
-    """Await `action()` until it succeeds; never raises anything but cancellation."""
+    """Await `action()` until it succeeds; never raises anything but cancellation.
+
+    Once `stopping()` is true (the worker shuts down) a failed attempt is not repeated: it raises
+    CancelledError, so the batch stays unacknowledged and is delivered again after the restart. Faust
+    stops an agent by waiting for its current batch, which a permanent error would otherwise hold
+    forever."""
     attempt = 0
     while True:
         try:
@@ -72,4 +78,7 @@ async def run_until_done(
             if on_retry is not None:
                 on_retry(exc)
             attempt = min(attempt + 1, 16)
-            await sleep(delay)
+            if not stopping():
+                await sleep(delay)
+            if stopping():
+                raise asyncio.CancelledError(f"{what}: stopping; left for redelivery") from exc
