@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -58,9 +58,9 @@ class ContextTextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
-    """Route the root logger to stderr in JSON (services) or text (CLI)."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", *, json_logs: bool = True, stream: TextIO | None = None) -> None:
+    """Route the root logger to `stream` (default: stderr) in JSON (services) or text (CLI)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:

@@ -64,6 +64,10 @@ def create_app(settings: Settings) -> faust.App:
         consumer_max_fetch_size=4 * 1024 * 1024,
         stream_buffer_maxsize=max(4096, 2 * processor.batch_size),
         web_enabled=False,
+        # On stop and rebalance Faust would wait until every fetched message is acked; a batch left
+        # unacked on purpose (see `_withhold_acks`) kept that wait going forever. Redelivery is harmless:
+        # the handler is idempotent.
+        stream_wait_empty=False,
         key_serializer="raw",
         value_serializer="raw",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,7 +56,12 @@ class SinkResources(Service):
 
     async def on_start(self) -> None:
         """Open the pool and the producer, serve metrics, then drain the outbox in the background."""
-        configure_logging(self.settings.log_level, json_logs=self.settings.log_json)
+        # To the process's real stderr: Faust's worker command swaps sys.stderr for a proxy that feeds its
+        # own logging, where a handler writing into the proxy meets its recursion guard. Every record
+        # logged after start-up was dropped.
+        configure_logging(
+            self.settings.log_level, json_logs=self.settings.log_json, stream=sys.__stderr__ or sys.stderr
+        )
         kafka = self.settings.kafka
         # min_size=0: no connection is made here, so a worker starts while PostgreSQL is down and its
         # batches wait in the retry loop instead of the process crashing.
