@@ -106,15 +106,15 @@ async def fresh_topics(bootstrap: str, partitions: int = 6) -> AsyncIterator[Kaf
     settings = KafkaSettings(bootstrap_servers=bootstrap).prefixed(
         f"bench{uuid.uuid4().hex[:8]}", partitions=partitions
     )
-    names = [spec.name for spec in topic_specs(settings)]
+    specs = topic_specs(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await ensure_topics(admin, topic_specs(settings), 1)
+        await ensure_topics(admin, specs, 1)
         yield settings
     finally:
         try:
-            await admin.delete_topics(names)
+            await admin.delete_topics([spec.name for spec in specs])
         finally:
             await admin.close()
 
