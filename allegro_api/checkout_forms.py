@@ -11,7 +11,7 @@ import orjson
 from pydantic import Field, ValidationError
 
 from allegro_api.errors import UnexpectedResponse
-from allegro_api.model_base import AllegroModel, NullableList, load_json_object
+from allegro_api.model_base import AllegroModel, NullableList, collector_paused, load_json_object
 
 
 class Price(AllegroModel):
@@ -115,8 +115,8 @@ class FormSnapshot:
     @classmethod
     def from_json(cls, content: bytes) -> FormSnapshot:
         """Parse one form from a response body."""
-        data = load_json_object(content)
-        return cls.from_dict(data)
+        with collector_paused():
+            return cls.from_dict(load_json_object(content))
 
     def as_dict(self) -> dict[str, Any]:
         """Decode the stored bytes again (a fresh dict each call)."""
@@ -152,13 +152,14 @@ class CheckoutFormPage:
     @classmethod
     def from_json(cls, content: bytes, *, offset: int, limit: int) -> CheckoutFormPage:
         """Parse a list page once; each form keeps its own raw bytes."""
-        data = load_json_object(content)
-        items = data.get("checkoutForms")
-        if items is None:
-            items = []
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise UnexpectedResponse("checkoutForms is not a list of objects")
-        forms = [FormSnapshot.from_dict(item) for item in items]
+        with collector_paused():
+            data = load_json_object(content)
+            items = data.get("checkoutForms")
+            if items is None:
+                items = []
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise UnexpectedResponse("checkoutForms is not a list of objects")
+            forms = [FormSnapshot.from_dict(item) for item in items]
         count = _as_int(data.get("count"), default=len(forms))
         total_count = _as_int(data.get("totalCount"), default=offset + len(forms))
         return cls(forms=forms, count=count, total_count=total_count, offset=offset, limit=limit)

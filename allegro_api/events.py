@@ -8,7 +8,7 @@ from pydantic import Field, ValidationError
 
 from allegro_api.checkout_forms import Marketplace
 from allegro_api.errors import UnexpectedResponse
-from allegro_api.model_base import AllegroModel, NullableList, load_json_object
+from allegro_api.model_base import AllegroModel, NullableList, collector_paused, load_json_object
 
 
 class Reference(AllegroModel):
@@ -103,7 +103,8 @@ class EventStats(AllegroModel):
 def parse_event_page(content: bytes) -> EventPage:
     """Parse a `/order/events` body."""
     try:
-        return EventPage.model_validate(load_json_object(content))
+        with collector_paused():
+            return EventPage.model_validate(load_json_object(content))
     except ValidationError as exc:
         raise UnexpectedResponse(f"malformed event page: {exc.error_count()} errors") from exc
 

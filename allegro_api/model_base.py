@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -41,3 +44,21 @@ def load_json_object(content: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UnexpectedResponse("response body is not a JSON object")
     return data
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a synchronous decode.
+
+    A 100-form page decodes into some 15,000 dicts and lists at once. Collections that run in the middle
+    find them all alive, so they promote the whole tree to the oldest generation, and every promotion
+    counts towards CPython's trigger for a full collection; the tree then dies by reference counting
+    anyway (it holds no cycles). In the poller at a steady 1,000 new orders/s that meant a full
+    collection every few pages. Paused, the collector sees only what outlives the decode."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

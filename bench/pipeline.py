@@ -195,6 +195,26 @@ def _pct(values: list[float], pct: int) -> float:
     return round(statistics.quantiles(values, n=100)[pct - 1], 1)
 
 
+def cpu_seconds(group: ProcessGroup) -> dict[str, float]:
+    """CPU time (user + system) each service process has used so far."""
+    times = {}
+    for c in group.children:
+        if c.process.poll() is None:
+            used = psutil.Process(c.process.pid).cpu_times()
+            times[c.name] = used.user + used.system
+    return times
+
+
+def cpu_ms_per_1000(before: dict[str, float], after: dict[str, float], orders: int) -> dict[str, float]:
+    """CPU milliseconds each process spent per 1,000 orders between two `cpu_seconds` readings: where
+    the pipeline's 2 cores go."""
+    return {
+        name: round((after[name] - before.get(name, 0.0)) * 1e6 / max(orders, 1), 1)
+        for name in after
+        if name in before
+    }
+
+
 def resident_mb(group: ProcessGroup) -> dict[str, float]:
     """Resident memory of each service process, in MB."""
     return {
@@ -287,13 +307,17 @@ async def measure(args: argparse.Namespace, settings: Settings, kafka: KafkaSett
             base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {API_KEY}"}
         )
         started = time.monotonic()
+        cpu_at_start = cpu_seconds(group)
         await link_all(sim, api, sellers)
         finished = await wait_rows(dsn, total, args.timeout, group)
         throughput = total / (finished - started)
-        log(f"throughput: {throughput:.0f} orders/s")
+        load_cpu = cpu_ms_per_1000(cpu_at_start, cpu_seconds(group), total)
+        log(f"throughput: {throughput:.0f} orders/s; CPU ms per 1,000 orders: {load_cpu}")
         memory_at_load = resident_mb(group)
 
+        await sim.post("/_sim/stats/reset")
         since = time.time()
+        cpu_at_trickle = cpu_seconds(group)
         per_seller_rate = args.rate / args.tokens
         for seller in sellers:
             await sim.post(
@@ -304,7 +328,10 @@ async def measure(args: argparse.Namespace, settings: Settings, kafka: KafkaSett
             await sim.delete(f"/_sim/sellers/{seller}/trickle")
         await asyncio.sleep(3)
         latencies = await latency(dsn, kafka, since)
-        log(f"latency: {latencies}")
+        trickle_cpu = cpu_ms_per_1000(cpu_at_trickle, cpu_seconds(group), int(latencies["latency_orders"]))
+        log(f"latency: {latencies}; CPU ms per 1,000 orders: {trickle_cpu}")
+        requests = (await sim.get("/_sim/stats")).json()
+        log(f"Allegro requests in the latency phase: {requests}")
 
         memory: dict[str, Any] = {"at_load": memory_at_load}
         if args.memory_orders:
@@ -336,10 +363,16 @@ async def measure(args: argparse.Namespace, settings: Settings, kafka: KafkaSett
             "orders_per_s": round(throughput, 1),
             "target_orders_per_s": TARGET_ORDERS_PER_S,
             "ratio_to_target": round(throughput / TARGET_ORDERS_PER_S, 2),
+            "load_cpu_ms_per_1000_orders": load_cpu,
             "baseline_simulator_forms_per_s": round(ceiling, 1),
             "ratio_to_simulator_ceiling": round(throughput / ceiling, 2),
             "latency_rate_per_s": args.rate,
             **latencies,
+            "latency_phase_cpu_ms_per_1000_orders": trickle_cpu,
+            "latency_phase_allegro_requests": requests["total"],
+            "latency_phase_requests_per_1000_orders": round(
+                requests["total"] * 1000 / max(latencies["latency_orders"], 1), 1
+            ),
             "resident_mb": memory,
             "measured_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         }

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progress, snapshot_values
 from cli.processes import worker_env
 from core.contract import decode_snapshot
-from core.runtime import freeze_start_up_objects
+from core.runtime import freeze_start_up_objects, use_uvloop
 from core.sending import create_producer
 from core.settings import KafkaSettings, ProcessorSettings
 from db.engine import async_url, create_session_factory
@@ -294,6 +294,7 @@ def main() -> None:
     database_url = bench_database(async_url(url), empty=True)
     # As the worker does, so the plain consumer and the handler phases run under the same runtime.
     freeze_start_up_objects()
+    use_uvloop()
     print(json.dumps(asyncio.run(run(args, database_url, bootstrap))))
 
 

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 from core.logging import configure_logging
-from core.runtime import freeze_start_up_objects
+from core.runtime import freeze_start_up_objects, use_uvloop
 from core.settings import get_settings
 from core.topics import bootstrap
 from processors.app import create_app
@@ -27,6 +27,7 @@ def main() -> None:
     # The worker holds nothing between batches, so rarer young collections cost it no memory (0.0 MB of
     # growth from 100k to 1M orders) and made the agent 6-8 % faster in bench.sink.
     freeze_start_up_objects(young_threshold=50_000)
+    use_uvloop()
     app.main()
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict
 import orjson
 
 from core.logging import configure_logging
-from core.runtime import freeze_start_up_objects
+from core.runtime import freeze_start_up_objects, use_uvloop
 from core.settings import get_settings
 from producers.app import rotate_keys_command, run_until_signalled
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(orjson.dumps(asdict(report)).decode() + "\n")
         return 0
     freeze_start_up_objects()
+    use_uvloop()
     asyncio.run(run_until_signalled(settings, metrics_port=args.metrics_port))
     return 0
 

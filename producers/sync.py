@@ -291,11 +291,11 @@ class TokenSync:
             return
         client, key = self._ctx.access.client, self.identity.token_id
 
-        async def list_between(since: datetime, until: datetime, offset: int) -> CheckoutFormPage:
+        async def list_between(since: datetime, until: datetime, offset: int, limit: int) -> CheckoutFormPage:
             return await self._session.call(
                 lambda token: client.checkout_forms(
                     offset,
-                    100,
+                    limit,
                     access_token=token,
                     governor_key=key,
                     updated_at_gte=since,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
 
 import pytest
+import uvloop
 
-from core.runtime import freeze_start_up_objects
+from core.runtime import freeze_start_up_objects, use_uvloop
 
 
 @pytest.fixture
@@ -49,3 +51,17 @@ def test_cyclic_garbage_made_later_is_still_collected() -> None:
 def test_a_process_may_collect_young_garbage_less_often() -> None:
     freeze_start_up_objects(young_threshold=50_000)
     assert gc.get_threshold()[0] == 50_000
+
+
+def test_loops_made_after_use_uvloop_are_uvloop_loops() -> None:
+    policy = asyncio.get_event_loop_policy()
+    try:
+        use_uvloop()
+        loop = asyncio.new_event_loop()
+        try:
+            assert isinstance(loop, uvloop.Loop)
+            assert loop.run_until_complete(asyncio.sleep(0, result="ran")) == "ran"
+        finally:
+            loop.close()
+    finally:
+        asyncio.set_event_loop_policy(policy)
