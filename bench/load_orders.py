@@ -184,6 +184,11 @@ async def load(dsn: str, *, orders: int, tokens: int, chunk: int, seed: int, res
     try:
         if reset:
             print(f"removing earlier rows of {BENCH_USER}", file=sys.stderr)
+            await conn.execute(
+                "DELETE FROM order_line_items"
+                " WHERE token_id IN (SELECT id FROM user_tokens WHERE user_id = $1)",
+                BENCH_USER,
+            )
             await conn.execute("DELETE FROM orders WHERE user_id = $1", BENCH_USER)
             await conn.execute("DELETE FROM user_tokens WHERE user_id = $1", BENCH_USER)
         token_ids = await create_bench_tokens(conn, tokens, now)
@@ -202,6 +207,12 @@ async def load(dsn: str, *, orders: int, tokens: int, chunk: int, seed: int, res
                     asyncio.to_thread(render_chunk, templates, token_ids, seed_n, size, now)
                 )
             await conn.copy_records_to_table("orders", records=rows, columns=COLUMNS)
+            # The merge check's lookup table, as the processor fills it for every stored order.
+            await conn.copy_records_to_table(
+                "order_line_items",
+                records=[(row[0], item, row[2]) for row in rows for item in row[11]],
+                columns=("token_id", "line_item_id", "checkout_form_id"),
+            )
             loaded += len(rows)
             form_bytes += sum(len(row[12]) for row in rows)
             elapsed = time.perf_counter() - started
@@ -209,6 +220,7 @@ async def load(dsn: str, *, orders: int, tokens: int, chunk: int, seed: int, res
         elapsed = time.perf_counter() - started
         print("analyzing orders", file=sys.stderr)
         await conn.execute("ANALYZE orders")
+        await conn.execute("ANALYZE order_line_items")
         total = await conn.fetchval("SELECT count(*) FROM orders WHERE user_id = $1", BENCH_USER)
     finally:
         await conn.close()
