@@ -168,7 +168,9 @@ async def plain_consumer(
         while True:
             polled = await consumer.getmany(timeout_ms=200, max_records=batch)
             messages = [
-                RawMessage(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                RawMessage(
+                    r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp / 1000
+                )
                 for records in polled.values()
                 for r in records
             ]

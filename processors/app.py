@@ -38,6 +38,7 @@ def raw_message(message: Any) -> RawMessage:
         key=message.key,
         value=message.value,
         headers=tuple((name, bytes(value or b"")) for name, value in headers),
+        timestamp=message.timestamp,
     )
 
 

@@ -17,6 +17,8 @@ class RawMessage:
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+    # The record's Kafka timestamp (seconds since the epoch): when the poller produced it.
+    timestamp: float | None = None
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class SinkResources(Service):
             on_retry=lambda exc: self.metrics.retries.labels(topic, type(exc).__name__).inc(),
             stopping=self.stopping,
         )
-        self.metrics.observe_snapshots(topic, stored.report, time.perf_counter() - started)
+        self.metrics.observe_snapshots(topic, messages, stored.report, time.perf_counter() - started)
 
     async def _publish_in_order(self) -> None:
         while True:

@@ -180,12 +180,12 @@ async def test_malformed_messages_go_to_the_dlq_with_headers_and_the_stream_goes
     assert by_value[b'{"phase": "started"}']["source_topic"] == kafka_settings.sync_runs_topic.encode()
 
 
-def metric(text: str, name: str) -> float:
+def metric(text: str, name: str, **labels: str) -> float:
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == name
+        if sample.name == name and labels.items() <= sample.labels.items()
     )
 
 
@@ -211,7 +211,17 @@ async def test_two_workers_share_the_partitions_and_a_rebalance_loses_nothing(
     await wait_for_scenario(database_url, scenario, workers, within=90)
     await asyncio.sleep(1.5)
     await check_database(database_url, scenario)
-    batches = [metric(await scrape(w), "processor_batch_size_count") for w in (one, two)]
+    topic = kafka_settings.snapshots_topic
+    scraped = [await scrape(w) for w in (one, two)]
+    batches = [metric(text, "processor_batch_size_count", topic=topic) for text in scraped]
     assert all(count > 0 for count in batches), batches
+    # Every committed batch reports how old its oldest snapshot was; none of these waited two minutes.
+    ages = [metric(text, "processor_snapshot_age_seconds_count", topic=topic) for text in scraped]
+    assert ages == batches
+    assert sum(metric(text, "processor_snapshot_age_seconds_sum", topic=topic) for text in scraped) > 0
+    recent = [
+        metric(text, "processor_snapshot_age_seconds_bucket", topic=topic, le="300.0") for text in scraped
+    ]
+    assert recent == batches
     records = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
     check_changes(records, scenario, exactly_once=False)
