@@ -9,7 +9,7 @@ from allegro_api.auth import (
     Pending,
     SlowDown,
 )
-from allegro_api.checkout_forms import CheckoutForm, CheckoutFormPage, FormSnapshot
+from allegro_api.checkout_forms import CheckoutForm, CheckoutFormPage, FormFacts, FormSnapshot
 from allegro_api.client import AllegroClient, CheckoutFormFilters, format_datetime
 from allegro_api.errors import (
     AccessTokenExpired,
@@ -47,6 +47,7 @@ __all__ = [
     "DevicePollOutcome",
     "EventStats",
     "Forbidden",
+    "FormFacts",
     "FormSnapshot",
     "GovernorStats",
     "Granted",

@@ -35,22 +35,21 @@ def form_envelope(
     event_ids: Sequence[str] = (),
 ) -> SnapshotEnvelope:
     """The envelope of a fetched form: its JSON text plus the columns the processor indexes."""
-    form = snapshot.form
-    total = form.summary.total_to_pay if form.summary else None
+    facts = snapshot.facts
     return SnapshotEnvelope(
         token_id=identity.token_id,
         user_id=identity.user_id,
         seller_id=identity.seller_id,
-        checkout_form_id=form.id,
-        revision=form.revision,
-        updated_at=form.updated_at,
-        bought_at=form.bought_at,
-        status=form.status,
-        fulfillment_status=form.fulfillment.status if form.fulfillment else None,
-        buyer_login=form.buyer.login if form.buyer else None,
-        total_amount=total.amount if total else None,
-        currency=total.currency if total else None,
-        line_item_ids=form.line_item_ids,
+        checkout_form_id=facts.id,
+        revision=facts.revision,
+        updated_at=facts.updated_at,
+        bought_at=facts.bought_at,
+        status=facts.status,
+        fulfillment_status=facts.fulfillment_status,
+        buyer_login=facts.buyer_login,
+        total_amount=facts.total_amount,
+        currency=facts.currency,
+        line_item_ids=list(facts.line_item_ids),
         fetched_at=fetched_at,
         source=source,
         event_ids=list(event_ids),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from allegro_api import CheckoutFormPage, FormSnapshot
+from allegro_api import CheckoutFormPage, FormFacts, FormSnapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +64,38 @@ def test_sample_forms_round_trip_unchanged_with_key_order(sample: Path) -> None:
         assert snapshot.as_dict() == form_dict
         assert list(snapshot.as_dict()) == list(form_dict)  # key order kept
         assert b"null" in snapshot.raw  # explicit nulls are stored, not dropped
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
+def test_snapshots_keep_the_facts_of_the_validated_form(sample: Path) -> None:
+    page = CheckoutFormPage.from_json(sample.read_bytes(), offset=0, limit=100)
+    for snapshot in page.forms:
+        form = snapshot.form
+        assert snapshot.facts == FormFacts.of(form)
+        assert snapshot.facts.buyer_login == (form.buyer.login if form.buyer else None)
+        assert snapshot.facts.line_item_ids == tuple(form.line_item_ids)
+        assert snapshot.facts.bought_at == form.bought_at
+
+
+def _tracked_objects_held_by(root: object) -> int:
+    """Objects the cyclic collector tracks that `root` keeps alive (types and modules aside)."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        todo += [r for r in gc.get_referents(item) if gc.is_tracked(r) and not isinstance(r, type)]
+    return len(seen)
+
+
+def test_a_kept_form_holds_a_handful_of_tracked_objects_not_its_decoded_tree() -> None:
+    # A page is held until Kafka acknowledges it; every object it keeps is walked by each collection.
+    page = CheckoutFormPage.from_json(SAMPLES[0].read_bytes(), offset=0, limit=100)
+    snapshot = page.forms[0]
+    assert _tracked_objects_held_by(snapshot) <= 4
+    assert _tracked_objects_held_by(snapshot.form) > 30  # what the snapshot no longer keeps
 
 
 def test_form_with_explicit_null_in_every_optional_field_parses() -> None:
