@@ -44,8 +44,9 @@ from processors.handler import Topics, _row, handle_snapshot_batch
 from processors.messages import RawMessage
 from processors.publishing import AIOKafkaPublisher
 
-# The worker's default, so the plain consumer and the handler phases run the handler as the agent does.
+# The worker's defaults, so the plain consumer and the handler phases run the handler as the agent does.
 LANES = ProcessorSettings().store_lanes
+LANE_MIN_MESSAGES = ProcessorSettings().store_lane_min_messages
 
 
 def topics_of(kafka: KafkaSettings) -> Topics:
@@ -182,6 +183,7 @@ async def plain_consumer(
                     topics=topics_of(kafka),
                     max_message_bytes=kafka.max_message_bytes,
                     lanes=LANES,
+                    lane_min_messages=LANE_MIN_MESSAGES,
                 )
                 await consumer.commit()
 
@@ -210,6 +212,7 @@ async def handler_rate(pool: asyncpg.Pool, kafka: KafkaSettings, values: list[by
             topics=topics_of(kafka),
             max_message_bytes=kafka.max_message_bytes,
             lanes=LANES,
+            lane_min_messages=LANE_MIN_MESSAGES,
         )
     rate = len(messages) / (time.perf_counter() - started)
     await producer.stop()

@@ -138,6 +138,7 @@ class SinkResources(Service):
                 topics=self.topics,
                 max_message_bytes=kafka.max_message_bytes,
                 lanes=self.settings.processor.store_lanes,
+                lane_min_messages=self.settings.processor.store_lane_min_messages,
             )
             if stored.outbox_entries:  # committed, even when another lane failed and the batch is retried
                 await self._to_publish.put(stored)

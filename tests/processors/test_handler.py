@@ -332,3 +332,35 @@ async def test_a_merge_check_waits_for_a_concurrent_transaction_of_the_token_to_
     await successor
     orders = await stored(pool, token_id)
     assert orders["old"]["superseded_by"] == "new"
+
+
+async def test_a_batch_smaller_than_two_lanes_worth_is_one_transaction(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    # Each lane's transaction writes its own outbox row: the ids drawn tell how many transactions ran.
+    next_outbox_id = "SELECT nextval(pg_get_serial_sequence('publish_outbox', 'id'))"
+    messages = raw([snapshot(token_id, f"f{i}", 1) for i in range(40)])
+    before = await pool.fetchval(next_outbox_id)
+    await handle_snapshot_batch(
+        pool,
+        publisher,
+        messages[:20],
+        topics=TOPICS,
+        max_message_bytes=1 << 16,
+        lanes=2,
+        lane_min_messages=20,
+    )
+    one_lane = await pool.fetchval(next_outbox_id)
+    await handle_snapshot_batch(
+        pool,
+        publisher,
+        messages[20:],
+        topics=TOPICS,
+        max_message_bytes=1 << 16,
+        lanes=2,
+        lane_min_messages=10,
+    )
+    two_lanes = await pool.fetchval(next_outbox_id)
+    # Each reading draws an id too: one row for 20 snapshots at 20 per lane, two at 10 per lane.
+    assert (one_lane - before, two_lanes - one_lane) == (2, 3)
+    assert len(await stored(pool, token_id)) == 40
