@@ -200,8 +200,9 @@ async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: da
 
 
 async def _store_in_lanes(
-    pool: asyncpg.Pool, batch: Sequence[Valid], *, lanes: int, now: datetime
+    pool: asyncpg.Pool, batch: Sequence[Valid], *, lanes: int, lane_min_messages: int, now: datetime
 ) -> StoreOutcome:
+    lanes = max(1, min(lanes, len(batch) // lane_min_messages))
     split: list[list[Valid]] = [[] for _ in range(lanes)]
     for message, envelope in batch:
         split[zlib.crc32(envelope.key.encode()) % lanes].append((message, envelope))
@@ -295,8 +296,7 @@ async def store_snapshot_batch(
     few dozen that a steady trickle brings are most of the work."""
     now = datetime.now(UTC)
     valid, dead = validate(messages, max_message_bytes=max_message_bytes)
-    lanes = max(1, min(lanes, len(valid) // lane_min_messages))
-    outcome = await _store_in_lanes(pool, valid, lanes=lanes, now=now)
+    outcome = await _store_in_lanes(pool, valid, lanes=lanes, lane_min_messages=lane_min_messages, now=now)
     dead += outcome.dead_letters
     if dead:
         # Dead letters have no outbox: they are acknowledged before the batch's offsets may move.
