@@ -134,7 +134,9 @@ class TokenSync:
                     self._ctx.metrics.journal_lag.labels(token_id=str(self.identity.token_id)).set(
                         (datetime.now(UTC) - newest).total_seconds()
                     )
+                last_page = len(events) < limit
                 # Kafka has acknowledged the page's snapshots: only now may the cursor move past it.
+                # The last page's write also records the run's success (one statement per quiet poll).
                 async with self._ctx.sessions() as session, session.begin():
                     await token_sync.advance_cursor(
                         session,
@@ -142,12 +144,13 @@ class TokenSync:
                         cursor=cursor,
                         last_event_at=newest,
                         now=datetime.now(UTC),
+                        succeeded=last_page,
                     )
                 run.cursor_to = cursor
-                if len(events) < limit:
+                if last_page:
                     return
 
-        await self._run("journal", body, cursor=state.event_cursor)
+        await self._run("journal", body, cursor=state.event_cursor, body_records_success=True)
 
     async def reconcile(self, state: TokenState) -> None:
         """List forms updated since the last reconciliation (with overlap); publish new revisions."""
@@ -191,9 +194,18 @@ class TokenSync:
     # --- pieces -----------------------------------------------------------------------------------
 
     async def _run(
-        self, kind: SyncKind, body: Callable[[SyncRun], Awaitable[None]], *, cursor: str | None
+        self,
+        kind: SyncKind,
+        body: Callable[[SyncRun], Awaitable[None]],
+        *,
+        cursor: str | None,
+        body_records_success: bool = False,
     ) -> None:
-        """Run `body` as a recorded sync run: started, finished or failed (then re-raised)."""
+        """Run `body` as a recorded sync run: started, finished or failed (then re-raised).
+
+        The token row gets the outcome; a body that writes its own success with its last write says
+        so with `body_records_success`.
+        """
         run = SyncRun(
             self.identity.token_id, self.identity.user_id, kind, self._ctx.publisher, cursor_from=cursor
         )
@@ -213,7 +225,8 @@ class TokenSync:
                     raise
                 self._ctx.metrics.sync_runs.labels(kind=kind, phase="finished").inc()
                 await run.report("finished")
-                await self._record_outcome(None)
+                if not body_records_success:
+                    await self._record_outcome(None)
                 log.info(
                     "%s run finished",
                     kind,

@@ -94,10 +94,11 @@ async def cycle(context: SyncContext, sync: TokenSync, state: TokenState) -> Non
     if sync_requested_at is not None:
         async with context.sessions() as session, session.begin():
             await token_sync.clear_sync_request(session, token_id, requested_at=sync_requested_at)
-    state = await _reload(context, token_id)
+    # The journal does not touch the reconcile time, so the state read before it decides; only a due
+    # reconcile needs the fresh row (its cursor).
     interval = timedelta(seconds=context.settings.reconcile_interval_seconds)
     if state.last_reconcile_at is None or datetime.now(UTC) - state.last_reconcile_at >= interval:
-        await sync.reconcile(state)
+        await sync.reconcile(await _reload(context, token_id))
 
 
 async def _load(context: SyncContext, token_id: UUID) -> TokenState | None:

@@ -7,12 +7,13 @@ says the write must be durable before anything else happens (a rotated token pai
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Text, and_, any_, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Order, UserToken
@@ -54,6 +55,9 @@ class TokenState:
     resync_source: str | None
 
 
+_TOKEN_STATE_COLUMNS = [getattr(UserToken, field.name) for field in fields(TokenState)]
+
+
 @dataclass(frozen=True, slots=True)
 class PendingLink:
     """A device flow waiting for the user; device_code is sealed."""
@@ -90,31 +94,13 @@ async def list_scheduled_tokens(session: AsyncSession) -> list[TokenSchedule]:
 
 async def load_token(session: AsyncSession, token_id: UUID, *, for_update: bool = False) -> TokenState | None:
     """One token row, optionally locked until the transaction ends."""
-    query = select(UserToken).where(UserToken.id == token_id)
+    # Plain columns, not the mapped entity: the poller loads every token once per cycle, and the
+    # identity-map bookkeeping of an entity load costs several times the query itself.
+    query = select(*_TOKEN_STATE_COLUMNS).where(UserToken.id == token_id)
     if for_update:
         query = query.with_for_update()
-    row = (await session.execute(query)).scalar_one_or_none()
-    if row is None:
-        return None
-    return TokenState(
-        id=row.id,
-        user_id=row.user_id,
-        seller_id=row.seller_id,
-        login=row.login,
-        status=row.status,
-        access_token=row.access_token,
-        refresh_token=row.refresh_token,
-        access_expires_at=row.access_expires_at,
-        event_cursor=row.event_cursor,
-        cursor_updated_at=row.cursor_updated_at,
-        backfill_progress=row.backfill_progress,
-        backfill_completed_at=row.backfill_completed_at,
-        last_reconcile_at=row.last_reconcile_at,
-        sync_requested_at=row.sync_requested_at,
-        resync_requested_at=row.resync_requested_at,
-        resync_since=row.resync_since,
-        resync_source=row.resync_source,
-    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else TokenState(*row)
 
 
 async def load_pending_link(session: AsyncSession, token_id: UUID) -> PendingLink | None:
@@ -261,13 +247,20 @@ async def advance_cursor(
     cursor: str | None,
     last_event_at: datetime | None,
     now: datetime,
+    succeeded: bool = False,
 ) -> None:
-    """Move the event cursor; call only after Kafka acknowledged every publish of the page."""
+    """Move the event cursor; call only after Kafka acknowledged every publish of the page.
+
+    `succeeded` also records a successful sync at `now` (what `record_sync_outcome` writes), so the
+    last page of a journal run costs one statement.
+    """
     values: dict[str, Any] = {"event_cursor": cursor, "cursor_updated_at": now}
     if last_event_at is not None:
         values["last_event_at"] = func.greatest(
             func.coalesce(UserToken.last_event_at, last_event_at), last_event_at
         )
+    if succeeded:
+        values |= _outcome_values(now, None)
     await session.execute(update(UserToken).where(UserToken.id == token_id).values(**values))
 
 
@@ -280,10 +273,16 @@ async def record_sync_outcome(
     session: AsyncSession, token_id: UUID, *, at: datetime, error: str | None
 ) -> None:
     """Last sync time, and last success or last error."""
+    await session.execute(
+        update(UserToken).where(UserToken.id == token_id).values(**_outcome_values(at, error))
+    )
+
+
+def _outcome_values(at: datetime, error: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {"last_sync_at": at, "last_error": error}
     if error is None:
         values["last_success_at"] = at
-    await session.execute(update(UserToken).where(UserToken.id == token_id).values(**values))
+    return values
 
 
 async def clear_sync_request(session: AsyncSession, token_id: UUID, *, requested_at: datetime) -> None:
@@ -311,9 +310,10 @@ async def stored_orders(
     ids = list(set(form_ids))
     if not ids:
         return {}
+    # `= ANY(array)`, not `IN (...)`: one statement text whatever the count, so asyncpg prepares it once.
     rows = await session.execute(
         select(Order.checkout_form_id, Order.revision, Order.updated_at, Order.bought_at).where(
-            Order.token_id == token_id, Order.checkout_form_id.in_(ids)
+            Order.token_id == token_id, Order.checkout_form_id == any_(cast(ids, ARRAY(Text)))
         )
     )
     return {
