@@ -34,3 +34,13 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit (no lazy reloads in async code)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_autocommit_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the same pool whose every statement commits on its own.
+
+    For reads and one-statement writes on hot paths: the asyncpg dialect wraps every checkout's pre-ping
+    and every session in BEGIN ... ROLLBACK/COMMIT, so one query costs six round trips in a normal session
+    and two here. Never for work that must be atomic across statements.
+    """
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)

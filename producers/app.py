@@ -15,7 +15,7 @@ from allegro_api import AllegroAuth, AllegroClient
 from core.crypto import KeyRing
 from core.logging import log_context
 from core.settings import Settings
-from db.engine import create_engine, create_session_factory
+from db.engine import create_autocommit_session_factory, create_engine, create_session_factory
 from producers.access import AllegroAccess, count_request
 from producers.budget import SharedBudget
 from producers.keys import RotationReport, rotate_keys
@@ -72,7 +72,13 @@ async def sync_context(
             sessions=create_session_factory(engine),
         )
         metrics.budget_limit.set(governor.budget)
-        yield SyncContext(access, Publisher(producer, settings.kafka), settings.poller, metrics)
+        yield SyncContext(
+            access,
+            Publisher(producer, settings.kafka),
+            settings.poller,
+            metrics,
+            autocommit=create_autocommit_session_factory(engine),
+        )
     finally:
         await producer.stop()  # flushes what is still buffered
         await http.aclose()

@@ -104,7 +104,7 @@ class Poller:
 
     async def _scan(self) -> None:
         """Start work for owned tokens that need it."""
-        async with self._ctx.sessions() as session:
+        async with self._ctx.autocommit() as session:
             tokens = await token_sync.list_scheduled_tokens(session)
         now = datetime.now(UTC)
         async with self._lock:

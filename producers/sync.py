@@ -46,9 +46,12 @@ class SyncContext:
     settings: PollerSettings
     metrics: PollerMetrics
 
+    # Reads and one-statement writes of every poll (see create_autocommit_session_factory).
+    autocommit: async_sessionmaker[AsyncSession]
+
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
-        """The database session factory."""
+        """The database session factory, for writes that must be atomic."""
         return self.access.sessions
 
 
@@ -136,8 +139,9 @@ class TokenSync:
                     )
                 last_page = len(events) < limit
                 # Kafka has acknowledged the page's snapshots: only now may the cursor move past it.
-                # The last page's write also records the run's success (one statement per quiet poll).
-                async with self._ctx.sessions() as session, session.begin():
+                # The last page's write also records the run's success: one statement, committed as
+                # it runs (an autocommit session).
+                async with self._ctx.autocommit() as session:
                     await token_sync.advance_cursor(
                         session,
                         self.identity.token_id,
@@ -411,7 +415,7 @@ class TokenSync:
         )
 
     async def _stored(self, form_ids: Iterable[str]) -> dict[str, StoredOrder]:
-        async with self._ctx.sessions() as session:
+        async with self._ctx.autocommit() as session:
             return await token_sync.stored_orders(session, self.identity.token_id, form_ids)
 
     def _have(

@@ -102,7 +102,7 @@ async def cycle(context: SyncContext, sync: TokenSync, state: TokenState) -> Non
 
 
 async def _load(context: SyncContext, token_id: UUID) -> TokenState | None:
-    async with context.sessions() as session:
+    async with context.autocommit() as session:
         return await token_sync.load_token(session, token_id)
 
 

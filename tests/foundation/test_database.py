@@ -14,7 +14,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from db.engine import asyncpg_dsn
+from core.settings import DatabaseSettings
+from db.engine import (
+    asyncpg_dsn,
+    create_autocommit_session_factory,
+    create_engine,
+    create_session_factory,
+)
 from db.migrate import downgrade, upgrade
 from db.models import Base
 
@@ -131,3 +137,31 @@ async def test_unknown_token_status_is_rejected(session: AsyncSession) -> None:
                 text("INSERT INTO user_tokens (id, user_id, status) VALUES (:id, 'u', 'sleeping')"),
                 {"id": uuid.uuid4()},
             )
+
+
+async def test_autocommit_sessions_commit_each_statement_and_still_ping_the_pooled_connection(
+    database_url: str,
+) -> None:
+    engine = create_engine(DatabaseSettings(url=database_url, pool_size=1))
+    atomic, autocommit = create_session_factory(engine), create_autocommit_session_factory(engine)
+    xid = text("SELECT pg_current_xact_id()::text")
+    try:
+        async with atomic() as session, session.begin():
+            first, second = [(await session.execute(xid)).scalar_one() for _ in range(2)]
+        assert first == second  # one transaction
+        async with autocommit() as session:
+            first, second = [(await session.execute(xid)).scalar_one() for _ in range(2)]
+            backend = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert first != second  # each statement its own transaction
+
+        # The pooled connection dies under us (a server restart would do the same): the pre-ping
+        # notices at the next checkout and the session gets a fresh connection.
+        killer = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            assert await killer.fetchval("SELECT pg_terminate_backend($1)", backend)
+        finally:
+            await killer.close()
+        async with autocommit() as session:
+            assert (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one() != backend
+    finally:
+        await engine.dispose()
