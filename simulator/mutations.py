@@ -18,7 +18,7 @@ def _commit_with_events(
     now = now_us()
     book.commit(record, form, now)
     for event_type in types:
-        book.emit(seller, record, event_type, now, now)
+        book.emit(seller, record, event_type, now, now, current=form)
     seller.touch()
 
 

@@ -109,13 +109,22 @@ class OrderBook:
         record.store(form)
 
     def emit(
-        self, seller: Seller, record: OrderRecord, event_type: str, occurred_us: int, published_us: int
+        self,
+        seller: Seller,
+        record: OrderRecord,
+        event_type: str,
+        occurred_us: int,
+        published_us: int,
+        current: Form | None = None,
     ) -> None:
-        """Journal one event about the record's current revision, unless the drop fault eats it."""
+        """Journal one event about the record's current revision, unless the drop fault eats it.
+
+        `current` is that revision's form when the caller still holds it (saves decoding it again)."""
         if self.fault_rng.random() < self._faults().drop_events:
             return
         if record.event_order_revision != record.revision:
-            record.event_order = dump_compact(event_order_data(seller.seller_id, record.form()))
+            form = current if current is not None else record.form()
+            record.event_order = dump_compact(event_order_data(seller.seller_id, form))
             record.event_order_revision = record.revision
         journal = seller.journal
         event_id = journal.next_id(published_us, now_us())
@@ -182,7 +191,7 @@ class OrderBook:
         now = now_us()
         record, form = self._new_record(seller, now)
         self.commit(record, form, now)
-        self.emit(seller, record, "BOUGHT", now, now)
+        self.emit(seller, record, "BOUGHT", now, now, current=form)
         seller.touch()
         return record.id
 
