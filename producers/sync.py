@@ -98,10 +98,14 @@ class TokenSync:
 
         async def body(run: SyncRun) -> None:
             run.note = progress.get("reason")
+            # A first backfill fills an empty account: asking which forms of each page are stored would
+            # cost a query per page and find none. A resumed or repeated one (the cursor expired) asks.
+            async with self._ctx.autocommit() as session:
+                skip_stored = await token_sync.has_orders(session, self.identity.token_id)
 
             async def save(pos: WalkPosition) -> None:
                 done_at = datetime.now(UTC) if pos.finished else None
-                async with self._ctx.sessions() as session, session.begin():
+                async with self._ctx.autocommit() as session:  # one statement
                     await token_sync.save_backfill_progress(
                         session,
                         self.identity.token_id,
@@ -113,7 +117,7 @@ class TokenSync:
             await walk_windows(
                 position,
                 self._list_by("lineItems.boughtAt"),
-                lambda page: self._publish_forms(page.forms, run, "backfill", skip_stored=True),
+                lambda page: self._publish_forms(page.forms, run, "backfill", skip_stored=skip_stored),
                 save,
             )
 

@@ -303,6 +303,12 @@ async def clear_resync_request(session: AsyncSession, token_id: UUID, *, request
     )
 
 
+async def has_orders(session: AsyncSession, token_id: UUID) -> bool:
+    """True when the orders table holds at least one order of this token."""
+    query = select(Order.id).where(Order.token_id == token_id).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
 async def stored_orders(
     session: AsyncSession, token_id: UUID, form_ids: Iterable[str]
 ) -> dict[str, StoredOrder]:
