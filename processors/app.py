@@ -3,49 +3,26 @@
 Nothing is built at import time: `python -m processors` calls `create_app(get_settings())`.
 
 Delivery (at-least-once, effectively-once results):
-- agents read batches with `stream.take_events(n, within=t)`; Faust acks a batch's events only when the
-  agent asks for the next batch, i.e. after `store_*` returned, and commits only acked offsets;
+- agents read batches with `stream.take_events(n, within=t)` and store them in the background while
+  taking the next (`processors.pipeline`); an event is acked only after its batch is stored, and Faust
+  commits only acked offsets;
 - `store_*` never raises (it retries, holding the batch and the partition), because an exception that
   escapes an agent acks its messages and loses them;
-- a stop (or a rebalance cancelling the agent) in the middle of a batch must not ack it either:
-  `take_events` acks its buffered events in a `finally`, so we mark them acknowledged-already first,
-  which turns that ack into a no-op; the batch is redelivered, and the handler is idempotent.
+- a stop (or a rebalance cancelling the agent) leaves every event not yet stored unacked: it is
+  redelivered, and the handler is idempotent.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 
 from core.settings import Settings
-from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
+from processors.pipeline import store_while_taking
 from processors.resources import SinkResources
-
-
-def raw_message(message: Any) -> RawMessage:
-    """Our broker-neutral view of a Faust message (key and value stay bytes)."""
-    headers = message.headers or ()
-    if isinstance(headers, dict):
-        headers = headers.items()
-    return RawMessage(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple((name, bytes(value or b"")) for name, value in headers),
-        timestamp=message.timestamp,
-    )
-
-
-def _withhold_acks(events: Sequence[Any]) -> None:
-    # Consumer.ack() skips a message flagged as acked, so its offset is never marked for commit.
-    for event in events:
-        event.message.acked = True
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -66,7 +43,7 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=max(4096, 2 * processor.batch_size),
         web_enabled=False,
         # On stop and rebalance Faust would wait until every fetched message is acked; a batch left
-        # unacked on purpose (see `_withhold_acks`) kept that wait going forever. Redelivery is harmless:
+        # unacked on purpose (see `processors.pipeline`) kept that wait going forever. Redelivery is harmless:
         # the handler is idempotent.
         stream_wait_empty=False,
         key_serializer="raw",
@@ -86,20 +63,14 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(snapshots, name="store-snapshots")
     async def store_snapshots(stream: Any) -> None:
-        async for events in batches(stream):
-            try:
-                await resources.store_snapshots([raw_message(e.message) for e in events])
-            except asyncio.CancelledError:
-                _withhold_acks(events)
-                raise
+        await store_while_taking(
+            stream, batches(stream), resources.store_snapshots, batch_size=processor.batch_size
+        )
 
     @app.agent(sync_runs, name="store-sync-runs")
     async def store_sync_runs(stream: Any) -> None:
-        async for events in batches(stream):
-            try:
-                await resources.store_sync_runs([raw_message(e.message) for e in events])
-            except asyncio.CancelledError:
-                _withhold_acks(events)
-                raise
+        await store_while_taking(
+            stream, batches(stream), resources.store_sync_runs, batch_size=processor.batch_size
+        )
 
     return app
