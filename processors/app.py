@@ -63,14 +63,10 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(snapshots, name="store-snapshots")
     async def store_snapshots(stream: Any) -> None:
-        await store_while_taking(
-            stream, batches(stream), resources.store_snapshots, batch_size=processor.batch_size
-        )
+        await store_while_taking(batches(stream), resources.store_snapshots, batch_size=processor.batch_size)
 
     @app.agent(sync_runs, name="store-sync-runs")
     async def store_sync_runs(stream: Any) -> None:
-        await store_while_taking(
-            stream, batches(stream), resources.store_sync_runs, batch_size=processor.batch_size
-        )
+        await store_while_taking(batches(stream), resources.store_sync_runs, batch_size=processor.batch_size)
 
     return app

@@ -44,15 +44,17 @@ def withhold_acks(events: Sequence[Any]) -> None:
         event.message.acked = True
 
 
-async def release_acks(stream: Any, events: Sequence[Any]) -> None:
-    """Ack events whose ack was withheld, now that they are stored: their offsets may be committed."""
+def release_acks(events: Sequence[Any]) -> None:
+    """Ack events whose ack was withheld, now that they are stored: their offsets may be committed.
+
+    `Event.ack`, not `Stream.ack`: the stream's sensors already counted these events out when
+    `take_events` acked them (as a no-op)."""
     for event in events:
         event.message.acked = False
-        await stream.ack(event)
+        event.ack()
 
 
 async def store_while_taking(
-    stream: Any,
     batches: AsyncIterator[list[Any]],
     store: Callable[[list[RawMessage]], Awaitable[None]],
     *,
@@ -80,7 +82,7 @@ async def store_while_taking(
             if len(waiting) < 2 * batch_size:
                 room.set()
             await store([raw_message(event.message) for event in events])
-            await release_acks(stream, events)
+            release_acks(events)
             if not waiting:
                 idle.set()
 

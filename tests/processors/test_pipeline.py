@@ -31,31 +31,34 @@ class Message:
 @dataclass
 class Event:
     message: Message
+    committed: list[int]
+
+    def ack(self) -> bool:
+        """Faust's rule: a message flagged acked is skipped; otherwise its offset may be committed."""
+        if self.message.acked:
+            return False
+        self.message.acked = True
+        self.committed.append(self.message.offset)
+        return True
 
 
 @dataclass
 class Stream:
-    """Records the offsets Faust would mark for commit."""
+    """Where the offsets Faust would mark for commit are recorded."""
 
     committed: list[int] = field(default_factory=list)
 
-    async def ack(self, event: Event) -> None:
-        if not event.message.acked:
-            event.message.acked = True
-            self.committed.append(event.message.offset)
+    def events(self, first: int, count: int) -> list[Event]:
+        return [Event(Message(offset), self.committed) for offset in range(first, first + count)]
 
 
-def events(first: int, count: int) -> list[Event]:
-    return [Event(Message(offset)) for offset in range(first, first + count)]
-
-
-async def taken(stream: Stream, chunks: list[list[Event]], taking: list[int]) -> AsyncIterator[list[Event]]:
+async def taken(chunks: list[list[Event]], taking: list[int]) -> AsyncIterator[list[Event]]:
     """Yields like `take_events`: acks a chunk's events when the next one is asked for."""
     for chunk in chunks:
         taking.append(chunk[0].message.offset)
         yield chunk
         for event in chunk:
-            await stream.ack(event)
+            event.ack()
 
 
 class Store:
@@ -76,10 +79,8 @@ class Store:
 
 async def test_batches_are_taken_while_one_is_stored_and_acked_only_once_stored_in_order() -> None:
     stream, store, taking = Stream(), Store(), list[int]()
-    chunks = [events(0, 3), events(3, 2), events(5, 2)]
-    agent = asyncio.create_task(
-        store_while_taking(stream, taken(stream, chunks, taking), store, batch_size=10)
-    )
+    chunks = [stream.events(0, 3), stream.events(3, 2), stream.events(5, 2)]
+    agent = asyncio.create_task(store_while_taking(taken(chunks, taking), store, batch_size=10))
     for _ in range(50):
         await asyncio.sleep(0)
     # The first batch is still being stored, yet every chunk was taken; nothing is acked.
@@ -94,10 +95,8 @@ async def test_batches_are_taken_while_one_is_stored_and_acked_only_once_stored_
 
 async def test_a_full_backlog_stops_taking_until_the_store_catches_up() -> None:
     stream, store, taking = Stream(), Store(), list[int]()
-    chunks = [events(0, 2), events(2, 2), events(4, 2), events(6, 2)]
-    agent = asyncio.create_task(
-        store_while_taking(stream, taken(stream, chunks, taking), store, batch_size=1)
-    )
+    chunks = [stream.events(0, 2), stream.events(2, 2), stream.events(4, 2), stream.events(6, 2)]
+    agent = asyncio.create_task(store_while_taking(taken(chunks, taking), store, batch_size=1))
     for _ in range(50):
         await asyncio.sleep(0)
     # Two batches' worth (2 events) waiting while the first is stored: the agent stops taking.
@@ -112,14 +111,14 @@ async def test_a_full_backlog_stops_taking_until_the_store_catches_up() -> None:
 
 async def test_a_stop_leaves_everything_not_stored_unacked() -> None:
     stream, store, taking = Stream(), Store(), list[int]()
-    chunks = [events(0, 3), events(3, 2)]
+    chunks = [stream.events(0, 3), stream.events(3, 2)]
 
     async def then_wait() -> AsyncIterator[list[Event]]:
-        async for chunk in taken(stream, chunks, taking):
+        async for chunk in taken(chunks, taking):
             yield chunk
         await asyncio.Event().wait()  # the stream goes on; the worker is stopped
 
-    agent = asyncio.create_task(store_while_taking(stream, then_wait(), store, batch_size=10))
+    agent = asyncio.create_task(store_while_taking(then_wait(), store, batch_size=10))
     for _ in range(50):
         await asyncio.sleep(0)
     agent.cancel()
@@ -137,10 +136,10 @@ async def test_a_store_that_raises_ends_the_agent_with_its_batch_unacked() -> No
         raise RuntimeError("disk full")
 
     async def then_wait() -> AsyncIterator[list[Event]]:
-        async for chunk in taken(stream, [events(0, 2)], taking):
+        async for chunk in taken([stream.events(0, 2)], taking):
             yield chunk
         await asyncio.Event().wait()
 
     with pytest.raises(RuntimeError, match="disk full"):
-        await asyncio.wait_for(store_while_taking(stream, then_wait(), failing, batch_size=10), 5)
+        await asyncio.wait_for(store_while_taking(then_wait(), failing, batch_size=10), 5)
     assert stream.committed == []
