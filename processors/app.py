@@ -40,7 +40,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=4 * 1024 * 1024,
-        stream_buffer_maxsize=max(4096, 2 * processor.batch_size),
+        # A batch: the agent keeps taking while the last batch is stored (processors.pipeline), so this
+        # buffer, the batch waiting and the one being stored hold up to three batches' worth of messages.
+        stream_buffer_maxsize=max(4096, processor.batch_size),
         web_enabled=False,
         # On stop and rebalance Faust would wait until every fetched message is acked; a batch left
         # unacked on purpose (see `processors.pipeline`) kept that wait going forever. Redelivery is harmless:

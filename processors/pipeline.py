@@ -63,9 +63,11 @@ async def store_while_taking(
     """Store every batch `batches` yields, in order, while the next ones are taken; returns once the
     last is stored (a cancellation leaves what is not stored unacked).
 
-    At most two batches' worth of events wait to be stored; beyond that the agent waits, which stops
-    Faust from buffering more. `store` must not raise (it retries until done); if it does anyway, the
-    error ends the agent with the waiting events unacked.
+    At most a batch's worth of events waits to be stored (besides the one being stored); beyond that the
+    agent waits, which stops Faust from buffering more. Memory: the worker holds about as many messages
+    as when it took and stored in turn, since Faust's own buffer is sized to one batch (`create_app`).
+    `store` must not raise (it retries until done); if it does anyway, the error ends the agent with
+    the waiting events unacked.
     """
     waiting: list[Any] = []
     arrived, room, idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -79,7 +81,7 @@ async def store_while_taking(
             del waiting[:batch_size]
             if not waiting:
                 arrived.clear()
-            if len(waiting) < 2 * batch_size:
+            if len(waiting) < batch_size:
                 room.set()
             await store([raw_message(event.message) for event in events])
             release_acks(events)
@@ -93,7 +95,7 @@ async def store_while_taking(
             waiting.extend(events)
             idle.clear()
             arrived.set()
-            if len(waiting) >= 2 * batch_size:
+            if len(waiting) >= batch_size:
                 room.clear()
             await _until_either(room.wait(), storing)
         await _until_either(idle.wait(), storing)  # the stream ended: store what it gave
