@@ -215,6 +215,17 @@ def cpu_ms_per_1000(before: dict[str, float], after: dict[str, float], orders: i
     }
 
 
+# The worker hands free heap back to the OS every 10 s (core.runtime.release_free_memory): memory is read
+# after a quiet spell, so both readings compare what the processes hold, not how large the last burst was.
+SETTLE_SECONDS = 12.0
+
+
+async def settled_resident_mb(group: ProcessGroup) -> dict[str, float]:
+    """Resident memory of each service process, in MB, after `SETTLE_SECONDS` without new orders."""
+    await asyncio.sleep(SETTLE_SECONDS)
+    return resident_mb(group)
+
+
 def resident_mb(group: ProcessGroup) -> dict[str, float]:
     """Resident memory of each service process, in MB."""
     return {
@@ -313,7 +324,7 @@ async def measure(args: argparse.Namespace, settings: Settings, kafka: KafkaSett
         throughput = total / (finished - started)
         load_cpu = cpu_ms_per_1000(cpu_at_start, cpu_seconds(group), total)
         log(f"throughput: {throughput:.0f} orders/s; CPU ms per 1,000 orders: {load_cpu}")
-        memory_at_load = resident_mb(group)
+        memory_at_load = await settled_resident_mb(group)
 
         await sim.post("/_sim/stats/reset")
         since = time.time()
@@ -350,7 +361,7 @@ async def measure(args: argparse.Namespace, settings: Settings, kafka: KafkaSett
             log(f"memory phase: {extra * args.tokens} more orders for {args.tokens} more sellers")
             await link_all(sim, api, more)
             await wait_rows(dsn, count + extra * args.tokens, args.timeout, group)
-            memory["after_more"] = resident_mb(group)
+            memory["after_more"] = await settled_resident_mb(group)
             memory["orders_after_more"] = await asyncpg_fetch_count(dsn)
             memory["growth_mb"] = {
                 name: round(memory["after_more"][name] - memory_at_load.get(name, 0.0), 1)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import gc
+from collections.abc import Callable
 
 import uvloop
 
@@ -37,3 +40,25 @@ def use_uvloop() -> None:
     orders). Call it before the service creates its loop (Faust's worker and its consumer thread create
     theirs from the policy)."""
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        return None
+    return trim
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the operating system (glibc's `malloc_trim`), if it is glibc.
+
+    The worker's messages (3 KB values, their encoded copies, Kafka's send buffers) live outside Python's
+    small-object allocator. A burst of them left freed memory in the heap that glibc kept: the worker's
+    resident memory after a load sat anywhere from 0 to 80 MB above the same idle worker's, depending on
+    the largest burst of the run, and 120 MB of a 265 MB worker was such free heap once it was idle.
+    A trim takes milliseconds."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

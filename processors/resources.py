@@ -20,6 +20,7 @@ from mode import Service
 from prometheus_client import start_http_server
 
 from core.logging import configure_logging
+from core.runtime import release_free_memory
 from core.sending import create_producer
 from core.settings import Settings
 from db.queries import sink
@@ -93,6 +94,11 @@ class SinkResources(Service):
             await self._pool.close()
         if self._http is not None:
             self._http.shutdown()
+
+    @Service.timer(10.0)
+    async def _release_free_memory(self) -> None:
+        """Let the resident memory follow what is in use, not the largest burst so far."""
+        release_free_memory()
 
     async def _drain_outbox(self) -> None:
         # Changes committed by a worker that died before `allegro.orders` acknowledged them. Only rows older
