@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
-import psutil
 import pytest
 import uvloop
 
-from core.runtime import freeze_start_up_objects, release_free_memory, use_uvloop
+from core.runtime import freeze_start_up_objects, use_uvloop
 
 
 @pytest.fixture
@@ -69,15 +70,20 @@ def test_loops_made_after_use_uvloop_are_uvloop_loops() -> None:
 
 
 def test_free_heap_left_between_live_objects_goes_back_to_the_os() -> None:
-    process = psutil.Process()
+    # In a fresh interpreter: this process's heap, shaped by every test before, would blur the figures.
     # Large values interleaved with survivors (over 512 bytes, so glibc's heap holds them too, not
-    # Python's small-object arenas): once the large ones are freed, the heap is full of holes glibc
+    # Python's small-object arenas): once the large ones are freed the heap is full of holes glibc
     # keeps, as only a free top of the heap is returned by itself.
-    pairs = [(bytes(48 * 1024), bytes(1024)) for _ in range(3000)]  # about 140 MB of holes
-    survivors = [small for _, small in pairs]
-    del pairs
-    before = process.memory_info().rss
-    release_free_memory()
-    after = process.memory_info().rss
-    assert survivors
+    script = """
+import psutil
+from core.runtime import release_free_memory
+pairs = [(bytes(48 * 1024), bytes(1024)) for _ in range(3000)]  # about 140 MB
+survivors = [small for _, small in pairs]
+del pairs
+before = psutil.Process().memory_info().rss
+release_free_memory()
+print(before, psutil.Process().memory_info().rss, len(survivors))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    before, after, _ = (int(part) for part in done.stdout.split())
     assert before - after > 64 * 2**20, (before, after)
