@@ -33,7 +33,7 @@ class DeliveringConsumer(faust_kafka.Consumer):
             return await super().wait_first(*coros, timeout=timeout)
         deliver, suspended = coros
         suspended.close()  # never started: the flow's suspension is watched by stop_flow instead
-        delivery = self._delivery = asyncio.ensure_future(deliver)
+        delivery = self._delivery = self.loop.create_task(deliver)
         try:
             result = await delivery
         except asyncio.CancelledError:

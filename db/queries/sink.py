@@ -240,7 +240,9 @@ WITH s AS (
     ON CONFLICT (token_id, checkout_form_id, revision) DO NOTHING
     RETURNING token_id, checkout_form_id, revision
 )
-SELECT {_CHANGED_COLUMNS.replace("o.", "up.")}, up.inserted, rev.revision IS NOT NULL AS revision_added
+-- Only what the batch's rows do not tell: the other columns hold what was sent (`upsert_orders`).
+SELECT up.token_id, up.checkout_form_id, up.first_seen_at, up.superseded_at, up.superseded_by,
+    up.missing_upstream_since, up.inserted, rev.revision IS NOT NULL AS revision_added
 FROM up LEFT JOIN rev USING (token_id, checkout_form_id, revision)"""
 
 
@@ -280,13 +282,41 @@ async def upsert_orders(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -> U
     result = UpsertResult([], [], [])
     for record in records:
         key = (record["token_id"], record["checkout_form_id"])
-        change = "created" if record["inserted"] else "updated"
-        result.changes.append(_changed(record, change=change, order_json=by_key[key].order_json))
+        row = by_key[key]
+        result.changes.append(_upserted(row, record))
         if record["inserted"]:
             result.inserted.append(key)
         if record["revision_added"]:
-            result.revisions.append((*key, record["revision"]))
+            result.revisions.append((*key, row.revision))
     return result
+
+
+def _upserted(row: OrderRow, record: asyncpg.Record) -> ChangedOrder:
+    """The change an upsert made: the row as sent (decoding the written values back from PostgreSQL had
+    cost the worker about 3 % of its time), with what only the stored order knows."""
+    return ChangedOrder(
+        token_id=row.token_id,
+        user_id=row.user_id,
+        seller_id=row.seller_id,
+        checkout_form_id=row.checkout_form_id,
+        revision=row.revision,
+        change="created" if record["inserted"] else "updated",
+        updated_at=row.updated_at,
+        captured_at=row.fetched_at,
+        first_seen_at=record["first_seen_at"],
+        source=row.source,
+        status=row.status,
+        fulfillment_status=row.fulfillment_status,
+        buyer_login=row.buyer_login,
+        bought_at=row.bought_at,
+        total_amount=row.total_amount,
+        currency=row.currency,
+        line_item_ids=row.line_item_ids,
+        superseded_at=record["superseded_at"],
+        superseded_by=record["superseded_by"],
+        missing_upstream_since=record["missing_upstream_since"],
+        order_json=row.order_json,
+    )
 
 
 async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -> list[RevisionKey]:
