@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from core.settings import KafkaSettings, ProcessorSettings, Settings
-from processors.app import create_app
+from processors.app import QuietMonitor, create_app
 from processors.transport import DeliveringConsumer
 
 Deliver = Callable[[Any], Awaitable[Any]]
@@ -38,9 +38,10 @@ async def hand_over(consumer: DeliveringConsumer, message: Any) -> Any:
     return await consumer.wait_first(consumer.callback(message), consumer.suspend_flow.wait())
 
 
-async def test_the_worker_app_uses_the_delivering_consumer() -> None:
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"))
-    assert isinstance(create_app(settings).consumer, DeliveringConsumer)
+async def test_the_worker_app_uses_the_delivering_consumer_and_the_quiet_monitor() -> None:
+    app = create_app(Settings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")))
+    assert isinstance(app.consumer, DeliveringConsumer)
+    assert isinstance(app.monitor, QuietMonitor)
 
 
 async def test_a_message_is_delivered_and_its_result_returned() -> None:
