@@ -59,17 +59,24 @@ async def test_a_message_is_delivered_and_its_result_returned() -> None:
     assert len(asyncio.all_tasks()) == tasks_before  # nothing left behind
 
 
-async def test_a_waiting_delivery_is_abandoned_when_the_flow_stops() -> None:
+def never_room() -> tuple[Deliver, asyncio.Event, asyncio.Event]:
+    """A delivery that waits forever, like one whose channel buffer never gets room; and the events set
+    when it started and when it was cancelled. A function, as Faust's conductor callback is."""
     started, cancelled = asyncio.Event(), asyncio.Event()
 
     async def deliver(message: str) -> None:
         started.set()
         try:
-            await asyncio.Event().wait()  # like a full channel buffer: never room
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled.set()
             raise
 
+    return deliver, started, cancelled
+
+
+async def test_a_waiting_delivery_is_abandoned_when_the_flow_stops() -> None:
+    deliver, started, cancelled = never_room()
     consumer = consumer_with(deliver)
     fetch_loop = asyncio.create_task(hand_over(consumer, "m1"))
     await asyncio.wait_for(started.wait(), 5)
@@ -92,16 +99,7 @@ async def test_while_the_flow_is_suspended_delivery_is_skipped_as_faust_does() -
 
 
 async def test_cancelling_the_fetch_loop_cancels_the_delivery() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def deliver(message: str) -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
+    deliver, started, cancelled = never_room()
     consumer = consumer_with(deliver)
     fetch_loop = asyncio.create_task(hand_over(consumer, "m1"))
     await asyncio.wait_for(started.wait(), 5)
