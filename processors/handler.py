@@ -165,14 +165,16 @@ async def store_batch(conn: asyncpg.Connection, batch: Sequence[Valid], *, now: 
         changes += await sink.link_successors(conn, links, now=now)
         entry = await sink.record_outbox(conn, changes, new_revisions)
     outcome.changes = changes
-    outcome.revisions = [_new_revision(distinct[k]) for k in new_revisions]
+    # The keys' UUIDs came back from PostgreSQL: asyncpg's own UUID type formats and hashes in C, where
+    # the envelopes' uuid.UUID does it in Python (the records' keys and values format each token thrice).
+    outcome.revisions = [_new_revision(distinct[k], token_id=k[0]) for k in new_revisions]
     outcome.outbox_entries = [entry] if entry is not None else []
     return outcome
 
 
-def _new_revision(row: OrderRow) -> NewRevision:
+def _new_revision(row: OrderRow, *, token_id: UUID) -> NewRevision:
     return NewRevision(
-        token_id=row.token_id,
+        token_id=token_id,
         checkout_form_id=row.checkout_form_id,
         revision=row.revision,
         updated_at=row.updated_at,

@@ -295,7 +295,7 @@ def _upserted(row: OrderRow, record: asyncpg.Record) -> ChangedOrder:
     """The change an upsert made: the row as sent (decoding the written values back from PostgreSQL had
     cost the worker about 3 % of its time), with what only the stored order knows."""
     return ChangedOrder(
-        token_id=row.token_id,
+        token_id=record["token_id"],  # asyncpg's UUID: formatted in C when the change is published
         user_id=row.user_id,
         seller_id=row.seller_id,
         checkout_form_id=row.checkout_form_id,
