@@ -52,7 +52,8 @@ class DeliveringConsumer(faust_kafka.Consumer):
             self._delivery.cancel()
 
     def _is_delivery(self, coros: tuple[Any, ...], timeout: Any) -> bool:
-        """True for the fetch loop's call: this consumer's callback on a message, and the flow's signal."""
+        """True for the fetch loop's call: a coroutine of this consumer's callback (the conductor's, called
+        from nowhere else), with a second coroutine beside it, the flow's signal."""
         return (
             timeout is None
             and len(coros) == 2
