@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
+import reference
 from core.contract import order_key
 from core.sending import Record, create_producer, send_all
 from core.settings import KafkaSettings
@@ -30,13 +30,13 @@ def progress(message: str) -> None:
 
 
 def sample_forms() -> list[dict[str, Any]]:
-    """The checkout forms of the shared Allegro samples (ALLEGRO_SHARED_DIR, default ../shared)."""
-    shared = Path(os.environ.get("ALLEGRO_SHARED_DIR", ROOT.parent / "shared"))
+    """The checkout forms of the Allegro sandbox samples (`reference/allegro/samples`)."""
+    samples = reference.ALLEGRO_SAMPLES
     forms: list[dict[str, Any]] = []
-    for path in sorted((shared / "allegro" / "samples").glob("checkout-forms-*.json")):
+    for path in sorted(samples.glob("checkout-forms-*.json")):
         forms += orjson.loads(path.read_bytes())["checkoutForms"]
     if not forms:
-        raise SystemExit(f"no checkout form samples under {shared}/allegro/samples")
+        raise SystemExit(f"no checkout form samples under {samples}")
     return forms
 
 

@@ -1,6 +1,6 @@
 """`python -m bench.load_orders --orders N`: bulk-load realistic orders for one bench user, by COPY.
 
-Forms are the Allegro samples (`$ALLEGRO_SHARED_DIR/allegro/samples`, default `<repo>/../shared`) with
+Forms are the Allegro sandbox samples (`reference/allegro/samples`) with
 fresh ids, buyers, statuses and times, rendered from a pre-serialised template (serialising a 2.7 KB
 dict a million times would dominate the run). The next chunk is rendered in a thread while the
 current one is copied, so Python and PostgreSQL work at the same time. Only the bench user's rows are
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+import reference
 from core.settings import get_settings
 from db.engine import asyncpg_dsn
 
@@ -52,12 +52,6 @@ COLUMNS = (
 )
 _SLOT = re.compile(rb'"@@(\w+)@@"')
 Record = tuple[Any, ...]
-
-
-def shared_dir() -> Path:
-    """Where the shared Allegro documentation lives."""
-    default = Path(__file__).resolve().parent.parent.parent / "shared"
-    return Path(os.environ.get("ALLEGRO_SHARED_DIR", str(default)))
 
 
 @dataclass(frozen=True)
@@ -178,7 +172,7 @@ async def create_bench_tokens(conn: asyncpg.Connection, count: int, now: datetim
 
 async def load(dsn: str, *, orders: int, tokens: int, chunk: int, seed: int, reset: bool) -> dict[str, Any]:
     """Load the orders and return the figures."""
-    templates = load_templates(shared_dir() / "allegro" / "samples")
+    templates = load_templates(reference.ALLEGRO_SAMPLES)
     now = datetime.now(UTC)
     conn = await asyncpg.connect(dsn)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shlex
 import sys
@@ -22,6 +21,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+import reference
 from core.settings import DatabaseSettings, KafkaSettings, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +49,8 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def compose_schema() -> dict[str, Any]:
-    """The official Compose Specification schema, from ALLEGRO_SHARED_DIR or `<repo>/../shared`."""
-    shared = Path(os.environ.get("ALLEGRO_SHARED_DIR", REPO_ROOT.parent / "shared"))
-    schema: dict[str, Any] = json.loads(
-        (shared / "schemas" / "compose-spec.json").read_text(encoding="utf-8")
-    )
+    """The official Compose Specification schema (`reference/schemas/compose-spec.json`)."""
+    schema: dict[str, Any] = json.loads(reference.COMPOSE_SCHEMA.read_text(encoding="utf-8"))
     return schema
 
 

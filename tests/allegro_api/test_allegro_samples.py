@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import gc
-import os
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
 
+import reference
 from allegro_api import CheckoutFormPage, FormFacts, FormSnapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def samples_dir() -> Path:
-    """The shared Allegro samples, from ALLEGRO_SHARED_DIR or `<repo>/../shared`."""
-    shared = Path(os.environ.get("ALLEGRO_SHARED_DIR", REPO_ROOT.parent / "shared"))
-    return shared / "allegro" / "samples"
+    """The Allegro sandbox samples carried in the repository (`reference/allegro/samples`)."""
+    return reference.ALLEGRO_SAMPLES
 
 
 SAMPLES = sorted(samples_dir().glob("checkout-forms-*.json"))

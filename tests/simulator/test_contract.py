@@ -1,6 +1,5 @@
 """Responses validate against Allegro's OpenAPI schemas once null-valued keys are removed (README, top)."""
 
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+import reference
 from tests.simulator.conftest import Sim
 
 # The error bodies of README §5; the orders subset of the spec does not carry these schemas.
@@ -43,9 +43,8 @@ _ERROR_SCHEMAS = {
 
 
 def shared_allegro_dir() -> Path:
-    """ALLEGRO_SHARED_DIR, or `shared/allegro` beside the repository."""
-    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "allegro"
-    return Path(os.environ.get("ALLEGRO_SHARED_DIR", default))
+    """The Allegro reference files carried in the repository (`reference/allegro`)."""
+    return reference.ALLEGRO
 
 
 @cache
