@@ -11,7 +11,8 @@ import orjson
 from pydantic import Field, ValidationError
 
 from allegro_api.errors import UnexpectedResponse
-from allegro_api.model_base import AllegroModel, NullableList, collector_paused, load_json_object
+from allegro_api.form_text import decode_object, page_form_texts, storable_text, strip_whitespace
+from allegro_api.model_base import AllegroModel, NullableList, collector_paused
 
 
 class Price(AllegroModel):
@@ -113,26 +114,33 @@ class FormFacts:
 
     @classmethod
     def of(cls, form: CheckoutForm) -> FormFacts:
-        """Read the facts off a validated form."""
+        """Read the facts off a validated form.
+
+        The texts are what PostgreSQL's text columns and a JSON encoder take: U+0000 and lone surrogates
+        (which a buyer-typed field may hold) become U+FFFD here. The form itself keeps them."""
         total = form.summary.total_to_pay if form.summary else None
         return cls(
-            id=form.id,
-            revision=form.revision,
+            id=storable_text(form.id),
+            revision=_storable(form.revision),
             updated_at=form.updated_at,
             bought_at=form.bought_at,
-            status=form.status,
-            fulfillment_status=form.fulfillment.status if form.fulfillment else None,
-            buyer_login=form.buyer.login if form.buyer else None,
+            status=_storable(form.status),
+            fulfillment_status=_storable(form.fulfillment.status if form.fulfillment else None),
+            buyer_login=_storable(form.buyer.login if form.buyer else None),
             total_amount=total.amount if total else None,
-            currency=total.currency if total else None,
-            line_item_ids=tuple(form.line_item_ids),
+            currency=_storable(total.currency if total else None),
+            line_item_ids=tuple(storable_text(item) for item in form.line_item_ids),
         )
+
+
+def _storable(value: str | None) -> str | None:
+    return None if value is None else storable_text(value)
 
 
 @dataclass(frozen=True, slots=True)
 class FormSnapshot:
-    """One checkout form: its JSON bytes exactly as Allegro's object (key order kept) and the facts read
-    off it once it was validated.
+    """One checkout form: its JSON bytes exactly as Allegro sent them (`allegro_api.form_text`) and the
+    facts read off it once it was validated.
 
     The validated model itself is not kept. Its tree (typed parts and the untyped extras, which are the
     decoded dicts themselves) is about forty tracked objects per form, and a poller holds pages of forms
@@ -144,29 +152,29 @@ class FormSnapshot:
     facts: FormFacts
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FormSnapshot:
-        """Validate a decoded form and keep its bytes; the dict is not modified."""
+    def from_dict(cls, data: dict[str, Any], raw: bytes | None = None) -> FormSnapshot:
+        """Validate a decoded form and keep `raw`, its exact text (its orjson encoding when not given);
+        the dict is not modified."""
         try:
             form = CheckoutForm.model_validate(data)
         except ValidationError as exc:
             raise UnexpectedResponse(f"malformed checkout form: {exc.error_count()} errors") from exc
-        return cls(raw=orjson.dumps(data), facts=FormFacts.of(form))
+        return cls(raw=orjson.dumps(data) if raw is None else raw, facts=FormFacts.of(form))
 
     @classmethod
     def from_json(cls, content: bytes) -> FormSnapshot:
-        """Parse one form from a response body."""
+        """Parse one form from a response body, which is kept as the form's text."""
         with collector_paused():
-            return cls.from_dict(load_json_object(content))
+            return cls.from_dict(decode_object(content), strip_whitespace(content))
 
     @property
     def form(self) -> CheckoutForm:
         """The typed view, validated again from the bytes (a fresh model each call)."""
-        return CheckoutForm.model_validate_json(self.raw)
+        return CheckoutForm.model_validate(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         """Decode the stored bytes again (a fresh dict each call)."""
-        decoded: dict[str, Any] = orjson.loads(self.raw)
-        return decoded
+        return decode_object(self.raw)
 
     @property
     def id(self) -> str:
@@ -198,13 +206,14 @@ class CheckoutFormPage:
     def from_json(cls, content: bytes, *, offset: int, limit: int) -> CheckoutFormPage:
         """Parse a list page once; each form keeps its own raw bytes."""
         with collector_paused():
-            data = load_json_object(content)
+            data = decode_object(content)
             items = data.get("checkoutForms")
             if items is None:
                 items = []
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
                 raise UnexpectedResponse("checkoutForms is not a list of objects")
-            forms = [FormSnapshot.from_dict(item) for item in items]
+            texts = page_form_texts(content, items) if items else []
+            forms = [FormSnapshot.from_dict(item, text) for item, text in zip(items, texts, strict=True)]
         count = _as_int(data.get("count"), default=len(forms))
         total_count = _as_int(data.get("totalCount"), default=offset + len(forms))
         return cls(forms=forms, count=count, total_count=total_count, offset=offset, limit=limit)

@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
-import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from allegro_api.errors import UnexpectedResponse
+from allegro_api.form_text import decode_object
 
 ItemT = TypeVar("ItemT")
 
@@ -36,14 +35,9 @@ NullableList = Annotated[list[ItemT], BeforeValidator(_null_to_empty_list)]
 
 
 def load_json_object(content: bytes) -> dict[str, Any]:
-    """Decode a JSON object body or raise UnexpectedResponse."""
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise UnexpectedResponse("response body is not JSON") from exc
-    if not isinstance(data, dict):
-        raise UnexpectedResponse("response body is not a JSON object")
-    return data
+    """Decode a JSON object body or raise UnexpectedResponse (escaped lone surrogates included:
+    `allegro_api.form_text.decode_object`)."""
+    return decode_object(content)
 
 
 @contextmanager

@@ -63,7 +63,7 @@ async def ceiling(pool: asyncpg.Pool, values: list[bytes], batch: int) -> float:
         chunk = rows[i : i + batch]
         async with pool.acquire() as conn, conn.transaction():
             # The same statement the handler sends: orders upserted, their revisions added in passing.
-            await sink.upsert_orders(conn, chunk)
+            await sink.upsert_orders(conn, chunk, {})
     return len(rows) / (time.perf_counter() - started)
 
 

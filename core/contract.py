@@ -1,13 +1,20 @@
 """The Kafka contract: message models of every topic, strict, versioned, orjson-encoded.
 
 Keys are UTF-8 strings: `{token_id}:{checkout_form_id}` for order topics, `{token_id}` for sync runs,
-`{token_id}:{checkout_form_id}:{revision}` for revisions.
+`{token_id}:{checkout_form_id}:{revision}:{content_sha256_hex}` for revisions (one key per distinct
+content: Allegro's revision label alone may name two contents, and compaction must keep both).
 Tokens never appear here.
 
-The checkout form travels in a snapshot as the JSON *text* Allegro returned (`checkout_form`), not as a
-nested object: the processor hands that text straight to PostgreSQL's JSONB input, so nothing on the hot
-path decodes and re-encodes a 3 KB document it only passes on. The columns the processor needs (status,
-buyer, totals, line item ids) are extracted once by the poller, which parses the form anyway.
+The checkout form travels in a snapshot as the JSON *text* Allegro returned (`checkout_form`), byte for
+byte, not as a nested object: it is the document of record, stored and published as it is (escaped
+U+0000 and lone surrogates included), and nothing on the hot path decodes and re-encodes a 3 KB document
+it only passes on. The columns the processor needs (status, buyer, totals, line item ids) are extracted
+once by the poller, which parses the form anyway; their texts hold U+FFFD where the form holds U+0000 or a
+lone surrogate, which PostgreSQL's text columns and JSON encoders refuse.
+
+`allegro.orders` and `allegro.order-revisions` records embed that same text as their `order` member.
+Their decoders validate it as a JSON object; a consumer that needs the exact text (a replay) takes it
+with `split_document`, since a JSON decoder may refuse (pydantic's) or alter what the form holds.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from core.documents import member_span
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -172,10 +181,10 @@ class RevisionRecord(_Message):
     source: SnapshotSource
     order: dict[str, Any]
 
-    @property
-    def key(self) -> str:
-        """One key per revision: compaction never drops history."""
-        return revision_key(self.token_id, self.checkout_form_id, self.revision)
+    def key_for(self, content_hash: bytes) -> str:
+        """One key per revision content (`content_hash` of the form's text): compaction never drops
+        history."""
+        return revision_key(self.token_id, self.checkout_form_id, self.revision, content_hash)
 
 
 def order_key(token_id: UUID | str, checkout_form_id: str) -> str:
@@ -183,9 +192,13 @@ def order_key(token_id: UUID | str, checkout_form_id: str) -> str:
     return f"{token_id}:{checkout_form_id}"
 
 
-def revision_key(token_id: UUID | str, checkout_form_id: str, revision: str) -> str:
-    """The key of one revision on `allegro.order-revisions`."""
-    return f"{token_id}:{checkout_form_id}:{revision}"
+def revision_key(
+    token_id: UUID | str, checkout_form_id: str, revision: str, content_hash: bytes | None
+) -> str:
+    """The key of one revision content on `allegro.order-revisions` (rows stored before the content hash
+    existed have none, and keep the key they were published under)."""
+    base = f"{token_id}:{checkout_form_id}:{revision}"
+    return base if content_hash is None else f"{base}:{content_hash.hex()}"
 
 
 def encode_order_change(
@@ -267,6 +280,23 @@ def encode_revision_record(
 
 
 M = TypeVar("M", bound=_Message)
+
+
+def split_document(value: bytes | str | None) -> tuple[bytes, str]:
+    """A change or revision record without its form (`"order": {}`), and the form's exact text.
+
+    Raises ContractError when the value is not a JSON object with an `order` object."""
+    if value is None:
+        raise ContractError("empty message value")
+    try:
+        text = value.decode() if isinstance(value, bytes) else value
+        span = member_span(text, "order")
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ContractError(f"not a JSON object: {exc}") from exc
+    if span is None or not text.startswith("{", span[0]):
+        raise ContractError("order: not a JSON object")
+    start, end = span
+    return (text[:start] + "{}" + text[end:]).encode(), text[start:end]
 
 
 def _decode(model: type[M], value: bytes | str | None) -> M:

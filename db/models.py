@@ -14,6 +14,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -128,7 +129,12 @@ class Order(Base):
     total_amount: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     currency: Mapped[str | None] = mapped_column(String(8))
     line_item_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
-    order_data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The form's JSON text exactly as fetched: the document of record (NULL in rows stored before 0006).
+    order_json: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of order_json: what "this content is stored" is decided by (core.documents).
+    content_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A jsonb copy for queries only: U+FFFD where jsonb refuses a character, NULL where it refuses the text.
+    order_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     source: Mapped[str] = mapped_column(String(16))
     first_seen_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     last_synced_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
@@ -154,14 +160,26 @@ class OrderRevision(Base):
     """Append-only history: every distinct revision of every order, once."""
 
     __tablename__ = "order_revisions"
-    __table_args__ = (UniqueConstraint("token_id", "checkout_form_id", "revision"),)
+    # Every distinct content of a revision label; rows from before 0006 (no hash) stay unique by label.
+    __table_args__ = (
+        UniqueConstraint(
+            "token_id",
+            "checkout_form_id",
+            "revision",
+            "content_hash",
+            name="uq_order_revisions_content",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True))
     checkout_form_id: Mapped[str] = mapped_column(String(64))
     revision: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    order_data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    order_json: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    order_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     captured_at: Mapped[datetime] = mapped_column(Timestamp)
     source: Mapped[str] = mapped_column(String(16))
 

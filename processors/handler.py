@@ -1,10 +1,11 @@
 """The snapshot batch handler: validate, dedupe, one transaction, publish real changes, clear the outbox.
 
-Per batch: validate envelopes (dead-letter the invalid), keep the newest version of each order, drop
-what is already stored, then in ONE transaction upsert orders (adding their revisions to the history),
-insert older revisions, mark merged/purged forms, link successors, and record an outbox row; after the
-commit, publish new revisions to `allegro.order-revisions` and changes to `allegro.orders`, wait for the
-acks, delete the outbox row.
+Per batch: validate envelopes (dead-letter the invalid), drop contents already stored, decide each
+order's current version (`processors.newness`, the one rule), then in ONE transaction upsert orders
+(adding their revisions to the history), insert the other new contents into the history, mark
+merged/purged forms, link successors, and record an outbox row; after the commit, publish new revisions
+to `allegro.order-revisions` and changes to `allegro.orders`, wait for the acks, delete the outbox row.
+What is published is built from the very rows written, so a replay of the topics rebuilds them exactly.
 
 Plain async functions over an asyncpg pool and a `Publisher`; no Faust here, so the same code runs under
 the Faust agent, a plain aiokafka consumer and the tests.
@@ -14,14 +15,17 @@ does is idempotent, so calling it again with the same messages (after a crash, a
 stores nothing twice and republishes only changes whose outbox entry was not cleared yet.
 
 Errors: a poison message (bad envelope) becomes a dead letter before the database is touched; a row
-PostgreSQL rejects for its data (`DataError`, integrity violations) is isolated by splitting the batch and
-dead-lettered alone. Anything else (connection lost, broker timeout) propagates to the caller, which
-retries the whole batch (`processors.retry`).
+PostgreSQL rejects for its data (`DataError`, integrity violations) is isolated by splitting the batch.
+A form whose text is valid JSON is then stored without its jsonb query copy (jsonb refuses some valid
+JSON: `core.documents`); only a form that is not JSON at all, or a row still rejected, is dead-lettered.
+Anything else (connection lost, broker timeout, another writer changing an order meanwhile:
+`StoredStateChanged`) propagates to the caller, which retries the whole batch (`processors.retry`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,14 +37,22 @@ import asyncpg
 import orjson
 
 from core.contract import ContractError, SnapshotEnvelope, decode_snapshot
+from core.documents import content_hash, jsonb_text
 from db.queries import sink
-from db.queries.sink import ChangedOrder, NewRevision, OrderKey, OrderRow, RevisionKey
+from db.queries.sink import ChangedOrder, NewRevision, OrderRow
 from processors.messages import DeadLetter, RawMessage
+from processors.newness import first_copies, plan_batch
 from processors.publishing import Publisher, change_record, dead_letter_records, revision_record
 
-_OLDEST = datetime.min.replace(tzinfo=UTC)
 # Errors PostgreSQL raises because of what a row holds, not because of the connection or the server.
 DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# `OrderRow.jsonb_text` for a form stored without a query copy (the statements turn it into NULL).
+NO_QUERY_COPY = ""
+
+
+class StoredStateChanged(RuntimeError):
+    """Another writer changed an order between this batch's read and its write; the batch is retried
+    (nothing of it was written: the transaction rolls back)."""
 
 
 @dataclass
@@ -85,8 +97,9 @@ def validate(
     return valid, dead
 
 
-def _row(envelope: SnapshotEnvelope) -> OrderRow:
+def _row(envelope: SnapshotEnvelope, *, query_copy: bool = True) -> OrderRow:
     assert envelope.checkout_form is not None and envelope.revision is not None  # noqa: S101 - contract
+    text = envelope.checkout_form
     return OrderRow(
         token_id=envelope.token_id,
         user_id=envelope.user_id,
@@ -101,58 +114,36 @@ def _row(envelope: SnapshotEnvelope) -> OrderRow:
         total_amount=envelope.total_amount,
         currency=envelope.currency,
         line_item_ids=envelope.line_item_ids,
-        order_json=envelope.checkout_form,
+        order_json=text,
         source=envelope.source,
         fetched_at=envelope.fetched_at,
+        content_hash=content_hash(text),
+        jsonb_text=jsonb_text(text) if query_copy else NO_QUERY_COPY,
     )
 
 
-def _newness(row: OrderRow) -> tuple[datetime, datetime]:
-    return (row.updated_at or _OLDEST, row.fetched_at)
-
-
-def _is_stale(row: OrderRow, stored: sink.StoredState | None) -> bool:
-    """Mirrors the upsert's WHERE clause, so PostgreSQL is never sent a form it would discard."""
-    if stored is None:
-        return False
-    if stored.revision == row.revision:
-        return True
-    return stored.updated_at is not None and (row.updated_at is None or row.updated_at < stored.updated_at)
-
-
-async def store_batch(conn: asyncpg.Connection, batch: Sequence[Valid], *, now: datetime) -> StoreOutcome:
-    """Store valid envelopes in one transaction on `conn` (a savepoint if one is open already)."""
-    rows = [_row(env) for _, env in batch if env.gone is None]
-    newest: dict[OrderKey, OrderRow] = {}
-    distinct: dict[RevisionKey, OrderRow] = {}
-    for row in rows:  # Kafka order: on equal newness the later message wins
-        key = (row.token_id, row.checkout_form_id)
-        if key not in newest or _newness(row) >= _newness(newest[key]):
-            newest[key] = row
-        distinct.setdefault(row.revision_key, row)
+async def store_batch(
+    conn: asyncpg.Connection, batch: Sequence[Valid], *, now: datetime, query_copy: bool = True
+) -> StoreOutcome:
+    """Store valid envelopes in one transaction on `conn` (a savepoint if one is open already);
+    `query_copy=False` stores the forms without their jsonb copy."""
+    rows = [_row(env, query_copy=query_copy) for _, env in batch if env.gone is None]
+    firsts = first_copies(rows)
     gone = [(env.token_id, env.checkout_form_id, env.gone, env.fetched_at) for _, env in batch if env.gone]
-    keys = list({**dict.fromkeys(newest), **dict.fromkeys((g[0], g[1]) for g in gone)})
+    keys = list({**dict.fromkeys(k[:2] for k in firsts), **dict.fromkeys((g[0], g[1]) for g in gone)})
     stored = await sink.fetch_stored_state(conn, keys)
-    upserts = [row for key, row in newest.items() if not _is_stale(row, stored.get(key))]
-    # A key absent from `orders` has no history either (both are written in one transaction), a key's
-    # current revision is in its history, and the upsert adds its own rows' revisions: only the rest of
-    # the batch's revisions of stored keys need a lookup.
-    upserted = {row.revision_key for row in upserts}
-    unsure = [k for k in distinct if k not in upserted and k[:2] in stored and stored[k[:2]].revision != k[2]]
-    known = await sink.fetch_stored_revisions(conn, unsure)
-    outcome = StoreOutcome(skipped=len(rows) - len(upserts))
+    # A key absent from `orders` has no history either (both are written in one transaction), and a key's
+    # current content is in its history: only other contents of stored keys need a lookup.
+    unsure = [k for k in firsts if k[:2] in stored and stored[k[:2]].content_hash != k[3]]
+    known = await sink.fetch_stored_contents(conn, unsure)
+    plan = plan_batch(firsts, stored, known, len(rows))
+    upserts = list(plan.current.values())
+    outcome = StoreOutcome(skipped=plan.skipped)
     async with conn.transaction():
-        result = await sink.upsert_orders(conn, upserts)
-        written = {(c.token_id, c.checkout_form_id, c.revision) for c in result.changes}
-        # Older revisions of the batch, and (should another writer have won the race) an upsert's own.
-        history = [
-            row
-            for k, row in distinct.items()
-            if k not in known
-            and k not in written
-            and not (k[:2] in stored and stored[k[:2]].revision == k[2])
-        ]
-        new_revisions = result.revisions + await sink.insert_revisions(conn, history)
+        result = await sink.upsert_orders(conn, upserts, stored)
+        if result.lost:
+            raise StoredStateChanged(f"{len(result.lost)} orders changed by another writer meanwhile")
+        new_revisions = result.revisions + await sink.insert_revisions(conn, plan.history)
         changes = result.changes + await sink.mark_gone(conn, gone)
         inserted = set(result.inserted)
         created = [r for r in upserts if r.line_item_ids and (r.token_id, r.checkout_form_id) in inserted]
@@ -167,7 +158,7 @@ async def store_batch(conn: asyncpg.Connection, batch: Sequence[Valid], *, now: 
     outcome.changes = changes
     # The keys' UUIDs came back from PostgreSQL: asyncpg's own UUID type formats and hashes in C, where
     # the envelopes' uuid.UUID does it in Python (the records' keys and values format each token thrice).
-    outcome.revisions = [_new_revision(distinct[k], token_id=k[0]) for k in new_revisions]
+    outcome.revisions = [_new_revision(firsts[k], token_id=k[0]) for k in new_revisions]
     outcome.outbox_entries = [entry] if entry is not None else []
     return outcome
 
@@ -181,11 +172,28 @@ def _new_revision(row: OrderRow, *, token_id: UUID) -> NewRevision:
         captured_at=row.fetched_at,
         source=row.source,
         order_json=row.order_json,
+        content_hash=row.content_hash,
     )
 
 
+def _is_json(text: str | None) -> bool:
+    """True when `text` is valid JSON (RFC 8259: no NaN or Infinity; lone surrogates and U+0000 allowed)."""
+    if text is None:
+        return False
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except ValueError:
+        return False
+    return True
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: datetime) -> StoreOutcome:
-    """Store a batch in one transaction; if PostgreSQL rejects a row's data, bisect to dead-letter it."""
+    """Store a batch in one transaction; if PostgreSQL rejects a row's data, bisect to isolate it, store
+    it without its query copy if its form is JSON, and dead-letter it otherwise."""
     if not batch:
         return StoreOutcome()
     try:
@@ -193,12 +201,24 @@ async def store_isolating(pool: asyncpg.Pool, batch: Sequence[Valid], *, now: da
             return await store_batch(conn, batch, now=now)
     except DATA_ERRORS as exc:
         if len(batch) == 1:
-            return StoreOutcome(dead_letters=[DeadLetter(batch[0][0], type(exc).__name__, str(exc))])
+            return await _store_alone(pool, batch[0], exc, now=now)
         # Halves in Kafka order, so the older half is written first, as it would have been.
         middle = len(batch) // 2
         outcome = await store_isolating(pool, batch[:middle], now=now)
         outcome.merge(await store_isolating(pool, batch[middle:], now=now))
         return outcome
+
+
+async def _store_alone(pool: asyncpg.Pool, item: Valid, error: Exception, *, now: datetime) -> StoreOutcome:
+    """A form PostgreSQL rejected: stored without its jsonb copy if it is JSON, else dead-lettered."""
+    message, envelope = item
+    if envelope.gone is None and _is_json(envelope.checkout_form):
+        try:
+            async with pool.acquire() as conn:
+                return await store_batch(conn, [item], now=now, query_copy=False)
+        except DATA_ERRORS as again:
+            error = again
+    return StoreOutcome(dead_letters=[DeadLetter(message, type(error).__name__, str(error))])
 
 
 async def _store_in_lanes(
@@ -350,8 +370,15 @@ async def _load_outbox_payload(
 ) -> tuple[list[ChangedOrder], list[NewRevision]]:
     body = orjson.loads(payload) if isinstance(payload, str) else payload
     changes = await sink.fetch_changes(conn, [(UUID(t), f, c) for t, f, c in body["changes"]])
-    revisions = await sink.fetch_revisions(conn, [(UUID(t), f, r) for t, f, r in body["revisions"]])
+    # Rows written before migration 0006 name revisions without a content hash.
+    revisions = await sink.fetch_revisions(
+        conn, [(UUID(k[0]), k[1], k[2], _hash_of(k)) for k in body["revisions"]]
+    )
     return changes, revisions
+
+
+def _hash_of(entry: list[Any]) -> bytes | None:
+    return bytes.fromhex(entry[3]) if len(entry) > 3 and entry[3] else None
 
 
 async def drain_outbox(

@@ -74,7 +74,7 @@ def revision_record(revision: NewRevision) -> Record:
         source=revision.source,
         order_json=revision.order_json,
     )
-    key = revision_key(revision.token_id, revision.checkout_form_id, revision.revision)
+    key = revision_key(revision.token_id, revision.checkout_form_id, revision.revision, revision.content_hash)
     # Routed by the order's key: an order's revisions share its partition, in the order they were stored.
     return Record(key.encode(), value, route=order_key(revision.token_id, revision.checkout_form_id).encode())
 

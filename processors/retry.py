@@ -22,6 +22,8 @@ from typing import TypeVar
 import asyncpg
 from aiokafka.errors import KafkaError
 
+from processors.handler import StoredStateChanged
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -36,6 +38,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     KafkaError,  # produce timeouts, leader changes, broker restarts
+    StoredStateChanged,  # another writer (a worker losing its partitions) stored an order meanwhile
 )
 
 

@@ -1,10 +1,16 @@
 """Write-side SQL of the snapshot sink, on a plain asyncpg connection (the processor's hot path).
 
 Every statement is set-based: parallel arrays go in through `unnest()`, one round trip per statement
-whatever the batch size. The checkout form travels as JSON text and is cast to JSONB inside the
-statement, so PostgreSQL parses exactly the documents it keeps: callers first ask `fetch_stored_state`
-and drop what is already stored before they send a form; and the upsert hands its parsed document on to
-`order_revisions` inside the same statement instead of parsing the text a second time.
+whatever the batch size. The checkout form travels as its exact JSON text, stored as it is
+(`order_json`, the document of record) with its SHA-256 (`content_hash`), and cast to JSONB inside the
+statement for the query copy (`order_data`, from `jsonb_text` where jsonb refuses the text of record:
+`core.documents`). Callers first ask `fetch_stored_state` / `fetch_stored_contents` and drop contents
+already stored before they send a form; and the upsert hands its parsed copy on to `order_revisions`
+inside the same statement instead of parsing the text a second time.
+
+Which stored version is current is the caller's decision (`processors.newness`); the upsert only makes
+sure the row it replaces is still the one the caller decided against (compare-and-set on the content
+hash), and reports the keys where another writer got there first.
 
 `publish_outbox` is a transactional outbox: the transaction that makes changes also records them (one
 narrow row per batch), and the row is deleted once Kafka has acknowledged the messages.
@@ -12,7 +18,7 @@ narrow row per batch), and the row is deleted once Kafka has acknowledged the me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -45,14 +51,19 @@ async def create_pool(database_url: str, *, min_size: int = 0, max_size: int = 1
 
 OrderKey = tuple[UUID, str]
 RevisionKey = tuple[UUID, str, str]
+# (token, form, revision label, content hash): one row of the history. The hash is None only in outbox
+# rows written before migration 0006, which named revisions by label.
+ContentKey = tuple[UUID, str, str, bytes | None]
 
 
 @dataclass(frozen=True)
 class StoredState:
-    """What the database holds for one order key before a batch is written."""
+    """What the database holds for one order key before a batch is written: the current version."""
 
     revision: str
     updated_at: datetime | None
+    captured_at: datetime
+    content_hash: bytes | None
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,14 @@ class OrderRow:
     order_json: str
     source: str
     fetched_at: datetime
+    content_hash: bytes
+    # The jsonb query copy's text when it must differ from order_json (None: order_json itself).
+    jsonb_text: str | None = None
 
     @property
-    def revision_key(self) -> RevisionKey:
-        """(token, form, revision)."""
-        return (self.token_id, self.checkout_form_id, self.revision)
+    def content_key(self) -> ContentKey:
+        """(token, form, revision, content hash)."""
+        return (self.token_id, self.checkout_form_id, self.revision, self.content_hash)
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,11 @@ class NewRevision:
     captured_at: datetime
     source: str
     order_json: str
+    content_hash: bytes | None
 
+
+# The stored text of record; rows from before migration 0006 have only their jsonb copy.
+_DOCUMENT = "coalesce({0}.order_json, {0}.order_data::text)"
 
 # Every statement that changes an order returns these columns of it (as `o`).
 _CHANGED_COLUMNS = """o.token_id, o.user_id, o.seller_id, o.checkout_form_id, o.revision, o.updated_at,
@@ -163,11 +181,11 @@ def _changed(record: asyncpg.Record, *, change: str, order_json: str) -> Changed
 async def fetch_stored_state(
     conn: asyncpg.Connection, keys: Sequence[OrderKey]
 ) -> dict[OrderKey, StoredState]:
-    """The stored revision and updated_at of each key that exists (one query)."""
+    """The current version of each key that exists (one query)."""
     if not keys:
         return {}
     records = await conn.fetch(
-        """SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at
+        """SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash
         FROM unnest($1::uuid[], $2::text[]) AS k(token_id, checkout_form_id)
         CROSS JOIN LATERAL (SELECT * FROM orders o
             WHERE o.token_id = k.token_id AND o.checkout_form_id = k.checkout_form_id LIMIT 1) AS o""",
@@ -175,56 +193,71 @@ async def fetch_stored_state(
         [k[1] for k in keys],
     )
     return {
-        (r["token_id"], r["checkout_form_id"]): StoredState(r["revision"], r["updated_at"]) for r in records
+        (r["token_id"], r["checkout_form_id"]): StoredState(
+            r["revision"], r["updated_at"], r["last_synced_at"], r["content_hash"]
+        )
+        for r in records
     }
 
 
-async def fetch_stored_revisions(
-    conn: asyncpg.Connection, revisions: Sequence[RevisionKey]
-) -> set[RevisionKey]:
-    """Which of the given (token, form, revision) triples `order_revisions` already holds."""
-    if not revisions:
+async def fetch_stored_contents(conn: asyncpg.Connection, keys: Sequence[ContentKey]) -> set[ContentKey]:
+    """Which of the given contents `order_revisions` already holds."""
+    if not keys:
         return set()
     records = await conn.fetch(
-        """SELECT r.token_id, r.checkout_form_id, r.revision
-        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(token_id, checkout_form_id, revision)
+        """SELECT r.token_id, r.checkout_form_id, r.revision, r.content_hash
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+            AS k(token_id, checkout_form_id, revision, content_hash)
         CROSS JOIN LATERAL (SELECT * FROM order_revisions r WHERE r.token_id = k.token_id
-            AND r.checkout_form_id = k.checkout_form_id AND r.revision = k.revision LIMIT 1) AS r""",
-        [r[0] for r in revisions],
-        [r[1] for r in revisions],
-        [r[2] for r in revisions],
+            AND r.checkout_form_id = k.checkout_form_id AND r.revision = k.revision
+            AND r.content_hash = k.content_hash LIMIT 1) AS r""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [k[3] for k in keys],
     )
-    return {(r["token_id"], r["checkout_form_id"], r["revision"]) for r in records}
+    return {(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records}
 
 
 # Line item ids travel as one JSON array text per row because unnest() cannot take a ragged text[][].
-# The revision insert reads the upserted rows' parsed JSONB (`up.order_data`), so each form is parsed once.
-_UPSERT_ORDERS = f"""
-WITH s AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+# New keys are inserted, stored ones updated only while they still hold the content the caller decided
+# against (`expected_hash`, `expected_revision`): a key another writer changed (or inserted) meanwhile is
+# missing from the result, and the caller retries. The revision insert reads the written rows' parsed
+# JSONB (`up.order_data`), so each form is parsed once.
+_SENT = """SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::numeric[], $12::text[],
-        $13::text[], $14::text[], $15::text[], $16::timestamptz[])
+        $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bytea[], $18::text[], $19::bool[],
+        $20::text[], $21::bytea[])
     AS s(token_id, user_id, seller_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
-        bought_at, updated_at, total_amount, currency, line_item_ids, order_data, source, fetched_at)
-), up AS (
+        bought_at, updated_at, total_amount, currency, line_item_ids, order_json, source, fetched_at,
+        content_hash, jsonb_text, stored, expected_revision, expected_hash)"""
+_UPSERT_ORDERS = f"""
+WITH s AS ({_SENT}), ins AS (
     INSERT INTO orders AS o (token_id, user_id, seller_id, checkout_form_id, revision, status,
         fulfillment_status, buyer_login, bought_at, updated_at, total_amount, currency, line_item_ids,
-        order_data, source, first_seen_at, last_synced_at)
+        order_json, content_hash, order_data, source, first_seen_at, last_synced_at)
     SELECT s.token_id, s.user_id, s.seller_id, s.checkout_form_id, s.revision, s.status,
         s.fulfillment_status, s.buyer_login, s.bought_at, s.updated_at, s.total_amount, s.currency,
-        ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)), s.order_data::jsonb, s.source,
-        s.fetched_at, s.fetched_at
+        ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)), s.order_json, s.content_hash,
+        coalesce(s.jsonb_text, s.order_json)::jsonb, s.source, s.fetched_at, s.fetched_at
+    FROM s WHERE NOT s.stored
+    ON CONFLICT (token_id, checkout_form_id) DO NOTHING
+    RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_data, true AS inserted
+), upd AS (
+    UPDATE orders AS o SET
+        user_id = s.user_id, seller_id = s.seller_id, revision = s.revision, status = s.status,
+        fulfillment_status = s.fulfillment_status, buyer_login = s.buyer_login, bought_at = s.bought_at,
+        updated_at = s.updated_at, total_amount = s.total_amount, currency = s.currency,
+        line_item_ids = ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)),
+        order_json = s.order_json, content_hash = s.content_hash,
+        order_data = coalesce(s.jsonb_text, s.order_json)::jsonb, source = s.source,
+        last_synced_at = s.fetched_at
     FROM s
-    ON CONFLICT (token_id, checkout_form_id) DO UPDATE SET
-        user_id = EXCLUDED.user_id, seller_id = EXCLUDED.seller_id, revision = EXCLUDED.revision,
-        status = EXCLUDED.status, fulfillment_status = EXCLUDED.fulfillment_status,
-        buyer_login = EXCLUDED.buyer_login, bought_at = EXCLUDED.bought_at, updated_at = EXCLUDED.updated_at,
-        total_amount = EXCLUDED.total_amount, currency = EXCLUDED.currency,
-        line_item_ids = EXCLUDED.line_item_ids, order_data = EXCLUDED.order_data, source = EXCLUDED.source,
-        last_synced_at = EXCLUDED.last_synced_at
-    WHERE o.revision IS DISTINCT FROM EXCLUDED.revision
-        AND (o.updated_at IS NULL OR EXCLUDED.updated_at >= o.updated_at)
-    RETURNING {_CHANGED_COLUMNS}, o.order_data, (o.xmax = 0) AS inserted
+    WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
+        AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash
+    RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_data, false AS inserted
+), up AS (
+    SELECT * FROM ins UNION ALL SELECT * FROM upd
 ), items AS (
     -- The merge check's lookup (`find_merge_links`); a form's line items do not change, so rows are only
     -- ever added.
@@ -232,33 +265,39 @@ WITH s AS (
     SELECT up.token_id, unnest(up.line_item_ids), up.checkout_form_id FROM up WHERE up.inserted
     ON CONFLICT DO NOTHING
 ), rev AS (
-    INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_data, captured_at,
-        source)
-    SELECT up.token_id, up.checkout_form_id, up.revision, up.updated_at, up.order_data, up.last_synced_at,
-        up.source
-    FROM up
-    ON CONFLICT (token_id, checkout_form_id, revision) DO NOTHING
-    RETURNING token_id, checkout_form_id, revision
+    INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json, content_hash,
+        order_data, captured_at, source)
+    SELECT up.token_id, up.checkout_form_id, up.revision, up.updated_at, s.order_json, up.content_hash,
+        up.order_data, up.last_synced_at, up.source
+    FROM up JOIN s USING (token_id, checkout_form_id)
+    ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
+    RETURNING token_id, checkout_form_id, content_hash
 )
 -- Only what the batch's rows do not tell: the other columns hold what was sent (`upsert_orders`).
 SELECT up.token_id, up.checkout_form_id, up.first_seen_at, up.superseded_at, up.superseded_by,
-    up.missing_upstream_since, up.inserted, rev.revision IS NOT NULL AS revision_added
-FROM up LEFT JOIN rev USING (token_id, checkout_form_id, revision)"""
+    up.missing_upstream_since, up.inserted, rev.content_hash IS NOT NULL AS revision_added
+FROM up LEFT JOIN rev USING (token_id, checkout_form_id, content_hash)"""
 
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """What the upsert changed: orders (with their change type), new keys, new revisions."""
+    """What the upsert changed: orders (with their change type), new keys, new revisions, and the keys
+    another writer changed since the caller read them (nothing was written for those)."""
 
     changes: list[ChangedOrder]
     inserted: list[OrderKey]
-    revisions: list[RevisionKey]
+    revisions: list[ContentKey]
+    lost: list[OrderKey]
 
 
-async def upsert_orders(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -> UpsertResult:
-    """Conditionally upsert the newest version of each order, adding it to the history in passing."""
+async def upsert_orders(
+    conn: asyncpg.Connection, rows: Sequence[OrderRow], replaced: Mapping[OrderKey, StoredState]
+) -> UpsertResult:
+    """Write each row as its order's current version, adding it to the history in passing. `replaced`
+    holds the stored version each row replaces (keys absent from it are new)."""
     if not rows:
-        return UpsertResult([], [], [])
+        return UpsertResult([], [], [], [])
+    expected = [replaced.get((r.token_id, r.checkout_form_id)) for r in rows]
     records = await conn.fetch(
         _UPSERT_ORDERS,
         [r.token_id for r in rows],
@@ -277,17 +316,23 @@ async def upsert_orders(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -> U
         [r.order_json for r in rows],
         [r.source for r in rows],
         [r.fetched_at for r in rows],
+        [r.content_hash for r in rows],
+        [r.jsonb_text for r in rows],
+        [e is not None for e in expected],
+        [e.revision if e else None for e in expected],
+        [e.content_hash if e else None for e in expected],
     )
     by_key = {(r.token_id, r.checkout_form_id): r for r in rows}
-    result = UpsertResult([], [], [])
+    result = UpsertResult([], [], [], [])
     for record in records:
         key = (record["token_id"], record["checkout_form_id"])
-        row = by_key[key]
+        row = by_key.pop(key)
         result.changes.append(_upserted(row, record))
         if record["inserted"]:
             result.inserted.append(key)
         if record["revision_added"]:
-            result.revisions.append((*key, row.revision))
+            result.revisions.append((*key, row.revision, row.content_hash))
+    result.lost.extend(by_key)
     return result
 
 
@@ -319,20 +364,21 @@ def _upserted(row: OrderRow, record: asyncpg.Record) -> ChangedOrder:
     )
 
 
-async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -> list[RevisionKey]:
-    """Append older revisions to the history; already stored ones are skipped. Returns the new ones."""
+async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -> list[ContentKey]:
+    """Append contents that are not current to the history; stored ones are skipped. Returns the new ones."""
     if not rows:
         return []
     records = await conn.fetch(
-        """INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_data,
-            captured_at, source)
-        SELECT s.token_id, s.checkout_form_id, s.revision, s.updated_at, s.order_data::jsonb,
-            s.captured_at, s.source
+        """INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json,
+            content_hash, order_data, captured_at, source)
+        SELECT s.token_id, s.checkout_form_id, s.revision, s.updated_at, s.order_json, s.content_hash,
+            coalesce(s.jsonb_text, s.order_json)::jsonb, s.captured_at, s.source
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-            $6::timestamptz[], $7::text[])
-            AS s(token_id, checkout_form_id, revision, updated_at, order_data, captured_at, source)
-        ON CONFLICT (token_id, checkout_form_id, revision) DO NOTHING
-        RETURNING token_id, checkout_form_id, revision""",
+            $6::timestamptz[], $7::text[], $8::bytea[], $9::text[])
+            AS s(token_id, checkout_form_id, revision, updated_at, order_json, captured_at, source,
+                content_hash, jsonb_text)
+        ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
+        RETURNING token_id, checkout_form_id, revision, content_hash""",
         [r.token_id for r in rows],
         [r.checkout_form_id for r in rows],
         [r.revision for r in rows],
@@ -340,8 +386,10 @@ async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -
         [r.order_json for r in rows],
         [r.fetched_at for r in rows],
         [r.source for r in rows],
+        [r.content_hash for r in rows],
+        [r.jsonb_text for r in rows],
     )
-    return [(r["token_id"], r["checkout_form_id"], r["revision"]) for r in records]
+    return [(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records]
 
 
 async def mark_gone(
@@ -363,7 +411,7 @@ async def mark_gone(
         WHERE o.token_id = g.token_id AND o.checkout_form_id = g.checkout_form_id
             AND ((g.reason = 'merged' AND o.superseded_at IS NULL)
                 OR (g.reason = 'purged' AND o.missing_upstream_since IS NULL))
-        RETURNING {_CHANGED_COLUMNS}, g.reason, o.order_data::text AS order_json""",
+        RETURNING {_CHANGED_COLUMNS}, g.reason, {_DOCUMENT.format("o")} AS order_json""",
         [g[0] for g in gone],
         [g[1] for g in gone],
         [g[2] for g in gone],
@@ -446,7 +494,7 @@ async def link_successors(
         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS l(token_id, predecessor, successor)
         WHERE o.token_id = l.token_id AND o.checkout_form_id = l.predecessor
             AND o.superseded_by IS DISTINCT FROM l.successor
-        RETURNING {_CHANGED_COLUMNS}, o.order_data::text AS order_json""",
+        RETURNING {_CHANGED_COLUMNS}, {_DOCUMENT.format("o")} AS order_json""",
         [link[0] for link in links],
         [link[1] for link in links],
         [link[2] for link in links],
@@ -456,18 +504,18 @@ async def link_successors(
 
 
 async def record_outbox(
-    conn: asyncpg.Connection, changes: Sequence[ChangedOrder], revisions: Sequence[RevisionKey]
+    conn: asyncpg.Connection, changes: Sequence[ChangedOrder], revisions: Sequence[ContentKey]
 ) -> int | None:
     """Record what this transaction changed (keys only); returns the outbox row id, None if nothing."""
     if not changes and not revisions:
         return None
     # A batch holds thousands of orders of a few sellers: each token is formatted once (str() on every
     # row had cost 3 % of the worker's time; orjson cannot write asyncpg's own UUID type).
-    tokens = {token: str(token) for token in {c.token_id for c in changes} | {t for t, _, _ in revisions}}
+    tokens = {token: str(token) for token in {c.token_id for c in changes} | {k[0] for k in revisions}}
     payload = orjson.dumps(
         {
             "changes": [[tokens[c.token_id], c.checkout_form_id, c.change] for c in changes],
-            "revisions": [[tokens[t], f, r] for t, f, r in revisions],
+            "revisions": [[tokens[t], f, r, h.hex() if h else None] for t, f, r, h in revisions],
         }
     ).decode()
     entry: int = await conn.fetchval("INSERT INTO publish_outbox (payload) VALUES ($1) RETURNING id", payload)
@@ -504,7 +552,7 @@ async def fetch_changes(
     if not changes:
         return []
     records = await conn.fetch(
-        f"""SELECT {_CHANGED_COLUMNS}, k.change, o.order_data::text AS order_json
+        f"""SELECT {_CHANGED_COLUMNS}, k.change, {_DOCUMENT.format("o")} AS order_json
         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(token_id, checkout_form_id, change)
         JOIN orders o ON o.token_id = k.token_id AND o.checkout_form_id = k.checkout_form_id""",
         [c[0] for c in changes],
@@ -514,17 +562,21 @@ async def fetch_changes(
     return [_changed(r, change=r["change"], order_json=r["order_json"]) for r in records]
 
 
-async def fetch_revisions(conn: asyncpg.Connection, keys: Sequence[RevisionKey]) -> list[NewRevision]:
-    """Stored revisions by (token, form, revision), to publish them again."""
+async def fetch_revisions(conn: asyncpg.Connection, keys: Sequence[ContentKey]) -> list[NewRevision]:
+    """Stored revisions by (token, form, revision, content hash), to publish them again; a key without a
+    hash (an outbox row from before migration 0006) stands for every content of its revision."""
     if not keys:
         return []
     records = await conn.fetch(
-        """SELECT r.token_id, r.checkout_form_id, r.revision, r.updated_at, r.captured_at, r.source,
-            r.order_data::text AS order_json
-        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(token_id, checkout_form_id, revision)
-        JOIN order_revisions r USING (token_id, checkout_form_id, revision)""",
+        f"""SELECT r.token_id, r.checkout_form_id, r.revision, r.updated_at, r.captured_at, r.source,
+            {_DOCUMENT.format("r")} AS order_json, r.content_hash
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+            AS k(token_id, checkout_form_id, revision, content_hash)
+        JOIN order_revisions r ON r.token_id = k.token_id AND r.checkout_form_id = k.checkout_form_id
+            AND r.revision = k.revision AND (k.content_hash IS NULL OR r.content_hash = k.content_hash)""",
         [k[0] for k in keys],
         [k[1] for k in keys],
         [k[2] for k in keys],
+        [k[3] for k in keys],
     )
     return [NewRevision(**dict(r)) for r in records]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -173,6 +174,9 @@ def test_revision_record_round_trips_and_is_keyed_per_revision() -> None:
     )
     record = decode_revision_record(encoded)
     assert record.order == orjson.loads(FORM)
-    assert record.key == f"{token_id}:d4096850-303d-11f0-9468-6d34c41cf924:bd4d65cd"
+    digest = hashlib.sha256(FORM.encode()).digest()
+    assert (
+        record.key_for(digest) == f"{token_id}:d4096850-303d-11f0-9468-6d34c41cf924:bd4d65cd:{digest.hex()}"
+    )
     with pytest.raises(ContractError, match="revision"):
         decode_revision_record(encoded.replace(b'"revision":"bd4d65cd",', b""))
