@@ -43,8 +43,9 @@ class RawJSONResponse(JSONResponse):
         return content
 
 
-def order_document(row: OrderRow) -> dict[str, Any]:
-    """The API shape of an order (OrderOut), the form as a fragment."""
+def order_document(row: OrderRow, *, one_line: bool = False) -> dict[str, Any]:
+    """The API shape of an order (OrderOut), the form as a fragment of its stored text (`one_line`:
+    line breaks between its tokens become spaces)."""
     return {
         "token_id": str(row.token_id),
         "checkout_form_id": row.checkout_form_id,
@@ -62,7 +63,7 @@ def order_document(row: OrderRow) -> dict[str, Any]:
         "superseded_at": row.superseded_at,
         "superseded_by": row.superseded_by,
         "missing_upstream_since": row.missing_upstream_since,
-        "order": orjson.Fragment(row.order_data),
+        "order": orjson.Fragment(_one_line(row.order_data) if one_line else row.order_data),
     }
 
 
@@ -83,8 +84,18 @@ def json_bytes(document: Any) -> bytes:
 
 
 def ndjson_lines(rows: Sequence[OrderRow]) -> bytes:
-    """One JSON document per order, newline-terminated."""
-    return b"".join(orjson.dumps(order_document(row), option=orjson.OPT_APPEND_NEWLINE) for row in rows)
+    """One JSON document per order, newline-terminated.
+
+    A form is its text as Allegro sent it; should that text hold line breaks, they are whitespace
+    between tokens (a JSON string cannot hold a raw one), and here they become spaces so that each
+    order stays one line. Every character of the form's value is kept."""
+    return b"".join(
+        orjson.dumps(order_document(row, one_line=True), option=orjson.OPT_APPEND_NEWLINE) for row in rows
+    )
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ") if "\n" in text or "\r" in text else text
 
 
 def csv_header() -> bytes:

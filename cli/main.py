@@ -199,9 +199,14 @@ def replay(
     pending: Annotated[
         bool, typer.Option(help="Replay every token with a resync-from-Kafka request.")
     ] = False,
-    verify: Annotated[bool, typer.Option(help="Print a checksum of the token's rows afterwards.")] = True,
+    verify: Annotated[
+        bool, typer.Option(help="Print a checksum of the token's rows (every column) before and after.")
+    ] = True,
 ) -> None:
-    """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress."""
+    """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress.
+
+    With a token, the checksums of its `orders` and `order_revisions` rows before and after are printed:
+    a replay into emptied tables that gives back what the worker wrote shows the same figures."""
     settings = get_settings()
     configure_logging("WARNING", json_logs=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -214,18 +219,20 @@ def replay(
             progress.update(tasks[topic], completed=done)
 
         results = asyncio.run(_replay(settings, token, pending, verify, on_progress))
-    for token_id, report, checksum in results:
+    for token_id, report, before, after in results:
         scope = f"token {token_id}" if token_id else "every token"
         console.print(
             f"{scope}: {report.revisions_read} revisions and {report.orders_read} order changes replayed "
             f"({report.orders_written} orders written, {report.skipped_invalid} invalid skipped)"
-            + (f"; checksum {checksum}" if checksum else "")
         )
+        if after:
+            console.print(f"checksum before: {before}")
+            console.print(f"checksum after:  {after}")
 
 
 async def _replay(
     settings: Settings, token: UUID | None, pending: bool, verify: bool, progress: Any
-) -> list[tuple[UUID | None, Any, str]]:
+) -> list[tuple[UUID | None, Any, str, str]]:
     from cli.replay import replay as run_replay
     from db.engine import create_engine
     from db.queries.replay import clear_kafka_resync, pending_kafka_resyncs, token_checksum
@@ -239,13 +246,16 @@ async def _replay(
             tokens = [token]
         results = []
         for token_id in tokens:
+            before = after = ""
+            if token_id is not None and verify:
+                async with engine.connect() as connection:
+                    before = await token_checksum(connection, token_id)
             report = await run_replay(engine, settings.kafka, token_id=token_id, progress=progress)
-            checksum = ""
             if token_id is not None:
                 async with engine.begin() as connection:
                     await clear_kafka_resync(connection, token_id)
-                    checksum = await token_checksum(connection, token_id) if verify else ""
-            results.append((token_id, report, checksum))
+                    after = await token_checksum(connection, token_id) if verify else ""
+            results.append((token_id, report, before, after))
         return results
     finally:
         await engine.dispose()

@@ -3,7 +3,8 @@
 
 Both topics are read from their beginning up to the end offsets seen at start, so a replay is bounded
 even while the service keeps writing. Nothing is committed to Kafka (no consumer group): a replay is a
-read, and it can be repeated; the database writes are idempotent.
+read, and it can be repeated; the database writes are idempotent. Each record's form is taken as the
+exact text it carries (`core.contract.split_document`), never decoded and encoded again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from uuid import UUID
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.contract import ContractError, decode_order_change, decode_revision_record
+from core.contract import ContractError, decode_order_change, decode_revision_record, split_document
 from core.settings import KafkaSettings
 from core.topics import partition_ids
 from db.queries.replay import restore_orders, restore_revisions
@@ -51,7 +52,8 @@ async def replay(
         records = []
         for value in batch:
             try:
-                records.append(decode_revision_record(value))
+                shell, order_json = split_document(value)
+                records.append((decode_revision_record(shell), order_json))
             except ContractError as exc:
                 report.skipped_invalid += 1
                 log.warning("skipping an invalid revision record: %s", exc)
@@ -62,7 +64,8 @@ async def replay(
         changes = []
         for value in batch:
             try:
-                changes.append(decode_order_change(value))
+                shell, order_json = split_document(value)
+                changes.append((decode_order_change(shell), order_json))
             except ContractError as exc:
                 report.skipped_invalid += 1
                 log.warning("skipping an invalid order change: %s", exc)

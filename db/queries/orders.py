@@ -3,8 +3,9 @@
 Ordering is `sort_column DESC, id DESC`, exactly the order of the indexes (user_id, updated_at DESC,
 id DESC) and (user_id, bought_at DESC, id DESC). PostgreSQL puts NULLs first in a DESC order, and so
 do those indexes, so rows without the sort time come first and the keyset condition names them
-explicitly. The stored form is selected as text (`order_data::text`) so the API can splice it into its
-response without decoding it.
+explicitly. The stored form is its text of record (`order_json`, the JSON text exactly as fetched; rows
+stored before migration 0006 have only `order_data`, whose text stands in), which the API splices into
+its response without decoding it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import Order, OrderRevision
@@ -104,7 +105,7 @@ _ORDER_COLUMNS = (
     Order.superseded_at,
     Order.superseded_by,
     Order.missing_upstream_since,
-    cast(Order.order_data, Text),
+    func.coalesce(Order.order_json, cast(Order.order_data, Text)),
 )
 
 
@@ -182,7 +183,8 @@ async def list_orders_page(
 # It goes through the user's token ids so the (token_id, checkout_form_id) unique index answers it;
 # orders whose token row is gone (restored from Kafka without it) are reachable only by listing.
 _ORDER_SELECT_LIST = ", ".join(
-    "order_data::text" if name == "order_data" else name for name in OrderRow.__dataclass_fields__
+    "coalesce(order_json, order_data::text)" if name == "order_data" else name
+    for name in OrderRow.__dataclass_fields__
 )
 GET_ORDER_SQL = (
     f"SELECT {_ORDER_SELECT_LIST} FROM orders"  # noqa: S608 - constant column names, values are parameters
@@ -216,7 +218,7 @@ async def list_revisions(
             OrderRevision.updated_at,
             OrderRevision.captured_at,
             OrderRevision.source,
-            cast(OrderRevision.order_data, Text),
+            func.coalesce(OrderRevision.order_json, cast(OrderRevision.order_data, Text)),
         )
         .where(OrderRevision.token_id == token_id, OrderRevision.checkout_form_id == checkout_form_id)
         .order_by(OrderRevision.captured_at.desc(), OrderRevision.id.desc())

@@ -1,38 +1,46 @@
-"""Rebuilding `orders` and `order_revisions` from the compacted topics, and checksums to prove it."""
+"""Rebuilding `orders` and `order_revisions` from the compacted topics, and checksums to prove it.
+
+Each record's form is restored from its exact text (`core.contract.split_document`), with the same
+derived columns the sink writes (`core.documents`): a replay into emptied tables gives back every column
+the worker wrote (the surrogate `id` aside), which `token_checksum` shows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-import orjson
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.contract import OrderChange, RevisionRecord
+from core.documents import content_hash, jsonb_text
+from db.models import Order, OrderRevision
 
 # The restored row is the message's state, whatever the table held: replay is the source of truth here.
 _RESTORE_ORDER = text(
     """
     INSERT INTO orders (
         token_id, user_id, seller_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
-        bought_at, updated_at, total_amount, currency, line_item_ids, order_data, source,
-        first_seen_at, last_synced_at, superseded_at, superseded_by, missing_upstream_since
+        bought_at, updated_at, total_amount, currency, line_item_ids, order_json, content_hash, order_data,
+        source, first_seen_at, last_synced_at, superseded_at, superseded_by, missing_upstream_since
     ) VALUES (
         :token_id, :user_id, :seller_id, :checkout_form_id, :revision, :status, :fulfillment_status,
-        :buyer_login, :bought_at, :updated_at, :total_amount, :currency, :line_item_ids,
-        CAST(:order_data AS jsonb), :source, coalesce(CAST(:first_seen_at AS timestamptz), :captured_at),
-        :captured_at, :superseded_at, :superseded_by, :missing_upstream_since
+        :buyer_login, :bought_at, :updated_at, :total_amount, :currency, :line_item_ids, :order_json,
+        :content_hash, CAST(coalesce(:jsonb_text, :order_json) AS jsonb), :source,
+        coalesce(CAST(:first_seen_at AS timestamptz), :captured_at), :captured_at, :superseded_at,
+        :superseded_by, :missing_upstream_since
     )
     ON CONFLICT (token_id, checkout_form_id) DO UPDATE SET
         user_id = EXCLUDED.user_id, revision = EXCLUDED.revision, status = EXCLUDED.status,
         fulfillment_status = EXCLUDED.fulfillment_status, buyer_login = EXCLUDED.buyer_login,
         bought_at = EXCLUDED.bought_at, updated_at = EXCLUDED.updated_at,
         total_amount = EXCLUDED.total_amount, currency = EXCLUDED.currency,
-        line_item_ids = EXCLUDED.line_item_ids, order_data = EXCLUDED.order_data,
+        line_item_ids = EXCLUDED.line_item_ids, order_json = EXCLUDED.order_json,
+        content_hash = EXCLUDED.content_hash, order_data = EXCLUDED.order_data,
         source = EXCLUDED.source, first_seen_at = EXCLUDED.first_seen_at,
-        last_synced_at = greatest(orders.last_synced_at, EXCLUDED.last_synced_at),
+        last_synced_at = EXCLUDED.last_synced_at,
         superseded_at = EXCLUDED.superseded_at, superseded_by = EXCLUDED.superseded_by,
         missing_upstream_since = EXCLUDED.missing_upstream_since, seller_id = EXCLUDED.seller_id
     """
@@ -48,28 +56,36 @@ _RESTORE_LINE_ITEMS = text(
 
 _RESTORE_REVISION = text(
     """
-    INSERT INTO order_revisions
-        (token_id, checkout_form_id, revision, updated_at, order_data, captured_at, source)
-    VALUES (:token_id, :checkout_form_id, :revision, :updated_at, CAST(:order_data AS jsonb),
-            :captured_at, :source)
-    ON CONFLICT (token_id, checkout_form_id, revision) DO NOTHING
+    INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json, content_hash,
+        order_data, captured_at, source)
+    VALUES (:token_id, :checkout_form_id, :revision, :updated_at, :order_json, :content_hash,
+            CAST(coalesce(:jsonb_text, :order_json) AS jsonb), :captured_at, :source)
+    ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
     """
 )
 
 
-async def restore_orders(connection: AsyncConnection, changes: Sequence[OrderChange]) -> int:
-    """Upsert the latest state of each order; returns how many rows were written."""
-    latest: dict[tuple[UUID, str], OrderChange] = {}
-    for change in changes:
-        latest[(change.token_id, change.checkout_form_id)] = change
+def _document_columns(order_json: str) -> dict[str, Any]:
+    return {
+        "order_json": order_json,
+        "content_hash": content_hash(order_json),
+        "jsonb_text": jsonb_text(order_json),
+    }
+
+
+async def restore_orders(connection: AsyncConnection, changes: Sequence[tuple[OrderChange, str]]) -> int:
+    """Upsert the latest state of each order from (change, exact form text); returns the rows written."""
+    latest: dict[tuple[UUID, str], tuple[OrderChange, str]] = {}
+    for change, order_json in changes:
+        latest[(change.token_id, change.checkout_form_id)] = (change, order_json)
     if not latest:
         return 0
     rows: list[dict[str, Any]] = [
         {
             **change.model_dump(exclude={"order", "schema_version", "change"}),
-            "order_data": orjson.dumps(change.order).decode(),
+            **_document_columns(order_json),
         }
-        for change in latest.values()
+        for change, order_json in latest.values()
     ]
     await connection.execute(_RESTORE_ORDER, rows)
     items = [
@@ -86,16 +102,15 @@ async def restore_orders(connection: AsyncConnection, changes: Sequence[OrderCha
     return len(rows)
 
 
-async def restore_revisions(connection: AsyncConnection, records: Sequence[RevisionRecord]) -> int:
-    """Insert revisions that are missing; returns how many were offered."""
+async def restore_revisions(
+    connection: AsyncConnection, records: Sequence[tuple[RevisionRecord, str]]
+) -> int:
+    """Insert revisions that are missing, from (record, exact form text); returns how many were offered."""
     if not records:
         return 0
     rows = [
-        {
-            **record.model_dump(exclude={"order", "schema_version"}),
-            "order_data": orjson.dumps(record.order).decode(),
-        }
-        for record in records
+        {**record.model_dump(exclude={"order", "schema_version"}), **_document_columns(order_json)}
+        for record, order_json in records
     ]
     await connection.execute(_RESTORE_REVISION, rows)
     return len(rows)
@@ -111,30 +126,31 @@ async def delete_token_orders(connection: AsyncConnection, token_id: UUID) -> tu
     return orders.rowcount, revisions.rowcount
 
 
+def _content_columns(table: Table) -> str:
+    # Every column but the surrogate id, which a rebuild renumbers; jsonb and arrays by their text form.
+    return ", ".join(column.name for column in table.columns if column.name != "id")
+
+
 async def token_checksum(connection: AsyncConnection, token_id: UUID) -> str:
-    """An md5 over the content of a token's orders and revisions, comparable before and after a rebuild."""
-    result = await connection.execute(
-        text(
-            """
-            SELECT md5(coalesce((
-                SELECT string_agg(
-                    concat_ws('|', checkout_form_id, revision, seller_id, status, fulfillment_status,
-                              buyer_login, bought_at, updated_at, total_amount, currency, line_item_ids::text,
-                              order_data::text, first_seen_at, superseded_at, superseded_by,
-                              missing_upstream_since),
-                    E'\\n' ORDER BY checkout_form_id)
-                FROM orders WHERE token_id = :t), '')
-            || '#' || coalesce((
-                SELECT string_agg(
-                    concat_ws('|', checkout_form_id, revision, updated_at, order_data::text,
-                              captured_at, source),
-                    E'\\n' ORDER BY checkout_form_id, revision)
-                FROM order_revisions WHERE token_id = :t), ''))
-            """
-        ),
-        {"t": token_id},
-    )
-    return str(result.scalar_one())
+    """md5 over every column (the surrogate `id` aside) of a token's `orders` and `order_revisions` rows,
+    comparable before and after a rebuild: `orders=<md5>/<rows> order_revisions=<md5>/<rows>`."""
+    parts = []
+    for model, order in (
+        (Order, "checkout_form_id"),
+        (OrderRevision, "checkout_form_id, revision, content_hash, captured_at"),
+    ):
+        table = cast(Table, model.__table__)
+        columns = _content_columns(table)
+        result = await connection.execute(
+            text(
+                f"SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {order}), '')), count(*)"  # noqa: S608
+                f" FROM (SELECT {columns} FROM {table.name} WHERE token_id = :t) AS t"
+            ),
+            {"t": token_id},
+        )
+        digest, rows = result.one()
+        parts.append(f"{table.name}={digest}/{rows}")
+    return " ".join(parts)
 
 
 async def pending_kafka_resyncs(connection: AsyncConnection) -> list[UUID]:
