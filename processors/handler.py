@@ -140,7 +140,7 @@ async def store_batch(
     upserts = list(plan.current.values())
     outcome = StoreOutcome(skipped=plan.skipped)
     async with conn.transaction():
-        result = await sink.upsert_orders(conn, upserts, stored)
+        result = await sink.upsert_orders(conn, upserts, stored, plan.first_seen)
         if result.lost:
             raise StoredStateChanged(f"{len(result.lost)} orders changed by another writer meanwhile")
         new_revisions = result.revisions + await sink.insert_revisions(conn, plan.history)

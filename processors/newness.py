@@ -46,6 +46,9 @@ class Plan:
     current: dict[OrderKey, OrderRow] = field(default_factory=dict)
     history: list[OrderRow] = field(default_factory=list)
     skipped: int = 0
+    # When each order not stored yet was first seen: the capture time of its first snapshot to arrive,
+    # which is the same whichever batch that snapshot came in.
+    first_seen: dict[OrderKey, datetime] = field(default_factory=dict)
 
 
 def first_copies(rows: Iterable[OrderRow]) -> dict[ContentKey, OrderRow]:
@@ -75,6 +78,8 @@ def plan_batch(
         if content in known or (state is not None and state.content_hash == content[3]):
             continue
         new_contents += 1
+        if state is None:
+            plan.first_seen.setdefault(key, row.fetched_at)
         candidate = newness(row.updated_at, row.fetched_at)
         if key not in newest or supersedes(candidate, newest[key]):
             if key in plan.current:

@@ -227,10 +227,10 @@ async def fetch_stored_contents(conn: asyncpg.Connection, keys: Sequence[Content
 _SENT = """SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::numeric[], $12::text[],
         $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bytea[], $18::text[], $19::bool[],
-        $20::text[], $21::bytea[])
+        $20::text[], $21::bytea[], $22::timestamptz[])
     AS s(token_id, user_id, seller_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
         bought_at, updated_at, total_amount, currency, line_item_ids, order_json, source, fetched_at,
-        content_hash, jsonb_text, stored, expected_revision, expected_hash)"""
+        content_hash, jsonb_text, stored, expected_revision, expected_hash, first_seen_at)"""
 _UPSERT_ORDERS = f"""
 WITH s AS ({_SENT}), ins AS (
     INSERT INTO orders AS o (token_id, user_id, seller_id, checkout_form_id, revision, status,
@@ -239,7 +239,7 @@ WITH s AS ({_SENT}), ins AS (
     SELECT s.token_id, s.user_id, s.seller_id, s.checkout_form_id, s.revision, s.status,
         s.fulfillment_status, s.buyer_login, s.bought_at, s.updated_at, s.total_amount, s.currency,
         ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)), s.order_json, s.content_hash,
-        coalesce(s.jsonb_text, s.order_json)::jsonb, s.source, s.fetched_at, s.fetched_at
+        nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, s.source, s.first_seen_at, s.fetched_at
     FROM s WHERE NOT s.stored
     ON CONFLICT (token_id, checkout_form_id) DO NOTHING
     RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_data, true AS inserted
@@ -250,7 +250,7 @@ WITH s AS ({_SENT}), ins AS (
         updated_at = s.updated_at, total_amount = s.total_amount, currency = s.currency,
         line_item_ids = ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)),
         order_json = s.order_json, content_hash = s.content_hash,
-        order_data = coalesce(s.jsonb_text, s.order_json)::jsonb, source = s.source,
+        order_data = nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, source = s.source,
         last_synced_at = s.fetched_at
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
@@ -291,10 +291,14 @@ class UpsertResult:
 
 
 async def upsert_orders(
-    conn: asyncpg.Connection, rows: Sequence[OrderRow], replaced: Mapping[OrderKey, StoredState]
+    conn: asyncpg.Connection,
+    rows: Sequence[OrderRow],
+    replaced: Mapping[OrderKey, StoredState],
+    first_seen: Mapping[OrderKey, datetime] | None = None,
 ) -> UpsertResult:
     """Write each row as its order's current version, adding it to the history in passing. `replaced`
-    holds the stored version each row replaces (keys absent from it are new)."""
+    holds the stored version each row replaces (keys absent from it are new); `first_seen` when new
+    keys were first seen (default: their row's capture time)."""
     if not rows:
         return UpsertResult([], [], [], [])
     expected = [replaced.get((r.token_id, r.checkout_form_id)) for r in rows]
@@ -321,6 +325,7 @@ async def upsert_orders(
         [e is not None for e in expected],
         [e.revision if e else None for e in expected],
         [e.content_hash if e else None for e in expected],
+        [(first_seen or {}).get((r.token_id, r.checkout_form_id), r.fetched_at) for r in rows],
     )
     by_key = {(r.token_id, r.checkout_form_id): r for r in rows}
     result = UpsertResult([], [], [], [])
@@ -372,7 +377,7 @@ async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -
         """INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json,
             content_hash, order_data, captured_at, source)
         SELECT s.token_id, s.checkout_form_id, s.revision, s.updated_at, s.order_json, s.content_hash,
-            coalesce(s.jsonb_text, s.order_json)::jsonb, s.captured_at, s.source
+            nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, s.captured_at, s.source
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
             $6::timestamptz[], $7::text[], $8::bytea[], $9::text[])
             AS s(token_id, checkout_form_id, revision, updated_at, order_json, captured_at, source,
