@@ -239,10 +239,15 @@ async def test_e05b_on_a_real_worker_the_older_snapshot_delivered_later_does_not
     stored = await current(pool, token_id)
     assert (stored["revision"], stored["fulfillment_status"]) == ("e5100002", "SENT")
 
+    async def of_token(topic: str) -> list[Any]:
+        # A starting worker also publishes what other tests' batches left in the shared outbox.
+        records = await consume_all(bootstrap, topic, 2)
+        return [r for r in records if r.key.startswith(str(token_id).encode())]
+
     async def both_revisions_published() -> bool:
-        return len(await consume_all(bootstrap, kafka_settings.revisions_topic, 2)) == 2
+        return len(await of_token(kafka_settings.revisions_topic)) == 2
 
     await wait_until(both_revisions_published, within=30, what="two revision records", workers=workers)
-    changes = await consume_all(bootstrap, kafka_settings.orders_topic, 2)
+    changes = await of_token(kafka_settings.orders_topic)
     assert [split_document(r.value)[1] for r in changes] == [NEWER.decode()]
     assert orjson.loads(split_document(changes[0].value)[0])["revision"] == "e5100002"
