@@ -35,7 +35,9 @@ def content_hash(text: str) -> bytes:
 
 def jsonb_text(text: str) -> str | None:
     """The text for the jsonb query copy when it must differ from `text` (None when `text` itself fits)."""
-    if "\\u" not in text:  # the common case, decided by one scan in C
+    # The common case (no escape at all: Allegro escapes only quotes, backslashes and control characters)
+    # is one memchr-speed scan; a 2-character search costs ten times as much.
+    if "\\" not in text or "\\u" not in text:
         return None
     sanitised = _ESCAPES.sub(_replace_refused, text)
     return None if sanitised == text else sanitised

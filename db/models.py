@@ -179,6 +179,7 @@ class OrderRevision(Base):
     updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
     order_json: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Only rows stored before 0006 have it (then it is their only text); the history keeps order_json.
     order_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     captured_at: Mapped[datetime] = mapped_column(Timestamp)
     source: Mapped[str] = mapped_column(String(16))

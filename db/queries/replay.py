@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, text
+import asyncpg
+from sqlalchemy import Table, TextClause, text
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.contract import OrderChange, RevisionRecord
@@ -28,7 +30,7 @@ _RESTORE_ORDER = text(
     ) VALUES (
         :token_id, :user_id, :seller_id, :checkout_form_id, :revision, :status, :fulfillment_status,
         :buyer_login, :bought_at, :updated_at, :total_amount, :currency, :line_item_ids, :order_json,
-        :content_hash, CAST(coalesce(:jsonb_text, :order_json) AS jsonb), :source,
+        :content_hash, CAST(nullif(coalesce(:jsonb_text, :order_json), '') AS jsonb), :source,
         coalesce(CAST(:first_seen_at AS timestamptz), :captured_at), :captured_at, :superseded_at,
         :superseded_by, :missing_upstream_since
     )
@@ -57,12 +59,42 @@ _RESTORE_LINE_ITEMS = text(
 _RESTORE_REVISION = text(
     """
     INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json, content_hash,
-        order_data, captured_at, source)
+        captured_at, source)
     VALUES (:token_id, :checkout_form_id, :revision, :updated_at, :order_json, :content_hash,
-            CAST(coalesce(:jsonb_text, :order_json) AS jsonb), :captured_at, :source)
+            :captured_at, :source)
     ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
     """
 )
+
+
+async def _execute_rows(
+    connection: AsyncConnection, statement: TextClause, rows: list[dict[str, Any]]
+) -> None:
+    """Execute for every row; a row whose text jsonb refuses altogether is written without its query
+    copy, as the worker wrote it (`processors.handler`)."""
+    try:
+        async with connection.begin_nested():
+            await connection.execute(statement, rows)
+    except DBAPIError as exc:
+        if not _is_data_error(exc):
+            raise
+        for row in rows:
+            try:
+                async with connection.begin_nested():
+                    await connection.execute(statement, row)
+            except DBAPIError as again:
+                if not _is_data_error(again):
+                    raise
+                async with connection.begin_nested():
+                    await connection.execute(statement, {**row, "jsonb_text": ""})
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    # SQLAlchemy's asyncpg adapter reports some data errors (numeric overflow) as its generic Error; the
+    # driver's exception underneath tells.
+    return isinstance(exc, DataError) or isinstance(
+        exc.orig.__cause__ if exc.orig else None, asyncpg.DataError
+    )
 
 
 def _document_columns(order_json: str) -> dict[str, Any]:
@@ -87,7 +119,7 @@ async def restore_orders(connection: AsyncConnection, changes: Sequence[tuple[Or
         }
         for change, order_json in latest.values()
     ]
-    await connection.execute(_RESTORE_ORDER, rows)
+    await _execute_rows(connection, _RESTORE_ORDER, rows)
     items = [
         {
             "token_id": r["token_id"],

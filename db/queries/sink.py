@@ -3,10 +3,11 @@
 Every statement is set-based: parallel arrays go in through `unnest()`, one round trip per statement
 whatever the batch size. The checkout form travels as its exact JSON text, stored as it is
 (`order_json`, the document of record) with its SHA-256 (`content_hash`), and cast to JSONB inside the
-statement for the query copy (`order_data`, from `jsonb_text` where jsonb refuses the text of record:
-`core.documents`). Callers first ask `fetch_stored_state` / `fetch_stored_contents` and drop contents
-already stored before they send a form; and the upsert hands its parsed copy on to `order_revisions`
-inside the same statement instead of parsing the text a second time.
+statement for the current version's query copy (`orders.order_data`, from `jsonb_text` where jsonb
+refuses the text of record: `core.documents`). The history keeps the text alone: a second jsonb copy per
+revision cost the first load about a tenth of its rate, for queries nobody runs on history (whoever does
+casts `order_json`). Callers first ask `fetch_stored_state` / `fetch_stored_contents` and drop contents
+already stored before they send a form.
 
 Which stored version is current is the caller's decision (`processors.newness`); the upsert only makes
 sure the row it replaces is still the one the caller decided against (compare-and-set on the content
@@ -222,8 +223,7 @@ async def fetch_stored_contents(conn: asyncpg.Connection, keys: Sequence[Content
 # Line item ids travel as one JSON array text per row because unnest() cannot take a ragged text[][].
 # New keys are inserted, stored ones updated only while they still hold the content the caller decided
 # against (`expected_hash`, `expected_revision`): a key another writer changed (or inserted) meanwhile is
-# missing from the result, and the caller retries. The revision insert reads the written rows' parsed
-# JSONB (`up.order_data`), so each form is parsed once.
+# missing from the result, and the caller retries.
 _SENT = """SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::numeric[], $12::text[],
         $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bytea[], $18::text[], $19::bool[],
@@ -242,7 +242,7 @@ WITH s AS ({_SENT}), ins AS (
         nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, s.source, s.first_seen_at, s.fetched_at
     FROM s WHERE NOT s.stored
     ON CONFLICT (token_id, checkout_form_id) DO NOTHING
-    RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_data, true AS inserted
+    RETURNING {_CHANGED_COLUMNS}, o.content_hash, true AS inserted
 ), upd AS (
     UPDATE orders AS o SET
         user_id = s.user_id, seller_id = s.seller_id, revision = s.revision, status = s.status,
@@ -255,7 +255,7 @@ WITH s AS ({_SENT}), ins AS (
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
         AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash
-    RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_data, false AS inserted
+    RETURNING {_CHANGED_COLUMNS}, o.content_hash, false AS inserted
 ), up AS (
     SELECT * FROM ins UNION ALL SELECT * FROM upd
 ), items AS (
@@ -266,9 +266,9 @@ WITH s AS ({_SENT}), ins AS (
     ON CONFLICT DO NOTHING
 ), rev AS (
     INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json, content_hash,
-        order_data, captured_at, source)
+        captured_at, source)
     SELECT up.token_id, up.checkout_form_id, up.revision, up.updated_at, s.order_json, up.content_hash,
-        up.order_data, up.last_synced_at, up.source
+        up.last_synced_at, up.source
     FROM up JOIN s USING (token_id, checkout_form_id)
     ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
     RETURNING token_id, checkout_form_id, content_hash
@@ -375,13 +375,9 @@ async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -
         return []
     records = await conn.fetch(
         """INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json,
-            content_hash, order_data, captured_at, source)
-        SELECT s.token_id, s.checkout_form_id, s.revision, s.updated_at, s.order_json, s.content_hash,
-            nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, s.captured_at, s.source
-        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-            $6::timestamptz[], $7::text[], $8::bytea[], $9::text[])
-            AS s(token_id, checkout_form_id, revision, updated_at, order_json, captured_at, source,
-                content_hash, jsonb_text)
+            content_hash, captured_at, source)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+            $6::bytea[], $7::timestamptz[], $8::text[])
         ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
         RETURNING token_id, checkout_form_id, revision, content_hash""",
         [r.token_id for r in rows],
@@ -389,10 +385,9 @@ async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -
         [r.revision for r in rows],
         [r.updated_at for r in rows],
         [r.order_json for r in rows],
+        [r.content_hash for r in rows],
         [r.fetched_at for r in rows],
         [r.source for r in rows],
-        [r.content_hash for r in rows],
-        [r.jsonb_text for r in rows],
     )
     return [(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records]
 

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from allegro_api import CheckoutFormPage, FormSnapshot
 from core.contract import order_key, split_document
 from core.settings import KafkaSettings
+from db.engine import asyncpg_dsn
 from producers.snapshots import TokenIdentity, form_envelope
 from tests.processors.worker import Worker, consume_all, count_orders, produce, wait_until, worker_env
 
@@ -58,6 +60,10 @@ def forms() -> dict[str, bytes]:
     # Whitespace inside a body is part of the text too.
     form_id = next(ids)
     bodies[form_id] = b"{ \n" + variant(form_id, rb'"x\u0000"')[1:-1] + b"\n }"
+    # A number beyond PostgreSQL's numeric: jsonb refuses the whole text (no query copy then).
+    form_id = next(ids)
+    packages = b'"calculatedNumberOfPackages":1'
+    bodies[form_id] = variant(form_id, b'"Le\xc5\x9bna 14"').replace(packages, packages + b"e1000000")
     return bodies
 
 
@@ -104,6 +110,20 @@ async def test_any_valid_form_is_stored_and_given_back_as_allegro_sent_it(
     await wait_until(all_stored, within=90, what="every form stored", workers=workers)
     dead = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 2)
     assert dead == []
+    # The jsonb query copy: U+FFFD where jsonb refuses an escape, none where it refuses the text.
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        copies = dict(
+            await conn.fetch(
+                "SELECT checkout_form_id, order_data #>> '{delivery,address,street}' FROM orders"
+                " WHERE token_id = $1",
+                token_id,
+            )
+        )
+    finally:
+        await conn.close()
+    assert copies["c25ca34c-ec75-11f1-b9cb-02fc00000001"] == "\ufffdLe\u015bna 14"
+    assert [form_id for form_id, street in copies.items() if street is None] == [list(bodies)[-1]]
 
     for form_id, body in bodies.items():
         sent = body.decode()

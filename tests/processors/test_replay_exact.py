@@ -53,8 +53,17 @@ async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
     # A journal snapshot that waited while the worker was down and a reconcile snapshot of the same
     # revision, in one batch; the field cases' forms around them; then later copies and a purge.
     f03b_id = FormSnapshot.from_json(F03B).id
+    # A form whose text jsonb refuses altogether: stored, and rebuilt, without its query copy.
+    huge = OLDER.replace(b'"calculatedNumberOfPackages":1', b'"calculatedNumberOfPackages":1e1000000')
+    huge = huge.replace(b"49595412-ec76-11f1-8898-02fc00000001", b"49595412-ec76-11f1-8898-02fc0000000f")
     batches = [
-        [form(NEWER, 0), form(F03B, 0), form(NEWER, 9, "reconcile"), form(F03B, 9, "reconcile")],
+        [
+            form(NEWER, 0),
+            form(F03B, 0),
+            form(NEWER, 9, "reconcile"),
+            form(F03B, 9, "reconcile"),
+            form(huge, 1),
+        ],
         [form(OLDER, -0.5), form(NEWER, 20, "reconcile")],
         [
             gone_envelope(
@@ -74,18 +83,22 @@ async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
         offset += len(batch)
         await handle_snapshot_batch(pool, publisher, messages, topics=topics, max_message_bytes=1 << 20)
     rows = await pool.fetch(
-        "SELECT revision, captured_at, source FROM order_revisions WHERE token_id = $1 ORDER BY 1", token_id
+        "SELECT revision, captured_at, source FROM order_revisions WHERE token_id = $1 ORDER BY 1, 2",
+        token_id,
     )
     assert [tuple(r) for r in rows] == [
         ("a1b2c3d4", AT, "journal"),
         ("e5100001", AT - timedelta(minutes=0.5), "journal"),
+        ("e5100001", AT + timedelta(minutes=1), "journal"),
         ("e5100002", AT, "journal"),
     ]
+    nulls = "SELECT count(*) FROM orders WHERE token_id = $1 AND order_data IS NULL"
+    assert await pool.fetchval(nulls, token_id) == 1
 
     async with engine.connect() as connection:
         before = await token_checksum(connection, token_id)
     async with engine.begin() as connection:
-        assert await delete_token_orders(connection, token_id) == (2, 3)
+        assert await delete_token_orders(connection, token_id) == (3, 4)
         emptied = await token_checksum(connection, token_id)
     report = await replay(engine, kafka_settings, token_id=token_id)
     async with engine.connect() as connection:
@@ -93,4 +106,5 @@ async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
     assert report.skipped_invalid == 0
     assert emptied != before
     assert after == before, (before, after)
-    assert "/2 order_revisions=" in before and before.endswith("/3")  # rows: 2 orders, 3 revisions
+    assert "/3 order_revisions=" in before and before.endswith("/4")  # rows: 3 orders, 4 revisions
+    assert await pool.fetchval(nulls, token_id) == 1

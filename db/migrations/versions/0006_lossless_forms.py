@@ -2,8 +2,9 @@
 
 `order_json` (text) is the document of record: the form's JSON text exactly as fetched, which the API,
 exports and Kafka records give back. PostgreSQL's jsonb refuses `\\u0000` and escaped lone surrogates,
-and reorders keys and respaces what it keeps, so `order_data` (jsonb) is now only a copy for queries (with
-U+FFFD for what jsonb refuses, NULL where jsonb refuses the text altogether). `content_hash` (SHA-256
+and reorders keys and respaces what it keeps, so `orders.order_data` (jsonb) is now only a copy for
+queries (with U+FFFD for what jsonb refuses, NULL where jsonb refuses the text altogether), and new
+`order_revisions` rows have none (the sink's first load ran about a tenth slower with a second copy). `content_hash` (SHA-256
 of `order_json`) tells whether a snapshot's content is stored already; a revision label alone does
 not: the history keeps every distinct content, so its unique key takes the hash too. NULLS NOT DISTINCT
 keeps rows stored before this migration (no text, no hash) unique by their revision as before.
@@ -60,7 +61,18 @@ def downgrade() -> None:
     op.create_unique_constraint(_OLD_UNIQUE, "order_revisions", ["token_id", "checkout_form_id", "revision"])
     op.drop_constraint(_NEW_UNIQUE, "order_revisions", type_="unique")
     for table in _TABLES:
-        op.execute(f"UPDATE {table} SET order_data = order_json::jsonb WHERE order_data IS NULL")  # noqa: S608
+        # A text jsonb refuses (U+0000, a lone surrogate, a number beyond numeric) is kept as a jsonb string.
+        op.execute(
+            f"""DO $$ DECLARE r record; BEGIN
+                FOR r IN SELECT id, order_json FROM {table} WHERE order_data IS NULL LOOP
+                    BEGIN
+                        UPDATE {table} SET order_data = r.order_json::jsonb WHERE id = r.id;
+                    EXCEPTION WHEN others THEN
+                        UPDATE {table} SET order_data = to_jsonb(r.order_json) WHERE id = r.id;
+                    END;
+                END LOOP;
+            END $$"""  # noqa: S608 - table names are constants
+        )
         op.alter_column(table, "order_data", nullable=False)
         op.drop_column(table, "content_hash")
         op.drop_column(table, "order_json")
