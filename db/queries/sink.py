@@ -51,7 +51,6 @@ async def create_pool(database_url: str, *, min_size: int = 0, max_size: int = 1
 
 
 OrderKey = tuple[UUID, str]
-RevisionKey = tuple[UUID, str, str]
 # (token, form, revision label, content hash): one row of the history. The hash is None only in outbox
 # rows written before migration 0006, which named revisions by label.
 ContentKey = tuple[UUID, str, str, bytes | None]
