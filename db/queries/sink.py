@@ -222,7 +222,8 @@ async def fetch_stored_contents(conn: asyncpg.Connection, keys: Sequence[Content
 # Line item ids travel as one JSON array text per row because unnest() cannot take a ragged text[][].
 # New keys are inserted, stored ones updated only while they still hold the content the caller decided
 # against (`expected_hash`, `expected_revision`): a key another writer changed (or inserted) meanwhile is
-# missing from the result, and the caller retries.
+# missing from the result, and the caller retries. The history insert takes the text from the written rows
+# (joining it back to `s` sorted the batch's texts on disk).
 _SENT = """SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::numeric[], $12::text[],
         $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bytea[], $18::text[], $19::bool[],
@@ -241,7 +242,7 @@ WITH s AS ({_SENT}), ins AS (
         nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, s.source, s.first_seen_at, s.fetched_at
     FROM s WHERE NOT s.stored
     ON CONFLICT (token_id, checkout_form_id) DO NOTHING
-    RETURNING {_CHANGED_COLUMNS}, o.content_hash, true AS inserted
+    RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_json, true AS inserted
 ), upd AS (
     UPDATE orders AS o SET
         user_id = s.user_id, seller_id = s.seller_id, revision = s.revision, status = s.status,
@@ -254,7 +255,7 @@ WITH s AS ({_SENT}), ins AS (
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
         AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash
-    RETURNING {_CHANGED_COLUMNS}, o.content_hash, false AS inserted
+    RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_json, false AS inserted
 ), up AS (
     SELECT * FROM ins UNION ALL SELECT * FROM upd
 ), items AS (
@@ -266,9 +267,9 @@ WITH s AS ({_SENT}), ins AS (
 ), rev AS (
     INSERT INTO order_revisions (token_id, checkout_form_id, revision, updated_at, order_json, content_hash,
         captured_at, source)
-    SELECT up.token_id, up.checkout_form_id, up.revision, up.updated_at, s.order_json, up.content_hash,
+    SELECT up.token_id, up.checkout_form_id, up.revision, up.updated_at, up.order_json, up.content_hash,
         up.last_synced_at, up.source
-    FROM up JOIN s USING (token_id, checkout_form_id)
+    FROM up
     ON CONFLICT (token_id, checkout_form_id, revision, content_hash) DO NOTHING
     RETURNING token_id, checkout_form_id, content_hash
 )
