@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from allegro_api import FormSnapshot
+from cli.processes import kafka_env
 from cli.replay import replay
 from core.contract import SnapshotSource
 from core.sending import create_producer
@@ -39,7 +44,11 @@ async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaPubl
 
 
 async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
-    pool: asyncpg.Pool, engine: AsyncEngine, kafka_settings: KafkaSettings, publisher: AIOKafkaPublisher
+    pool: asyncpg.Pool,
+    engine: AsyncEngine,
+    kafka_settings: KafkaSettings,
+    publisher: AIOKafkaPublisher,
+    database_url: str,
 ) -> None:
     token_id = uuid.uuid4()
     identity = TokenIdentity(token_id=token_id, user_id="user-replay", seller_id="90011223")
@@ -108,3 +117,15 @@ async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
     assert after == before, (before, after)
     assert "/3 order_revisions=" in before and before.endswith("/4")  # rows: 3 orders, 4 revisions
     assert await pool.fetchval(nulls, token_id) == 1
+
+    # The operator's proof: `allegro-backup replay --token` prints the checksums before and after.
+    async with engine.begin() as connection:
+        await delete_token_orders(connection, token_id)
+    env = {**os.environ, **kafka_env(kafka_settings), "DATABASE__URL": database_url}
+    command = [sys.executable, "-m", "cli", "replay", "--token", str(token_id)]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = " ".join(done.stdout.split())  # the console wraps long lines
+    assert f"checksum before: {emptied}" in lines and f"checksum after: {before}" in lines, done.stdout
