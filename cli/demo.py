@@ -59,8 +59,17 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
     finally:
         group.stop_all()
         if stack_started_here:
-            _stack("down")
-        console.print("Every process is stopped.")
+            if _stack("down") == 0:
+                console.print("Every process is stopped, Kafka and PostgreSQL too.")
+            else:
+                console.print("[red]The stack did not stop cleanly:[/red] see `scripts/stack status`.")
+        elif options.start_stack:
+            console.print(
+                "Every process started here is stopped; Kafka and PostgreSQL were running before and "
+                "are left running (`scripts/stack down` stops them)."
+            )
+        else:
+            console.print("Every process started here is stopped.")
 
 
 def _run(settings: Settings, options: DemoOptions, console: Console, group: ProcessGroup) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -61,6 +62,10 @@ def up(
     """Run everything locally on the simulator with a demo seller; Ctrl-C stops it all."""
     from cli.demo import DemoOptions, run_demo
 
+    # The demo runs on the bundled simulator: a development environment by definition, for this
+    # process and the ones it starts.
+    os.environ.setdefault("ENVIRONMENT", "development")
+    get_settings.cache_clear()
     configure_logging("WARNING", json_logs=False)
     options = DemoOptions(
         user_id=user_id,

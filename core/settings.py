@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     poller: PollerSettings = PollerSettings()
     processor: ProcessorSettings = ProcessorSettings()
     api: ApiSettings = ApiSettings()
+    # Development defaults of the secrets below are refused unless this says "development" (.env.example
+    # and the local stack's `scripts/stack env` do); a production start on them fails at once.
+    environment: Literal["development", "production"] = "production"
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -160,8 +163,54 @@ class Settings(BaseSettings):
             data[group] = {**(section if isinstance(section, dict) else {}), field: value}
         return data
 
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        """Outside development, fail when a secret still holds its development default.
+
+        Raises:
+            ValueError: naming every variable that must be set (never its value).
+        """
+        if self.environment == "development":
+            return self
+        secrets = {
+            "ALLEGRO__CLIENT_SECRET": self.allegro.client_secret,
+            "CRYPTO__KEYS": self.crypto.keys,
+            "API__KEYS": self.api.keys,
+            "API__CURSOR_SECRET": self.api.cursor_secret,
+        }
+        found = [
+            variable
+            for variable, secret in secrets.items()
+            if any(
+                entry.strip() in DEVELOPMENT_SECRETS[variable]
+                for entry in secret.get_secret_value().split(",")
+            )
+        ]
+        if found:
+            raise ValueError(
+                f"development secrets in a {self.environment} environment: set {', '.join(found)} "
+                "(or ENVIRONMENT=development for a local run)"
+            )
+        return self
+
+
+# The working defaults that ship with the code and .env.example: fine on a laptop, never in production.
+DEVELOPMENT_SECRETS: dict[str, tuple[str, ...]] = {
+    "ALLEGRO__CLIENT_SECRET": (AllegroSettings().client_secret.get_secret_value(),),
+    "CRYPTO__KEYS": tuple(CryptoSettings().keys.get_secret_value().split(",")),
+    "API__KEYS": tuple(ApiSettings().keys.get_secret_value().split(",")),
+    "API__CURSOR_SECRET": (ApiSettings().cursor_secret.get_secret_value(),),
+}
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read from the environment once."""
-    return Settings()
+    """The process's settings, read from the environment once.
+
+    Raises:
+        SystemExit: with pydantic's account of every invalid setting (a process cannot start without them).
+    """
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        raise SystemExit(f"invalid settings: {invalid}") from None
