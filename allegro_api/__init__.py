@@ -29,10 +29,12 @@ from allegro_api.errors import (
 )
 from allegro_api.events import EventStats, LatestEvent, OrderEvent
 from allegro_api.governor import GovernorStats, RateGovernor
+from allegro_api.profile import AccountProfile
 from allegro_api.tokens import DeviceAuthorization, TokenPair
 
 __all__ = [
     "AccessTokenExpired",
+    "AccountProfile",
     "AllegroAuth",
     "AllegroClient",
     "AllegroError",

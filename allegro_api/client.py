@@ -24,6 +24,7 @@ from allegro_api.checkout_forms import CheckoutFormPage, FormSnapshot
 from allegro_api.errors import ClientSideLimitError, RateLimited, Unavailable, error_from_response
 from allegro_api.events import EventStats, OrderEvent, parse_event_page, parse_event_stats
 from allegro_api.governor import RateGovernor
+from allegro_api.profile import AccountProfile
 
 ACCEPT = "application/vnd.allegro.public.v1+json"
 # Allegro answers 422 when offset + limit passes 10,000; deeper lists need narrower boughtAt windows.
@@ -226,6 +227,11 @@ class AllegroClient:
             f"/order/checkout-forms/{quote(form_id, safe='')}", [], access_token, governor_key
         )
         return FormSnapshot.from_json(response.content)
+
+    async def me(self, *, access_token: str, governor_key: Hashable | None = None) -> AccountProfile:
+        """The linked account's id and login (`GET /me`)."""
+        response = await self._get("/me", [], access_token, governor_key)
+        return AccountProfile.from_json(response.content)
 
     async def _get(
         self, path: str, params: list[tuple[str, str]], access_token: str, governor_key: Hashable | None

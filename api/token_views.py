@@ -45,6 +45,7 @@ def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
         backfill=BackfillState(progress=token.backfill_progress, completed_at=token.backfill_completed_at),
         sync_requested_at=token.sync_requested_at,
         resync=resync,
+        relinked_to=token.relinked_to,
     )
 
 

@@ -131,7 +131,7 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
     where = link["verification_uri_complete"] or link["verification_uri"]
     console.print(f"  user code [bold]{link['user_code']}[/bold] at {where}")
     sim.post("/_sim/device/approve", json={"user_code": link["user_code"], "seller_id": seller["seller_id"]})
-    _wait_active(service, options.user_id, token_id, console)
+    token_id = _wait_active(service, options.user_id, token_id, console)
     sim.post(
         f"/_sim/sellers/{seller['seller_id']}/trickle",
         json={"new_per_s": options.new_per_s, "changes_per_s": options.changes_per_s},
@@ -156,13 +156,22 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
         time.sleep(1)
 
 
-def _wait_active(service: ServiceApi, user_id: str, token_id: str, console: Console) -> None:
+def _wait_active(service: ServiceApi, user_id: str, token_id: str, console: Console) -> str:
+    """The id of the token that holds the link once approved: this one, or the earlier token of the same
+    seller that a relink continues (a second `make run` goes on with the first run's backup)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         token = service.request("GET", f"/v1/users/{user_id}/tokens/{token_id}")
         if token["status"] == "active":
             console.print(f"  linked: seller {token.get('seller_id')} is [green]active[/green]")
-            return
+            return token_id
+        if token["status"] == "relinked":
+            holder = str(token["relinked_to"])
+            console.print(
+                f"  relinked: seller {token.get('seller_id')} was linked before; its backup goes on "
+                f"as token {holder}"
+            )
+            return holder
         if token["status"] not in ("pending",):
             raise RuntimeError(f"linking ended as {token['status']}")
         time.sleep(1)

@@ -100,6 +100,12 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
             if token["status"] != "pending":
                 break
             time.sleep(2)
+    if token["status"] == "relinked":
+        console.print(
+            f"Link {token_id}: [green]relinked[/green]: this seller was linked before; its backup goes on "
+            f"as token {token['relinked_to']} (same orders, same history)."
+        )
+        return
     color = "green" if token["status"] == "active" else "red"
     console.print(f"Link {token_id}: [{color}]{token['status']}[/{color}]")
     if token["status"] != "active":

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -34,7 +35,16 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TOKEN_STATUSES = ("pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied")
+TOKEN_STATUSES = (
+    "pending",
+    "active",
+    "needs_reauth",
+    "unlinked",
+    "link_expired",
+    "link_denied",
+    # a link request for an account the user had already linked: that token took the new credentials
+    "relinked",
+)
 SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
 SYNC_STATUSES = ("running", "finished", "failed")
 
@@ -97,6 +107,8 @@ class UserToken(Base):
     resync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_since: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_source: Mapped[str | None] = mapped_column(String(16))
+    # Set on a `relinked` link request: the token of the same account that continues the backup.
+    relinked_to: Mapped[UUID | None] = mapped_column(PgUUID(as_uuid=True), ForeignKey("user_tokens.id"))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), onupdate=func.now())
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allegro_api import Denied, Granted, InvalidCode, Pending, SlowDown, Unavailable
+from allegro_api import AllegroError, Denied, Granted, InvalidCode, Pending, SlowDown, Unavailable
 from core.logging import log_context
 from db.queries import token_sync
 from producers.access import AllegroAccess
@@ -84,7 +84,10 @@ async def _activate(
     granted: Granted,
     now: datetime,
 ) -> str:
-    """Store the sealed pair and the seller id; a previous active link of the same seller is replaced."""
+    """Store the sealed pair, the seller id and login; the status the link request ends in.
+
+    `active` for a first link; `relinked` when the user had linked this seller before, whose token then
+    holds the new pair and goes on with its backup (db.queries.token_sync.activate_link)."""
     tokens = granted.tokens
     seller_id = tokens.seller_id
     if seller_id is None:
@@ -93,15 +96,32 @@ async def _activate(
         )
         log.error("granted token carries no user_name claim; cannot link")
         return "link_expired"
-    await token_sync.activate_link(
+    login = await _login(access, token_id, tokens.access_token)
+    holder = await token_sync.activate_link(
         session,
         token_id,
         user_id=user_id,
         seller_id=seller_id,
+        login=login,
         access_token=access.keyring.seal(tokens.access_token),
         refresh_token=access.keyring.seal(tokens.refresh_token),
         access_expires_at=tokens.access_expires_at(now),
         scope=tokens.scope,
     )
+    if holder != token_id:
+        # The user had linked this account before: its backup goes on under the earlier token.
+        log.info("account relinked", extra={"seller_id": seller_id, "relinked_to": str(holder)})
+        return "relinked"
     log.info("account linked", extra={"seller_id": seller_id})
     return "active"
+
+
+async def _login(access: AllegroAccess, token_id: UUID, access_token: str) -> str | None:
+    """The account's login from `GET /me`, or None when Allegro does not tell it now (a known login is
+    kept; the link itself does not depend on it)."""
+    try:
+        profile = await access.client.me(access_token=access_token, governor_key=token_id)
+    except AllegroError as exc:
+        log.warning("could not read the account's login (GET /me): %s", exc)
+        return None
+    return profile.login

@@ -40,6 +40,24 @@ async def get_checkout_form(id: str, request: Request, state: StateDep, seller: 
     return vendor_json(record.body)
 
 
+@router.get("/me")
+async def me(seller: SellerDep) -> Response:
+    """The account behind the access token, as Allegro's `GET /me` answers (explicit nulls included)."""
+    return vendor_json(
+        orjson.dumps(
+            {
+                "id": seller.seller_id,
+                "login": seller.login,
+                "firstName": None,
+                "lastName": None,
+                "email": f"{seller.login}@example.invalid",
+                "baseMarketplace": {"id": "allegro-pl"},
+                "company": None,
+            }
+        )
+    )
+
+
 def _event_params(request: Request) -> tuple[int, int, frozenset[str]]:
     params = request.query_params
     raw_from = params.get("from")

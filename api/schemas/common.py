@@ -24,7 +24,9 @@ FulfillmentStatus = Literal[
     "SUSPENDED",
     "RETURNED",
 ]
-TokenStatus = Literal["pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied"]
+TokenStatus = Literal[
+    "pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied", "relinked"
+]
 SyncKind = Literal["backfill", "journal", "reconcile", "resync"]
 SyncStatus = Literal["running", "finished", "failed"]
 

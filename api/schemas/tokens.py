@@ -72,6 +72,11 @@ class TokenSummary(BaseModel):
     backfill: BackfillState
     sync_requested_at: datetime | None
     resync: ResyncState | None
+    relinked_to: UUID | None = Field(
+        default=None,
+        description="On a `relinked` link request: the token of the same seller account that took the new "
+        "credentials and goes on with its backup (same orders, same history).",
+    )
 
 
 class TokenDetail(TokenSummary):

@@ -143,44 +143,66 @@ async def activate_link(
     *,
     user_id: str,
     seller_id: str,
+    login: str | None,
     access_token: str,
     refresh_token: str,
     access_expires_at: datetime,
     scope: str | None,
-) -> None:
-    """Make a pending row the active link of (user, seller); a previous active link of the pair is unlinked.
+) -> UUID:
+    """Give (user, seller) the new credentials; the id of the token that now holds them.
 
-    The previous row is unlinked first, in the same transaction, so the partial unique index on active
-    (user_id, seller_id) never sees two active rows. Its login is carried over when known.
+    When the user had linked this seller before (active, `needs_reauth`, unlinked, ...), that token takes
+    the credentials and goes on with its orders, revisions, cursor and backfill, and the pending row ends
+    as `relinked` pointing at it: relinking never starts a second copy of the account's backup. Of
+    several earlier tokens (rows from before relinking continued), the active one wins, else the newest.
+    Otherwise the pending row itself becomes the active link. `login` None keeps a known login.
     """
-    previous = await session.execute(
-        update(UserToken)
-        .where(
-            UserToken.user_id == user_id,
-            UserToken.seller_id == seller_id,
-            UserToken.status == "active",
-            UserToken.id != token_id,
+    previous = (
+        await session.execute(
+            select(UserToken.id)
+            .where(
+                UserToken.user_id == user_id,
+                UserToken.seller_id == seller_id,
+                UserToken.id != token_id,
+                UserToken.status.not_in(("pending", "relinked", "link_expired", "link_denied")),
+            )
+            .order_by((UserToken.status == "active").desc(), UserToken.created_at.desc())
+            .limit(1)
+            .with_for_update()
         )
-        .values(status="unlinked")
-        .returning(UserToken.login)
-    )
-    login = next((value for value in previous.scalars().all() if value), None)
-    await session.execute(
-        update(UserToken)
-        .where(UserToken.id == token_id)
-        .values(
-            status="active",
-            seller_id=seller_id,
-            login=login,
-            access_token=access_token,
-            refresh_token=refresh_token,
-            access_expires_at=access_expires_at,
-            scope=scope,
-            device_code=None,
-            device_next_poll_at=None,
-            last_error=None,
+    ).scalar_one_or_none()
+    holder = previous if previous is not None else token_id
+    if previous is not None:
+        await session.execute(
+            update(UserToken)
+            .where(UserToken.id == token_id)
+            .values(status="relinked", relinked_to=previous, seller_id=seller_id, **_NO_CREDENTIALS)
         )
-    )
+    values: dict[str, Any] = {
+        "status": "active",
+        "seller_id": seller_id,
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "access_expires_at": access_expires_at,
+        "scope": scope,
+        "device_code": None,
+        "device_next_poll_at": None,
+        "last_error": None,
+    }
+    if login is not None:
+        values["login"] = login
+    await session.execute(update(UserToken).where(UserToken.id == holder).values(**values))
+    return holder
+
+
+# What a row that no longer acts for the seller must not keep.
+_NO_CREDENTIALS: dict[str, Any] = {
+    "access_token": None,
+    "refresh_token": None,
+    "access_expires_at": None,
+    "device_code": None,
+    "device_next_poll_at": None,
+}
 
 
 async def save_token_pair(

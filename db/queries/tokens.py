@@ -45,6 +45,7 @@ class TokenView:
     resync_requested_at: datetime | None
     resync_since: datetime | None
     resync_source: str | None
+    relinked_to: UUID | None
     created_at: datetime
     updated_at: datetime
 
@@ -104,10 +105,11 @@ async def create_pending_token(session: AsyncSession, *, user_id: str, link: Pen
 
 
 async def list_tokens(session: AsyncSession, *, user_id: str) -> list[TokenView]:
-    """Every token of the user, newest first (unlinked ones included: their orders are kept)."""
+    """Every token of the user, newest first (unlinked ones included: their orders are kept; `relinked`
+    link requests left out: they hold nothing, the token they renewed is listed)."""
     statement = (
         select(*_VIEW_COLUMNS)
-        .where(UserToken.user_id == user_id)
+        .where(UserToken.user_id == user_id, UserToken.status != "relinked")
         .order_by(UserToken.created_at.desc(), UserToken.id.desc())
     )
     return [TokenView(*row) for row in (await session.execute(statement)).tuples()]
