@@ -9,6 +9,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 .venv/bin/allegro-backup: pyproject.toml constraints.txt
 	python3 -c 'import ensurepip, venv' 2>/dev/null || (apt-get update -q && apt-get install -y -q python3-venv)
 	test -x .venv/bin/python || python3 -m venv .venv
+	@echo "Installing the virtualenv from constraints.txt (about a minute the first time)..."
 	.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 	# a checkout is a development environment: its processes may use the development secrets
 	test -e .env || echo ENVIRONMENT=development > .env

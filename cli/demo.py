@@ -87,9 +87,12 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
         "ALLEGRO__AUTH_URL": sim_url,
         "ALLEGRO__API_URL": sim_url,
         "API__PORT": str(options.api_port),
-        "POLLER__JOURNAL_INTERVAL_SECONDS": "2",
-        "POLLER__LINK_POLL_SECONDS": "1",
     }
+    # A snappier demo than production's cadence, unless the environment or .env chose one.
+    demo_cadence = {"journal_interval_seconds": "2", "link_poll_seconds": "1"}
+    for field, value in demo_cadence.items():
+        if field not in settings.poller.model_fields_set:
+            env[f"POLLER__{field.upper()}"] = value
     simulator = group.start(
         "simulator",
         [

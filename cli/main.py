@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from uuid import UUID
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from cli.service_api import ServiceApi, ServiceApiError
 from core.logging import configure_logging
@@ -112,12 +113,25 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
         raise typer.Exit(1)
 
 
+# Token ids are typed back into `sync`/`resync`: never cut, whatever the terminal's width or a pipe.
+_ID_COLUMN = Column("token id", no_wrap=True, min_width=36)
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (the API's fields) instead of a table.")]
+
+
+def _print_json(value: Any) -> None:
+    """JSON on stdout, for scripts (no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
 @app.command()
-def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
+def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
     """List the user's linked accounts."""
     body = _call(api_url, "GET", f"/v1/users/{user_id}/tokens")
     items = body["items"] if isinstance(body, dict) else body
-    table = Table("token id", "status", "seller", "login", "created")
+    if as_json:
+        _print_json(items)
+        return
+    table = Table(_ID_COLUMN, "status", "seller", "login", "created")
     for token in items:
         table.add_row(
             str(token["id"]),
@@ -130,14 +144,17 @@ def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
 
 
 @app.command()
-def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
+def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
     """Per linked account: state, journal lag, last sync, order counts."""
     body = _call(api_url, "GET", f"/v1/users/{user_id}/tokens")
     items = body["items"] if isinstance(body, dict) else body
-    table = Table("token id", "status", "journal lag", "last sync", "last success", "orders", "last error")
-    for summary in items:
-        token_id = summary["id"]
-        token = _call(api_url, "GET", f"/v1/users/{user_id}/tokens/{token_id}")
+    details = [_call(api_url, "GET", f"/v1/users/{user_id}/tokens/{summary['id']}") for summary in items]
+    if as_json:
+        _print_json(details)
+        return
+    table = Table(_ID_COLUMN, "status", "journal lag", "last sync", "last success", "orders", "last error")
+    for token in details:
+        token_id = token["id"]
         lag = token.get("journal_lag_seconds")
         table.add_row(
             str(token_id),

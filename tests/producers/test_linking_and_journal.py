@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.crypto import KeyRing
 from core.settings import KafkaSettings
+from db.models import Order
 from tests.producers.conftest import (
     KEYS,
     Sim,
@@ -120,13 +122,10 @@ async def test_relinking_after_needs_reauth_keeps_one_copy_of_the_orders(
 
     assert not [e for e in snapshots.all if e.token_id == again]
     async with db.connect() as conn:
-        by_token = dict(
-            (
-                await conn.exec_driver_sql(
-                    "SELECT token_id, count(*) FROM orders WHERE user_id = 'user-d' GROUP BY token_id"
-                )
-            ).all()
+        rows = await conn.execute(
+            select(Order.token_id, func.count()).where(Order.user_id == "user-d").group_by(Order.token_id)
         )
+        by_token = dict(rows.tuples().all())
     assert by_token == {first: 33}
 
 
