@@ -3,8 +3,10 @@ one classification decides what is retried."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from allegro_api import (
@@ -19,8 +21,11 @@ from allegro_api import (
     Unavailable,
     ValidationFailed,
 )
+from allegro_api.errors import error_from_response
 from allegro_api.retrying import Disposition, classify, is_transient
 from tests.allegro_api.harness import CLIENT_SECRET, Harness
+
+FIELD_CASES = Path(__file__).resolve().parents[2] / "reference" / "field-cases"
 
 
 def _texts(error: BaseException) -> str:
@@ -137,3 +142,34 @@ def test_one_classification_decides_every_error() -> None:
         False,
         False,
     ]
+
+
+def _field_case(name: str) -> httpx.Response:
+    """A field case file as a response: a raw `HTTP/1.1 <status>` head and body, or a bare body (401)."""
+    raw = (FIELD_CASES / name).read_bytes()
+    if not raw.startswith(b"HTTP/"):
+        return httpx.Response(401, content=raw, headers={"content-type": "application/json"})
+    head, _, body = raw.partition(b"\n\n")
+    status_line, *header_lines = head.decode().splitlines()
+    headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)
+    return httpx.Response(int(status_line.split()[1]), content=body, headers=headers)
+
+
+def test_field_case_token_echo_loses_a_token_nobody_told_us_about() -> None:
+    response = _field_case("H07s.txt")
+    error = error_from_response(response)  # no known secrets: the shape alone must catch it
+    assert isinstance(error, AccessTokenExpired)
+    assert str(error).startswith("Access token expired: [redacted]")
+    _assert_clean(_texts(error), response.json()["error_description"].split(": ")[1])
+
+
+def test_field_case_http_408_is_transient_and_one_readable_line() -> None:
+    error = error_from_response(_field_case("H03.txt"))
+    assert classify(error) is Disposition.TRANSIENT
+    assert error.message == "HTTP 408 Request Timeout (HTML error page)"
+
+
+def test_field_case_http_403_denies_access() -> None:
+    error = error_from_response(_field_case("H10.txt"))
+    assert classify(error) is Disposition.ACCESS_DENIED
+    assert (error.code, error.message) == ("AccessDenied", "Access is denied")
