@@ -1,17 +1,16 @@
 """The typed async client of Allegro's order endpoints; the caller owns tokens and passes one per call.
 
-Retries: only idempotent GETs, only for 5xx, timeouts and connection errors, with exponential backoff
-and full jitter. A 429 is raised at once as RateLimited and never slept on here: Allegro blocks the
-whole client id, so the governor (when one is given) is paused for every key and the caller reschedules
-its work. A 401 is raised as AccessTokenExpired: the caller refreshes, serialised per token, and calls
-again.
+Retries: only idempotent GETs, only for transient failures (`allegro_api.retrying.classify`: 5xx,
+408, HTML gateway pages, timeouts and connection errors), with exponential backoff and full jitter. A
+429 is raised at once as RateLimited and never slept on here: Allegro blocks the whole client id, so
+the governor (when one is given) is paused for every key and the caller reschedules its work. A 401
+is raised as AccessTokenExpired: the caller refreshes, serialised per token, and calls again. Error
+texts never carry the access token of the call (`allegro_api.errors.error_from_response`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from allegro_api.errors import ClientSideLimitError, RateLimited, Unavailable, e
 from allegro_api.events import EventStats, OrderEvent, parse_event_page, parse_event_stats
 from allegro_api.governor import RateGovernor
 from allegro_api.profile import AccountProfile
+from allegro_api.retrying import retry_transient
 
 ACCEPT = "application/vnd.allegro.public.v1+json"
 # Allegro answers 422 when offset + limit passes 10,000; deeper lists need narrower boughtAt windows.
@@ -243,24 +243,13 @@ class AllegroClient:
             "Authorization": f"Bearer {access_token}",
             "User-Agent": self._user_agent,
         }
-        attempt = 0
-        while True:
-            try:
-                return await self._send_once(endpoint, path, params, headers, governor_key)
-            except Unavailable as exc:
-                if attempt >= self._max_retries:
-                    raise
-                delay = self._backoff_delay(attempt)
-                attempt += 1
-                logger.warning(
-                    "allegro GET %s failed (%s), retry %d/%d in %.2fs",
-                    endpoint,
-                    exc.status or exc.message,
-                    attempt,
-                    self._max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        return await retry_transient(
+            lambda: self._send_once(endpoint, path, params, headers, governor_key, access_token),
+            what=f"GET {endpoint}",
+            max_retries=self._max_retries,
+            backoff_base=self._backoff_base,
+            backoff_cap=self._backoff_cap,
+        )
 
     async def _send_once(
         self,
@@ -269,8 +258,9 @@ class AllegroClient:
         params: list[tuple[str, str]],
         headers: dict[str, str],
         governor_key: Hashable | None,
+        access_token: str,
     ) -> httpx.Response:
-        """One governed request; transport failures become Unavailable."""
+        """One governed request; transport failures become Unavailable, and error texts lose the token."""
         if self._governor is not None and governor_key is not None:
             await self._governor.acquire(governor_key)
         started = time.monotonic()
@@ -285,16 +275,11 @@ class AllegroClient:
         self._observe(endpoint, str(response.status_code), started)
         if response.is_success:
             return response
-        error = error_from_response(response)
+        error = error_from_response(response, secrets=(access_token,))
         if isinstance(error, RateLimited) and self._governor is not None:
             # Allegro blocks the whole client id, so every key waits, not just this caller.
             self._governor.pause_for(error.pause_seconds)
         raise error
-
-    def _backoff_delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        ceiling = min(self._backoff_cap, self._backoff_base * (2**attempt))
-        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def _observe(self, endpoint: str, outcome: str, started: float) -> None:
         """Report one request to the metrics observer, if any."""

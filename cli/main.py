@@ -158,7 +158,7 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = Fal
         lag = token.get("journal_lag_seconds")
         table.add_row(
             str(token_id),
-            token["status"],
+            _status_text(token),
             "" if lag is None else f"{float(lag):.0f} s",
             str(token.get("last_sync_at") or ""),
             str(token.get("last_success_at") or ""),
@@ -166,6 +166,17 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = Fal
             str(token.get("last_error") or ""),
         )
     console.print(table)
+
+
+def _status_text(token: dict[str, Any]) -> str:
+    """The status, and for access_denied how long it lasts and when it is tried again."""
+    denied = token.get("access_denied")
+    if token["status"] != "access_denied" or not denied:
+        return str(token["status"])
+    return (
+        f"access_denied since {denied.get('since')}, attempt {denied.get('attempts')}, "
+        f"next try {denied.get('next_attempt_at')}"
+    )
 
 
 @app.command()

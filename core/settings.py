@@ -79,6 +79,9 @@ class PollerSettings(_Group):
     events_page_limit: int = Field(default=1000, ge=1, le=1000)
     link_poll_seconds: float = Field(default=1.0, gt=0)
     max_concurrent_tokens: int = Field(default=16, ge=1)
+    # An account Allegro refuses (403) is tried again after this, doubling per refusal up to the cap.
+    access_denied_backoff_seconds: float = Field(default=60.0, gt=0)
+    access_denied_backoff_max_seconds: float = Field(default=3_600.0, gt=0)
 
 
 class ProcessorSettings(_Group):

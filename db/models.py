@@ -42,6 +42,7 @@ TOKEN_STATUSES = (
     "unlinked",
     "link_expired",
     "link_denied",
+    "access_denied",
     # a link request for an account the user had already linked: that token took the new credentials
     "relinked",
 )
@@ -103,6 +104,10 @@ class UserToken(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # While `access_denied` (a lasting 403): since when, the next attempt, attempts in a row so far.
+    access_denied_since: Mapped[datetime | None] = mapped_column(Timestamp)
+    access_retry_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    access_denied_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     sync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_since: Mapped[datetime | None] = mapped_column(Timestamp)

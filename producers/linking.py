@@ -13,7 +13,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allegro_api import AllegroError, Denied, Granted, InvalidCode, Pending, SlowDown, Unavailable
+from allegro_api import AllegroError, Denied, Granted, InvalidCode, Pending, SlowDown
+from allegro_api.retrying import is_transient
 from core.logging import log_context
 from db.queries import token_sync
 from producers.access import AllegroAccess
@@ -43,9 +44,15 @@ async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
             await access.governor.acquire(token_id)
             try:
                 outcome = await access.auth.poll_device_token(access.keyring.open(link.device_code))
-            except Unavailable as exc:
-                log.warning("device-flow poll failed, trying again later: %s", exc)
-                await _poll_later(session, token_id, now, interval)
+            except AllegroError as exc:
+                # Transient or not (our client credentials, an odd answer), the link is not over: the
+                # user may still approve, so poll again later and show why this poll failed.
+                error = f"device-flow poll failed: {type(exc).__name__}: {exc}"
+                if is_transient(exc):
+                    log.warning("%s; trying again later", error)
+                else:
+                    log.error("%s; trying again later", error)
+                await _poll_later(session, token_id, now, interval, error=error)
                 return "pending"
             if isinstance(outcome, Granted):
                 return await _activate(access, session, token_id, link.user_id, outcome, now)
@@ -70,9 +77,11 @@ async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
             return "link_expired"
 
 
-async def _poll_later(session: AsyncSession, token_id: UUID, now: datetime, interval: int) -> None:
+async def _poll_later(
+    session: AsyncSession, token_id: UUID, now: datetime, interval: int, *, error: str | None = None
+) -> None:
     await token_sync.schedule_next_device_poll(
-        session, token_id, next_poll_at=now + timedelta(seconds=interval), interval=interval
+        session, token_id, next_poll_at=now + timedelta(seconds=interval), interval=interval, error=error
     )
 
 

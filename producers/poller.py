@@ -1,9 +1,9 @@
 """The poller process: group membership, a scheduler that starts token work, link completion.
 
-The scheduler scans token rows every `link_poll_seconds`: active tokens of owned partitions get a
-worker (woken early by sync-now or resync requests), due pending links get one poll each. Rebalances
-and the scan share one lock, so a revoked partition's token can never be started again after its work
-was stopped.
+The scheduler scans token rows every `link_poll_seconds`: active (and access_denied, which wait for
+their next attempt) tokens of owned partitions get a worker (woken early by sync-now or resync
+requests), due pending links get one poll each. Rebalances and the scan share one lock, so a revoked
+partition's token can never be started again after its work was stopped.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Poller:
                     if token.sync_requested_at or token.resync_requested_at:
                         self._wakes[token.id].set()
                     continue
-                if token.status == "active":
+                if token.status in token_sync.SYNCING_STATUSES:
                     wake = asyncio.Event()
                     self._wakes[token.id] = wake
                     self._start(token.id, run_token(self._ctx, token.id, wake))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from core.contract import SyncKind, SyncPhase, SyncRunRecord
+from core.redaction import scrub
 from producers.access import RequestCounter
 from producers.publisher import Publisher
 
@@ -75,5 +76,6 @@ class SyncRun:
 
 
 def _clip(text: str | None) -> str | None:
-    """Errors fit the record's 4,000 characters."""
-    return text[:4000] if text else None
+    """Errors lose any secret-shaped string (they reach Kafka and sync_history) and fit the record's
+    4,000 characters."""
+    return scrub(text)[:4000] if text else None

@@ -1,4 +1,12 @@
-"""The loop that keeps one active token in sync until it stops being active or its work is revoked."""
+"""The loop that keeps one token in sync until it stops syncing (unlinked, needs re-auth) or its work is
+revoked.
+
+What a failed cycle does follows `allegro_api.retrying.classify`: a dead refresh token (or none stored)
+makes the token `needs_reauth` and ends the work; a 403 makes it `access_denied` and the next cycle
+waits a growing interval (`POLLER__ACCESS_DENIED_BACKOFF_SECONDS`, doubling per refusal up to
+`..._MAX_SECONDS`); the first cycle that works makes it `active` again. Anything else transient is
+logged, recorded on the run, and tried again next cycle.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,11 @@ from uuid import UUID
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
-from allegro_api import AllegroError, NeedsReauth
+from allegro_api import AllegroError
+from allegro_api.retrying import Disposition, classify
 from core.crypto import CryptoError
 from core.logging import log_context
+from core.settings import PollerSettings
 from db.queries import token_sync
 from db.queries.token_sync import TokenState
 from producers.access import TokenSession
@@ -23,8 +33,10 @@ from producers.sync import SyncContext, TokenSync, cursor_expired
 
 log = logging.getLogger(__name__)
 
-# Failures a run may meet that the next cycle may well not: logged and recorded, then retried.
+# Failures a run may meet that the next cycle may well not: logged and recorded, then retried. Which
+# Allegro errors change the token's state instead is `classify`'s decision (see `_loop`).
 TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError)
+NO_ACCESS_TOKEN = "no access token stored"  # noqa: S105 - an error text, not a secret
 
 
 def poller_identity() -> str:
@@ -48,8 +60,14 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
     sync: TokenSync | None = None
     while True:
         state = await _load(context, token_id)
-        if state is None or state.status != "active" or state.access_token is None:
+        if state is None or state.status not in token_sync.SYNCING_STATUSES:
             return
+        if state.access_token is None:
+            # Nothing to call Allegro with, and nothing will appear by waiting: only a new link helps.
+            await _needs_reauth(context, token_id, NO_ACCESS_TOKEN)
+            return
+        if state.status == "access_denied" and not await _wait_for_retry(state, wake):
+            continue  # woken early: read the row again (it may have been unlinked)
         try:
             if sync is None:
                 session = TokenSession(
@@ -60,10 +78,16 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
                 )
                 sync = TokenSync(context, state, session)
             await cycle(context, sync, state)
-        except NeedsReauth as exc:
-            await _needs_reauth(context, token_id, str(exc))
-            return
+            if state.status == "access_denied":
+                await _restore_access(context, token_id)
         except (*TRANSIENT, CryptoError) as exc:
+            disposition = classify(exc)
+            if disposition is Disposition.REAUTH:
+                await _needs_reauth(context, token_id, str(exc))
+                return
+            if disposition is Disposition.ACCESS_DENIED:
+                await _access_denied(context, state, exc)
+                continue
             log.warning("sync cycle failed, retrying next cycle: %s: %s", type(exc).__name__, exc)
         wake.clear()
         with contextlib.suppress(TimeoutError):
@@ -113,7 +137,50 @@ async def _reload(context: SyncContext, token_id: UUID) -> TokenState:
     return state
 
 
+async def _wait_for_retry(state: TokenState, wake: asyncio.Event) -> bool:
+    """Sleep until an access_denied token's next attempt; False when woken earlier."""
+    delay = 0.0
+    if state.access_retry_at is not None:
+        delay = (state.access_retry_at - datetime.now(UTC)).total_seconds()
+    if delay <= 0:
+        return True
+    wake.clear()
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=delay)
+    except TimeoutError:
+        return True
+    return False
+
+
+def access_denied_delay(settings: PollerSettings, attempts: int) -> float:
+    """Seconds before the next attempt after `attempts` refusals in a row (1 = the first): doubling."""
+    base, cap = settings.access_denied_backoff_seconds, settings.access_denied_backoff_max_seconds
+    return float(min(cap, base * 2 ** min(max(attempts - 1, 0), 32)))
+
+
+async def _access_denied(context: SyncContext, state: TokenState, error: BaseException) -> None:
+    """Record the refusal and when to try again; the work stays, waiting, so access can come back."""
+    now = datetime.now(UTC)
+    attempts = (state.access_denied_attempts if state.status == "access_denied" else 0) + 1
+    delay = access_denied_delay(context.settings, attempts)
+    reason = f"access denied by Allegro: {error}"
+    log.warning(
+        "allegro denies access; trying again in %.0fs (refusal %d in a row): %s", delay, attempts, error
+    )
+    async with context.sessions() as session, session.begin():
+        await token_sync.mark_access_denied(
+            session, state.id, error=reason, now=now, retry_at=now + timedelta(seconds=delay)
+        )
+
+
+async def _restore_access(context: SyncContext, token_id: UUID) -> None:
+    async with context.sessions() as session, session.begin():
+        restored = await token_sync.restore_access(session, token_id)
+    if restored:
+        log.info("allegro grants access again: the account is active")
+
+
 async def _needs_reauth(context: SyncContext, token_id: UUID, error: str) -> None:
-    log.warning("refresh token rejected: the seller must link the account again")
+    log.warning("no usable refresh token: the seller must link the account again (%s)", error)
     async with context.sessions() as session, session.begin():
         await token_sync.mark_needs_reauth(session, token_id, error=f"needs re-authorization: {error}")

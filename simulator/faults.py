@@ -3,8 +3,29 @@
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ScriptedError(BaseModel):
+    """An error answered instead of the real response, to requests whose path starts with `path`.
+
+    `echo` makes the body repeat the request's credentials (bearer token; refresh token or device
+    code and client secret on the token endpoint), as Allegro's own bodies sometimes do.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(pattern=r"^/(order|auth/oauth)/", examples=["/order/events"])
+    grant_type: Literal["refresh_token", "device_code"] | None = Field(
+        default=None, description="On /auth/oauth/token: only this grant (default: any)."
+    )
+    status: int = Field(ge=400, le=599)
+    code: str | None = Field(default=None, max_length=64, description="Error code; a default per status.")
+    html: bool = Field(default=False, description="An HTML error page (text/html), as a proxy sends.")
+    echo: bool = False
+    count: int | None = Field(default=None, ge=1, description="Answers left; null: until replaced.")
 
 
 class FaultSettings(BaseModel):
@@ -21,6 +42,7 @@ class FaultSettings(BaseModel):
     duplicate_events: float = Field(default=0.0, ge=0, le=1)
     reorder_events: float = Field(default=0.0, ge=0, le=1)
     drop_events: float = Field(default=0.0, ge=0, le=1)
+    errors: tuple[ScriptedError, ...] = ()
 
 
 class FaultPatch(BaseModel):
@@ -37,10 +59,16 @@ class FaultPatch(BaseModel):
     duplicate_events: float | None = Field(default=None, ge=0, le=1)
     reorder_events: float | None = Field(default=None, ge=0, le=1)
     drop_events: float | None = Field(default=None, ge=0, le=1)
+    errors: list[ScriptedError] | None = None
 
     def apply(self, current: FaultSettings) -> FaultSettings:
-        """The settings with this patch's given fields replaced."""
-        return current.model_copy(update=self.model_dump(exclude_none=True))
+        """The settings with this patch's given fields replaced (`errors` replaces the whole list)."""
+        update = {
+            name: getattr(self, name) for name in self.model_fields_set if getattr(self, name) is not None
+        }
+        if "errors" in update:
+            update["errors"] = tuple(update["errors"])
+        return current.model_copy(update=update)
 
 
 @dataclass(slots=True)

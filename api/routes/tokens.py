@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import Response
 
-from allegro_api.errors import AllegroError, RateLimited, Unavailable
+from allegro_api.errors import AllegroError, RateLimited
+from allegro_api.retrying import is_transient
 from allegro_api.tokens import DeviceAuthorization
 from api.deps import ConfigDep, ResourcesDep, SessionDep, UserId, UserTokenDep, v1_router
 from api.problems import ProblemError, problem_responses
@@ -27,7 +28,8 @@ router = v1_router("tokens")
 
 
 async def _start_device_flow(resources: ResourcesDep, scope: str) -> DeviceAuthorization:
-    """Ask Allegro for a device code, mapping its failures to 503 (retry later) or 502 (refused)."""
+    """Ask Allegro for a device code, mapping its failures to 503 (retry later: transient, as
+    `allegro_api.retrying.classify` says) or 502 (refused); the reason shown is a code, never a body."""
     try:
         return await resources.allegro_auth.start_device_flow(scope)
     except RateLimited as exc:
@@ -37,9 +39,11 @@ async def _start_device_flow(resources: ResourcesDep, scope: str) -> DeviceAutho
             slug="allegro-unavailable",
             headers={"Retry-After": str(math.ceil(exc.pause_seconds))},
         ) from exc
-    except Unavailable as exc:
-        raise ProblemError(503, "Allegro is unavailable; retry later", slug="allegro-unavailable") from exc
     except AllegroError as exc:
+        if is_transient(exc):
+            raise ProblemError(
+                503, "Allegro is unavailable; retry later", slug="allegro-unavailable"
+            ) from exc
         reason = exc.code or (f"HTTP {exc.status}" if exc.status else type(exc).__name__)
         raise ProblemError(502, f"Allegro refused to start a link ({reason})", slug="allegro-error") from exc
 

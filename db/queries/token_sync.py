@@ -1,7 +1,8 @@
 """The poller's queries: token rows (link state, secrets, cursor, backfill progress) and stored revisions.
 
 Every function takes the session first and leaves committing to the caller, except where a docstring
-says the write must be durable before anything else happens (a rotated token pair).
+says the write must be durable before anything else happens (a rotated token pair). Every error text
+written to `last_error` is scrubbed of secrets here too (`core.redaction`), whoever built it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from sqlalchemy import Text, and_, any_, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.redaction import scrub_optional
 from db.models import Order, UserToken
 
-SCHEDULED_STATUSES = ("pending", "active")
+# `access_denied` stays scheduled: its work probes Allegro at growing intervals until access returns.
+SCHEDULED_STATUSES = ("pending", "active", "access_denied")
+# Statuses whose work syncs (the others only complete links or wait for the seller).
+SYNCING_STATUSES = ("active", "access_denied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,8 @@ class TokenState:
     resync_requested_at: datetime | None
     resync_since: datetime | None
     resync_source: str | None
+    access_retry_at: datetime | None
+    access_denied_attempts: int
 
 
 _TOKEN_STATE_COLUMNS = [getattr(UserToken, field.name) for field in fields(TokenState)]
@@ -118,13 +125,19 @@ async def load_pending_link(session: AsyncSession, token_id: UUID) -> PendingLin
 
 
 async def schedule_next_device_poll(
-    session: AsyncSession, token_id: UUID, *, next_poll_at: datetime, interval: int
+    session: AsyncSession,
+    token_id: UUID,
+    *,
+    next_poll_at: datetime,
+    interval: int,
+    error: str | None = None,
 ) -> None:
-    """Remember when to poll the token endpoint again (state lives in the row, so restarts resume)."""
+    """Remember when to poll the token endpoint again (state lives in the row, so restarts resume), and
+    why the last poll failed, if it did."""
     await session.execute(
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.status == "pending")
-        .values(device_next_poll_at=next_poll_at, device_interval=interval)
+        .values(device_next_poll_at=next_poll_at, device_interval=interval, last_error=scrub_optional(error))
     )
 
 
@@ -133,7 +146,7 @@ async def end_link(session: AsyncSession, token_id: UUID, *, status: str, error:
     await session.execute(
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.status == "pending")
-        .values(status=status, device_code=None, device_next_poll_at=None, last_error=error)
+        .values(status=status, device_code=None, device_next_poll_at=None, last_error=scrub_optional(error))
     )
 
 
@@ -154,7 +167,7 @@ async def activate_link(
     When the user had linked this seller before (active, `needs_reauth`, unlinked, ...), that token takes
     the credentials and goes on with its orders, revisions, cursor and backfill, and the pending row ends
     as `relinked` pointing at it: relinking never starts a second copy of the account's backup. Of
-    several earlier tokens (rows from before relinking continued), the active one wins, else the newest.
+    several earlier tokens (rows from before relinking continued), a syncing one wins, else the newest.
     Otherwise the pending row itself becomes the active link. `login` None keeps a known login.
     """
     previous = (
@@ -166,7 +179,7 @@ async def activate_link(
                 UserToken.id != token_id,
                 UserToken.status.not_in(("pending", "relinked", "link_expired", "link_denied")),
             )
-            .order_by((UserToken.status == "active").desc(), UserToken.created_at.desc())
+            .order_by(UserToken.status.in_(SYNCING_STATUSES).desc(), UserToken.created_at.desc())
             .limit(1)
             .with_for_update()
         )
@@ -188,6 +201,10 @@ async def activate_link(
         "device_code": None,
         "device_next_poll_at": None,
         "last_error": None,
+        # fresh consent: whatever Allegro refused before is tried again at once
+        "access_denied_since": None,
+        "access_retry_at": None,
+        "access_denied_attempts": 0,
     }
     if login is not None:
         values["login"] = login
@@ -228,12 +245,41 @@ async def save_token_pair(
 
 
 async def mark_needs_reauth(session: AsyncSession, token_id: UUID, *, error: str) -> None:
-    """The refresh token is dead: the seller must link again; the poller stops this token."""
+    """The refresh token is dead (or none is stored): the seller must link again; the poller stops."""
     await session.execute(
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.status == "active")
-        .values(status="needs_reauth", last_error=error)
+        .where(UserToken.id == token_id, UserToken.status.in_(SYNCING_STATUSES))
+        .values(status="needs_reauth", last_error=scrub_optional(error), access_retry_at=None)
     )
+
+
+async def mark_access_denied(
+    session: AsyncSession, token_id: UUID, *, error: str, now: datetime, retry_at: datetime
+) -> None:
+    """Allegro refuses access (403): `access_denied` with its reason, the next attempt at `retry_at`."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status.in_(SYNCING_STATUSES))
+        .values(
+            status="access_denied",
+            last_error=scrub_optional(error),
+            last_sync_at=now,
+            access_denied_since=func.coalesce(UserToken.access_denied_since, now),
+            access_retry_at=retry_at,
+            access_denied_attempts=UserToken.access_denied_attempts + 1,
+        )
+    )
+
+
+async def restore_access(session: AsyncSession, token_id: UUID) -> bool:
+    """Access works again: `access_denied` becomes `active`; False when the row was not access_denied."""
+    result = await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status == "access_denied")
+        .values(status="active", access_denied_since=None, access_retry_at=None, access_denied_attempts=0)
+        .returning(UserToken.id)
+    )
+    return result.first() is not None
 
 
 async def start_backfill(
@@ -301,7 +347,7 @@ async def record_sync_outcome(
 
 
 def _outcome_values(at: datetime, error: str | None) -> dict[str, Any]:
-    values: dict[str, Any] = {"last_sync_at": at, "last_error": error}
+    values: dict[str, Any] = {"last_sync_at": at, "last_error": scrub_optional(error)}
     if error is None:
         values["last_success_at"] = at
     return values

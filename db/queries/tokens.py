@@ -41,6 +41,9 @@ class TokenView:
     last_sync_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None
+    access_denied_since: datetime | None
+    access_retry_at: datetime | None
+    access_denied_attempts: int
     sync_requested_at: datetime | None
     resync_requested_at: datetime | None
     resync_since: datetime | None

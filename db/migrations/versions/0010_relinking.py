@@ -6,7 +6,7 @@ time under the new token id. Now the existing token takes the new credentials an
 revisions, cursor and backfill; the new row ends as `relinked`, with `relinked_to` naming that token.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -17,11 +17,11 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BEFORE = ("pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied")
+_BEFORE = ("pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied", "access_denied")
 _AFTER = (*_BEFORE, "relinked")
 
 
