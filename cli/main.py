@@ -58,6 +58,13 @@ def up(
     new_per_s: Annotated[float, typer.Option(help="New orders per second afterwards.")] = 2.0,
     changes_per_s: Annotated[float, typer.Option(help="Order changes per second afterwards.")] = 1.0,
     no_stack: Annotated[bool, typer.Option("--no-stack", help="Use running Kafka/PostgreSQL.")] = False,
+    approve_in_browser: Annotated[
+        bool,
+        typer.Option(
+            "--approve-in-browser",
+            help="Wait for you to approve the demo seller's link on the simulator's page in a browser.",
+        ),
+    ] = False,
 ) -> None:
     """Run everything locally on the simulator with a demo seller; Ctrl-C stops it all."""
     from cli.demo import DemoOptions, run_demo
@@ -73,6 +80,7 @@ def up(
         new_per_s=new_per_s,
         changes_per_s=changes_per_s,
         start_stack=not no_stack,
+        approve_in_browser=approve_in_browser,
     )
     try:
         run_demo(get_settings(), options, console)
@@ -87,9 +95,12 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
     started = _call(api_url, "POST", f"/v1/users/{user_id}/tokens")
     token_id = started["token_id"]
     code = started["user_code"]
-    console.print(f"Open [bold]{started['verification_uri_complete']}[/bold]")
     console.print(
-        f"or {started['verification_uri']} and enter [bold]{code[:3]} {code[3:6]} {code[6:]}[/bold]"
+        f"Open [bold]{started['verification_uri_complete']}[/bold] in a browser, signed in as the seller, "
+        "and approve"
+    )
+    console.print(
+        f"or open {started['verification_uri']} and enter [bold]{code[:3]} {code[3:6]} {code[6:]}[/bold]"
     )
     console.print(f"token id: {token_id}")
     if not wait:
