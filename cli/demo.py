@@ -133,7 +133,8 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
     link = service.request("POST", f"/v1/users/{options.user_id}/tokens")
     token_id = link["token_id"]
     where = link["verification_uri_complete"] or link["verification_uri"]
-    console.print(f"  user code [bold]{link['user_code']}[/bold]: the approval page is {where}")
+    page = f"  user code [bold]{link['user_code']}[/bold]: the approval page is {where}"
+    console.print(page, soft_wrap=True)
     if options.approve_in_browser:
         console.print(
             f"  open that page in a browser, choose {seller['login']} and approve; waiting up to 10 min…"

@@ -95,13 +95,22 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
     started = _call(api_url, "POST", f"/v1/users/{user_id}/tokens")
     token_id = started["token_id"]
     code = started["user_code"]
-    console.print(
-        f"Open [bold]{started['verification_uri_complete']}[/bold] in a browser, signed in as the seller, "
-        "and approve"
-    )
-    console.print(
-        f"or open {started['verification_uri']} and enter [bold]{code[:3]} {code[3:6]} {code[6:]}[/bold]"
-    )
+    spaced = f"{code[:3]} {code[3:6]} {code[6:]}"
+    complete = started.get("verification_uri_complete")
+    if complete:
+        # soft_wrap: a link is never folded across lines
+        console.print(
+            f"Open [bold]{complete}[/bold] in a browser, signed in as the seller, and approve", soft_wrap=True
+        )
+        console.print(
+            f"or open {started['verification_uri']} and enter [bold]{spaced}[/bold]", soft_wrap=True
+        )
+    else:
+        console.print(
+            f"Open [bold]{started['verification_uri']}[/bold] in a browser, signed in as the seller, "
+            f"enter [bold]{spaced}[/bold] and approve",
+            soft_wrap=True,
+        )
     console.print(f"token id: {token_id}")
     if not wait:
         return
