@@ -59,6 +59,13 @@ def up(
     new_per_s: Annotated[float, typer.Option(help="New orders per second afterwards.")] = 2.0,
     changes_per_s: Annotated[float, typer.Option(help="Order changes per second afterwards.")] = 1.0,
     no_stack: Annotated[bool, typer.Option("--no-stack", help="Use running Kafka/PostgreSQL.")] = False,
+    approve_in_browser: Annotated[
+        bool,
+        typer.Option(
+            "--approve-in-browser",
+            help="Wait for you to approve the demo seller's link on the simulator's page in a browser.",
+        ),
+    ] = False,
 ) -> None:
     """Run everything locally on the simulator with a demo seller; Ctrl-C stops it all."""
     from cli.demo import DemoOptions, run_demo
@@ -74,6 +81,7 @@ def up(
         new_per_s=new_per_s,
         changes_per_s=changes_per_s,
         start_stack=not no_stack,
+        approve_in_browser=approve_in_browser,
     )
     try:
         run_demo(get_settings(), options, console)
@@ -88,10 +96,22 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
     started = _call(api_url, "POST", f"/v1/users/{user_id}/tokens")
     token_id = started["token_id"]
     code = started["user_code"]
-    console.print(f"Open [bold]{started['verification_uri_complete']}[/bold]")
-    console.print(
-        f"or {started['verification_uri']} and enter [bold]{code[:3]} {code[3:6]} {code[6:]}[/bold]"
-    )
+    spaced = f"{code[:3]} {code[3:6]} {code[6:]}"
+    complete = started.get("verification_uri_complete")
+    if complete:
+        # soft_wrap: a link is never folded across lines
+        console.print(
+            f"Open [bold]{complete}[/bold] in a browser, signed in as the seller, and approve", soft_wrap=True
+        )
+        console.print(
+            f"or open {started['verification_uri']} and enter [bold]{spaced}[/bold]", soft_wrap=True
+        )
+    else:
+        console.print(
+            f"Open [bold]{started['verification_uri']}[/bold] in a browser, signed in as the seller, "
+            f"enter [bold]{spaced}[/bold] and approve",
+            soft_wrap=True,
+        )
     console.print(f"token id: {token_id}")
     if not wait:
         return

@@ -3,7 +3,7 @@
 from simulator import lifecycle
 from simulator.catalog import CURRENCY_SCALE
 from simulator.clock import now_us
-from simulator.forms import Form, cents_of, money, recompute_total
+from simulator.forms import Form, cents_of, is_cash_on_delivery, money, recompute_total
 from simulator.orders import OrderBook
 from simulator.store import OrderRecord, Seller
 
@@ -73,13 +73,19 @@ def _pick_visible(book: OrderBook, seller: Seller, count: int) -> list[OrderReco
 
 
 def mutate_random(book: OrderBook, seller: Seller, count: int) -> list[str]:
-    """Move up to `count` distinct visible orders one plausible step forward."""
-    chosen = _pick_visible(book, seller, count)
-    for record in chosen:
+    """Move up to `count` distinct visible orders one plausible step forward; returns the moved ones
+    (an order with nothing left to do, such as one delivered months ago, stays as it is)."""
+    moved: list[str] = []
+    # Many orders have nothing left to do: look at more than `count` to move about `count` of them.
+    for record in _pick_visible(book, seller, count * 4):
+        if len(moved) == count:
+            break
         form = record.form()
         types = lifecycle.next_step(form, book.rng, book.factory, now_us())
-        _commit_with_events(book, seller, record, form, types)
-    return [record.id for record in chosen]
+        if types:
+            _commit_with_events(book, seller, record, form, types)
+            moved.append(record.id)
+    return moved
 
 
 def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
@@ -100,7 +106,7 @@ def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
     currency = merged["summary"]["totalToPay"]["currency"]
     merged["lineItems"] = [_in_currency(item, currency) for form in forms for item in form["lineItems"]]
     merged["surcharges"] = [s for form in forms for s in form["surcharges"]]
-    merged["payment"] = book.factory.payment(merged["summary"]["totalToPay"]["currency"])
+    merged["payment"] = book.factory.payment(currency, cash_on_delivery=is_cash_on_delivery(merged))
     merged["fulfillment"]["status"] = "NEW"
     recompute_total(merged)
     merged["status"] = "FILLED_IN"

@@ -6,6 +6,7 @@ import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from simulator import device_decisions
 from simulator.clock import MICROS_PER_SECOND
 from simulator.control_models import (
     DeviceApproval,
@@ -19,6 +20,7 @@ from simulator.control_models import (
     TrickleRequest,
 )
 from simulator.deps import StateDep
+from simulator.device_decisions import DecisionRefused, Refusal
 from simulator.mutations import MutationError, merge, mutate, mutate_random
 from simulator.responses import ApiError
 from simulator.state import SimulatorState
@@ -53,24 +55,29 @@ async def create_seller(body: NewSeller, state: StateDep) -> Response:
     return answer({"seller_id": seller.seller_id, "login": seller.login})
 
 
+def _refused(error: DecisionRefused) -> ApiError:
+    if error.reason is Refusal.UNKNOWN_SELLER:
+        return control_error(404, f"unknown seller {error.seller_id}")
+    return control_error(404, f"no pending device authorisation with user code {error.user_code}")
+
+
 @router.post("/device/approve")
 async def approve_device(body: DeviceApproval, state: StateDep) -> Response:
     """The user approves a pending user code for a seller account."""
-    grant = state.oauth.pending_grant(body.user_code)
-    if grant is None:
-        raise control_error(404, f"no pending device authorisation with user code {body.user_code}")
-    seller_or_404(state, body.seller_id)
-    grant.state, grant.seller_id = "approved", body.seller_id
+    try:
+        device_decisions.approve(state, body.user_code, body.seller_id)
+    except DecisionRefused as error:
+        raise _refused(error) from None
     return answer({"approved": True})
 
 
 @router.post("/device/deny")
 async def deny_device(body: DeviceDenial, state: StateDep) -> Response:
     """The user refuses a pending user code."""
-    grant = state.oauth.pending_grant(body.user_code)
-    if grant is None:
-        raise control_error(404, f"no pending device authorisation with user code {body.user_code}")
-    grant.state = "denied"
+    try:
+        device_decisions.deny(state, body.user_code)
+    except DecisionRefused as error:
+        raise _refused(error) from None
     return answer({"denied": True})
 
 
