@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import orjson
 
 from simulator.clock import MICROS_PER_SECOND, iso_ms, parse_iso_us
+from simulator.forms import Form
 from simulator.store import OrderRecord
 
 _MINUTE = 60 * MICROS_PER_SECOND
@@ -51,22 +52,19 @@ def read_milestones(record: OrderRecord) -> Milestones:
     """Scan every stored revision of the order once (a few decodes; the caller caches by count)."""
     paid_us = sent_us = delivered_us = None
     sent_as_delivered = False
-    form: dict[str, object] = {}
+    form: Form = {}
     for _, body in record.revisions:
         form = orjson.loads(body)
-        updated = _updated_us(form)
-        fulfillment = _fulfillment_status(form)
+        updated = parse_iso_us(form["updatedAt"])
+        fulfillment = (form.get("fulfillment") or {}).get("status") or ""
         if paid_us is None and form["status"] == "READY_FOR_PROCESSING":
-            paid_us = _paid_us(form) or updated
+            finished = (form.get("payment") or {}).get("finishedAt")
+            paid_us = parse_iso_us(finished) if finished else updated
         if sent_us is None and fulfillment in SHIPPED:
             sent_us, sent_as_delivered = updated, fulfillment in _DELIVERED
         if delivered_us is None and fulfillment in _DELIVERED:
             delivered_us = updated
     delivery = form.get("delivery") or {}
-    invoice = form.get("invoice") or {}
-    assert isinstance(delivery, dict) and isinstance(invoice, dict)  # noqa: S101 - a form's shape
-    items = form.get("lineItems") or []
-    assert isinstance(items, list)  # noqa: S101 - a form's shape
     return Milestones(
         revisions=len(record.revisions),
         bought_us=record.bought_us,
@@ -74,28 +72,11 @@ def read_milestones(record: OrderRecord) -> Milestones:
         sent_us=sent_us,
         sent_as_delivered=sent_as_delivered,
         delivered_us=delivered_us,
-        invoice_required=bool(invoice.get("required")),
-        line_item_ids=tuple(str(item["id"]) for item in items),
-        method_name=str((delivery.get("method") or {}).get("name") or ""),
+        invoice_required=bool((form.get("invoice") or {}).get("required")),
+        line_item_ids=tuple(item["id"] for item in form.get("lineItems") or ()),
+        method_name=(delivery.get("method") or {}).get("name") or "",
         pickup_point=delivery.get("pickupPoint") is not None,
     )
-
-
-def _updated_us(form: dict[str, object]) -> int:
-    return parse_iso_us(str(form["updatedAt"]))
-
-
-def _fulfillment_status(form: dict[str, object]) -> str:
-    fulfillment = form.get("fulfillment") or {}
-    assert isinstance(fulfillment, dict)  # noqa: S101 - a form's shape
-    return str(fulfillment.get("status") or "")
-
-
-def _paid_us(form: dict[str, object]) -> int | None:
-    payment = form.get("payment") or {}
-    assert isinstance(payment, dict)  # noqa: S101 - a form's shape
-    finished = payment.get("finishedAt")
-    return parse_iso_us(str(finished)) if finished else None
 
 
 def carrier_of(method_name: str) -> str:

@@ -147,8 +147,10 @@ async def test_shipped_orders_have_a_parcel_whose_tracking_ends_delivered(make_s
             continue
         shipped += 1
         [shipment] = shipments
-        expected = "INPOST" if "InPost" in form["delivery"]["method"]["name"] else None
-        assert expected is None or shipment["carrierId"] == expected
+        method = form["delivery"]["method"]["name"]
+        expected = "INPOST" if "InPost" in method else "UPS" if "UPS" in method else "DPD"
+        assert shipment["carrierId"] == expected
+        assert shipment["lineItems"] == [{"id": item["id"]} for item in form["lineItems"]]
         assert _at(shipment["createdAt"]) >= _at(form["lineItems"][0]["boughtAt"]) - timedelta(seconds=1)
         [entry] = await _tracking(sim, token, shipment["carrierId"], shipment["waybill"])
         statuses = entry["trackingDetails"]["statuses"]
