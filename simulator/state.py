@@ -7,6 +7,7 @@ from simulator.config import SimulatorConfig
 from simulator.faults import FaultSettings, RateLimiter
 from simulator.oauth import OAuthServer
 from simulator.orders import OrderBook
+from simulator.records import RecordKeeper
 from simulator.trickle import TrickleRunner
 
 
@@ -38,3 +39,4 @@ class SimulatorState:
         self.limiter = RateLimiter()
         self.stats = RequestStats()
         self.trickle = TrickleRunner(self.book)
+        self.records = RecordKeeper(config.seed, config.records_requests_per_second)
