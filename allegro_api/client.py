@@ -11,6 +11,7 @@ texts never carry the access token of the call (`allegro_api.errors.error_from_r
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from datetime import UTC, datetime
@@ -108,6 +109,21 @@ def checkout_form_params(offset: int, limit: int, filters: CheckoutFormFilters) 
             raise TypeError(f"unknown checkout-form filter {name!r}")
         params.append((wire_name, format_datetime(value) if isinstance(value, datetime) else str(value)))
     return params
+
+
+# Path ids templated for metric labels and logs: a label per endpoint, not per order or carrier.
+_PATH_IDS = (
+    (re.compile(r"^/order/checkout-forms/[^/]+"), "/order/checkout-forms/{id}"),
+    (re.compile(r"^/order/carriers/[^/]+"), "/order/carriers/{carrierId}"),
+)
+
+
+def endpoint_label(path: str) -> str:
+    """The path with its ids templated: `/order/checkout-forms/{id}/shipments`,
+    `/order/carriers/{carrierId}/tracking`; paths without ids unchanged."""
+    for pattern, template in _PATH_IDS:
+        path = pattern.sub(template, path)
+    return path
 
 
 class AllegroClient:
@@ -281,7 +297,7 @@ class AllegroClient:
         self, path: str, params: list[tuple[str, str]], access_token: str, governor_key: Hashable | None
     ) -> httpx.Response:
         """GET with retries for transient failures; any non-2xx answer becomes an AllegroError."""
-        endpoint = "/order/checkout-forms/{id}" if path.startswith("/order/checkout-forms/") else path
+        endpoint = endpoint_label(path)
         headers = {
             "Accept": ACCEPT,
             "Authorization": f"Bearer {access_token}",

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from allegro_api import NotFound, RateLimited, UnexpectedResponse
+from allegro_api import AllegroClient, NotFound, RateLimited, UnexpectedResponse
 from allegro_api.records import OrderInvoices, parse_tracking
 from tests.allegro_api.conftest import HarnessFactory
-from tests.allegro_api.harness import Harness
+from tests.allegro_api.harness import USER_AGENT, Harness
 
 
 async def _seller_with_order(harness: Harness) -> tuple[str, str, str]:
@@ -152,3 +152,32 @@ def test_answers_missing_what_the_spec_requires_are_unexpected() -> None:
     status_without_code["code"] = "HANDED_TO_NEIGHBOUR"
     [item] = parse_tracking(orjson.dumps(body))
     assert item.statuses[0].code == "HANDED_TO_NEIGHBOUR"
+
+
+async def test_record_requests_are_labelled_per_endpoint_not_per_order(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(records_requests_per_second=0)
+    seller_id, token, form_id = await _seller_with_order(harness)
+    await harness.control(
+        "POST",
+        f"/sellers/{seller_id}/orders/{form_id}/mutate",
+        {"status": "READY_FOR_PROCESSING", "fulfillment_status": "SENT"},
+    )
+    seen: list[tuple[str, str]] = []
+    client = AllegroClient(
+        harness.http,
+        api_url=harness.base_url,
+        user_agent=USER_AGENT,
+        observer=lambda endpoint, outcome, _seconds: seen.append((endpoint, outcome)),
+    )
+    answer = await client.shipments(form_id, access_token=token)
+    await client.invoices(form_id, access_token=token)
+    await client.checkout_form(form_id, access_token=token)
+    shipment = answer.shipments[0].model
+    assert shipment.carrier_id is not None and shipment.waybill is not None
+    await client.tracking(shipment.carrier_id, [shipment.waybill], access_token=token)
+    assert seen == [
+        ("/order/checkout-forms/{id}/shipments", "200"),
+        ("/order/checkout-forms/{id}/invoices", "200"),
+        ("/order/checkout-forms/{id}", "200"),
+        ("/order/carriers/{carrierId}/tracking", "200"),
+    ]
