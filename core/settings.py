@@ -79,6 +79,9 @@ class PollerSettings(_Group):
     events_page_limit: int = Field(default=1000, ge=1, le=1000)
     link_poll_seconds: float = Field(default=1.0, gt=0)
     max_concurrent_tokens: int = Field(default=16, ge=1)
+    # A `running` sync run with no record for this long is closed as `abandoned` (its poller died). Runs
+    # report progress at least every 10 s while they make any; 0 turns the sweep off.
+    run_lease_seconds: float = Field(default=900.0, ge=0)
 
 
 class ProcessorSettings(_Group):
@@ -103,6 +106,10 @@ class ProcessorSettings(_Group):
     store_lane_min_messages: int = Field(default=500, ge=1)
     web_port: int = Field(default=6066, ge=1, le=65535)
     data_dir: str = ".stack/faust"
+    # How long the group waits for a silent worker before handing its partitions to the others (Faust's
+    # default is 60 s). The broker accepts 6 s or more (group.min.session.timeout.ms); heartbeats go
+    # every third of it, so one lost heartbeat is not yet a failover.
+    session_timeout_seconds: float = Field(default=10.0, ge=6.0, le=300.0)
 
 
 class ApiSettings(_Group):

@@ -36,7 +36,7 @@ NAMING_CONVENTION = {
 
 TOKEN_STATUSES = ("pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied")
 SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
-SYNC_STATUSES = ("running", "finished", "failed")
+SYNC_STATUSES = ("running", "finished", "failed", "abandoned")
 
 Timestamp = DateTime(timezone=True)
 
@@ -186,6 +186,9 @@ class SyncHistory(Base):
         CheckConstraint(_in("status", SYNC_STATUSES), name="status"),
         Index("ix_sync_history_user_id_started_at", "user_id", text("started_at DESC")),
         Index("ix_sync_history_token_id_started_at", "token_id", text("started_at DESC")),
+        Index(
+            "ix_sync_history_running", "token_id", "updated_at", postgresql_where=text("status = 'running'")
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)

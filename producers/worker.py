@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from allegro_api import AllegroError, NeedsReauth
 from core.crypto import CryptoError
 from core.logging import log_context
-from db.queries import token_sync
+from db.queries import run_ends, token_sync
 from db.queries.token_sync import TokenState
 from producers.access import TokenSession
 from producers.sync import SyncContext, TokenSync, cursor_expired
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Failures a run may meet that the next cycle may well not: logged and recorded, then retried.
 TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError)
+ABANDONED = "abandoned: its poller stopped or died before the run ended"
 
 
 def poller_identity() -> str:
@@ -46,11 +47,21 @@ async def run_token(context: SyncContext, token_id: UUID, wake: asyncio.Event) -
 
 async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> None:
     sync: TokenSync | None = None
+    taken_over = False
     while True:
-        state = await _load(context, token_id)
+        try:
+            state = await _load(context, token_id)
+        except TRANSIENT as exc:
+            # PostgreSQL away: keep the work (and its place in the schedule) and try again next cycle.
+            log.warning("token row unreadable, retrying next cycle: %s: %s", type(exc).__name__, exc)
+            await _pause(context, wake)
+            continue
         if state is None or state.status != "active" or state.access_token is None:
             return
         try:
+            if not taken_over:
+                await _close_earlier_runs(context, token_id)
+                taken_over = True
             if sync is None:
                 session = TokenSession(
                     context.access,
@@ -65,9 +76,27 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
             return
         except (*TRANSIENT, CryptoError) as exc:
             log.warning("sync cycle failed, retrying next cycle: %s: %s", type(exc).__name__, exc)
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=context.settings.journal_interval_seconds)
+        await _pause(context, wake)
+
+
+async def _pause(context: SyncContext, wake: asyncio.Event) -> None:
+    """Wait for the next cycle: the journal interval, or less when woken (sync-now, resync)."""
+    wake.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=context.settings.journal_interval_seconds)
+
+
+async def _close_earlier_runs(context: SyncContext, token_id: UUID) -> None:
+    """Close the token's runs still `running` before this process's first: their poller is gone.
+
+    The group hands a token to this process only after the previous owner stopped its work (or its
+    session expired), so no run recorded before now is alive; a cancelled one's own `failed` record, if it
+    arrives later, still replaces the presumption (`db.queries.run_ends`)."""
+    async with context.autocommit() as session:
+        closed = await run_ends.abandon_runs_of_token(session, token_id, reason=ABANDONED)
+    if closed:
+        context.metrics.runs_abandoned.inc(closed)
+        log.warning("closed %d sync runs left running by an earlier owner as abandoned", closed)
 
 
 async def cycle(context: SyncContext, sync: TokenSync, state: TokenState) -> None:

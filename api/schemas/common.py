@@ -26,7 +26,7 @@ FulfillmentStatus = Literal[
 ]
 TokenStatus = Literal["pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied"]
 SyncKind = Literal["backfill", "journal", "reconcile", "resync"]
-SyncStatus = Literal["running", "finished", "failed"]
+SyncStatus = Literal["running", "finished", "failed", "abandoned"]
 
 
 def _as_utc(value: datetime) -> datetime:
