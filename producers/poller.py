@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from core.topics import POLLER_TOKEN_PARTITIONS
 from core.waiting import backoff_delay, retry_until_available
@@ -36,8 +37,8 @@ from producers.worker import run_token
 
 log = logging.getLogger(__name__)
 
-# What a scan meets while PostgreSQL is away: the driver's errors come wrapped in SQLAlchemy's, a refused
-# connection as a plain OSError.
+# What a scan may meet: while PostgreSQL is away the driver's errors come wrapped in SQLAlchemy's, a
+# refused connection as a plain OSError. None of them ends the process.
 DATABASE_UNAVAILABLE = (SQLAlchemyError, OSError)
 RUN_SWEEP_SECONDS = 60.0
 SILENT_RUN = "abandoned: no record from its poller for longer than the run lease"
@@ -138,10 +139,13 @@ class Poller:
             if self._ctx.settings.run_lease_seconds and time.monotonic() >= self._next_sweep:
                 await self._sweep_silent_runs()
         except DATABASE_UNAVAILABLE as exc:
-            self._up("postgresql", False)
-            log.warning(
-                "scan failed, PostgreSQL unavailable? (%s: %s)", type(exc).__name__, str(exc).splitlines()[0]
-            )
+            if database_unavailable(exc):
+                self._up("postgresql", False)
+                log.warning(
+                    "scan failed, PostgreSQL unavailable (%s: %s)", type(exc).__name__, _first_line(exc)
+                )
+            else:  # a defect, not an outage: loud, but the process goes on scheduling what it can
+                log.exception("scan failed")
             return failures + 1
         if failures:
             log.info("scan succeeded again after %d failures", failures)
@@ -187,6 +191,17 @@ class Poller:
         task = asyncio.create_task(work, name=f"token-{token_id}")
         task.add_done_callback(_log_crash)
         self._work[token_id] = task
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether the error says PostgreSQL cannot be reached (rather than that a statement is wrong)."""
+    if isinstance(exc, OSError | OperationalError | InterfaceError | sqlalchemy.exc.TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else ""
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:

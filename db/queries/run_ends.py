@@ -25,7 +25,7 @@ WHERE status = 'running' AND {condition}
 """
 
 _CLOSE_OF_TOKEN = text(_CLOSE.format(condition="token_id = :token_id"))
-_CLOSE_SILENT = text(_CLOSE.format(condition="updated_at < now() - :lease"))
+_CLOSE_SILENT = text(_CLOSE.format(condition="updated_at < now() - make_interval(secs => :lease_seconds)"))
 
 
 async def abandon_runs_of_token(session: AsyncSession, token_id: UUID, *, reason: str) -> int:
@@ -36,5 +36,5 @@ async def abandon_runs_of_token(session: AsyncSession, token_id: UUID, *, reason
 
 async def abandon_silent_runs(session: AsyncSession, *, lease: timedelta, reason: str) -> int:
     """Close runs whose last record is older than `lease` as `abandoned`; returns how many."""
-    result = await session.execute(_CLOSE_SILENT, {"lease": lease, "reason": reason})
+    result = await session.execute(_CLOSE_SILENT, {"lease_seconds": lease.total_seconds(), "reason": reason})
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -21,8 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _replace_status_check(statuses: str) -> None:
-    # Raw SQL: the constraint keeps the exact name the models' naming convention gives it.
-    op.execute("ALTER TABLE sync_history DROP CONSTRAINT ck_sync_history_status")
+    # 0001 named it through the naming convention twice (ck_sync_history_ck_sync_history_status); the
+    # replacement gets the name the models give it, so either may exist here.
+    op.execute("ALTER TABLE sync_history DROP CONSTRAINT IF EXISTS ck_sync_history_ck_sync_history_status")
+    op.execute("ALTER TABLE sync_history DROP CONSTRAINT IF EXISTS ck_sync_history_status")
     op.execute(
         f"ALTER TABLE sync_history ADD CONSTRAINT ck_sync_history_status CHECK (status IN ({statuses}))"
     )
