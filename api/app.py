@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.metrics import MetricsMiddleware
+from api.outages import install_outage_handlers
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
 from api.routes import export, health, history, orders, tokens
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
     )
     app.state.config = config
     install_problem_handlers(app)
+    install_outage_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=config.metrics)
     app.include_router(health.router)
     app.include_router(tokens.router)
