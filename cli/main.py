@@ -148,6 +148,13 @@ def sync(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> N
 
 
 @app.command()
+def reconcile(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Ask the poller to reconcile an account now (list forms updated since its last reconciliation)."""
+    _call(api_url, "POST", f"/v1/users/{user_id}/tokens/{token_id}/reconcile")
+    console.print("Reconcile requested; the poller runs it on its next cycle (see sync-history).")
+
+
+@app.command()
 def resync(
     user_id: UserId,
     token_id: TokenId,

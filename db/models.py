@@ -95,6 +95,7 @@ class UserToken(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    reconcile_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_since: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_source: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -124,10 +124,18 @@ async def cycle(context: SyncContext, sync: TokenSync, state: TokenState) -> Non
         async with context.sessions() as session, session.begin():
             await token_sync.clear_sync_request(session, token_id, requested_at=sync_requested_at)
     # The journal does not touch the reconcile time, so the state read before it decides; only a due
-    # reconcile needs the fresh row (its cursor).
+    # reconcile needs the fresh row (its cursor). An operator's request makes it due at once.
     interval = timedelta(seconds=context.settings.reconcile_interval_seconds)
-    if state.last_reconcile_at is None or datetime.now(UTC) - state.last_reconcile_at >= interval:
+    requested_at = state.reconcile_requested_at
+    if (
+        requested_at is not None
+        or state.last_reconcile_at is None
+        or datetime.now(UTC) - state.last_reconcile_at >= interval
+    ):
         await sync.reconcile(await _reload(context, token_id))
+        if requested_at is not None:
+            async with context.sessions() as session, session.begin():
+                await token_sync.clear_reconcile_request(session, token_id, requested_at=requested_at)
 
 
 async def _load(context: SyncContext, token_id: UUID) -> TokenState | None:

@@ -1,4 +1,4 @@
-"""Sync runs that nobody ended: status `abandoned`, and an index of the runs still `running`
+"""Sync runs that nobody ended: status `abandoned`, an index of the runs still `running`; reconcile-now
 
 A run is `running` from its `started` record until its `finished` or `failed` one. A poller killed
 mid-run sends neither, so the run stayed `running` forever. Such runs are now closed as `abandoned`
@@ -31,6 +31,8 @@ def _replace_status_check(statuses: str) -> None:
 
 
 def upgrade() -> None:
+    # An operator's reconcile-now request (`POST .../reconcile`), cleared by the poller once it ran.
+    op.execute("ALTER TABLE user_tokens ADD COLUMN reconcile_requested_at timestamptz")
     _replace_status_check("'running', 'finished', 'failed', 'abandoned'")
     op.execute(
         "CREATE INDEX ix_sync_history_running ON sync_history (token_id, updated_at) WHERE status = 'running'"
@@ -38,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE user_tokens DROP COLUMN reconcile_requested_at")
     op.execute("DROP INDEX ix_sync_history_running")
     op.execute("UPDATE sync_history SET status = 'failed' WHERE status = 'abandoned'")
     _replace_status_check("'running', 'finished', 'failed'")
