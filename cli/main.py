@@ -258,6 +258,28 @@ async def _replay(
         await engine.dispose()
 
 
+@app.command()
+def quiet(
+    wait: Annotated[float, typer.Option(help="Keep checking for up to this many seconds.")] = 0.0,
+) -> None:
+    """Exit 0 when the pipeline is quiet: tokens caught up, no run in flight, the worker's lag zero."""
+    from cli.quiet import reasons_not_quiet
+
+    settings = get_settings()
+    configure_logging("WARNING", json_logs=False)
+    deadline = time.monotonic() + wait
+    while True:
+        reasons = asyncio.run(reasons_not_quiet(settings))
+        if not reasons or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    if reasons:
+        for reason in reasons:
+            console.print(f"not quiet: {reason}")
+        raise typer.Exit(1)
+    console.print("quiet: every active token is caught up and the worker has stored everything")
+
+
 @app.command("rotate-keys")
 def rotate_keys() -> None:
     """Re-seal every stored Allegro token with the first key of CRYPTO__KEYS (run after adding a key)."""
