@@ -76,6 +76,10 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
             return
         except (*TRANSIENT, CryptoError) as exc:
             log.warning("sync cycle failed, retrying next cycle: %s: %s", type(exc).__name__, exc)
+            if isinstance(exc, KafkaError):
+                context.metrics.dependency_up.labels(dependency="kafka").set(0)
+        else:
+            context.metrics.dependency_up.labels(dependency="kafka").set(1)
         await _pause(context, wake)
 
 
