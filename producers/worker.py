@@ -76,10 +76,12 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
             return
         except (*TRANSIENT, CryptoError) as exc:
             log.warning("sync cycle failed, retrying next cycle: %s: %s", type(exc).__name__, exc)
-            if isinstance(exc, KafkaError):
-                context.metrics.dependency_up.labels(dependency="kafka").set(0)
-        else:
+            if isinstance(exc, KafkaError | SQLAlchemyError):
+                down = "kafka" if isinstance(exc, KafkaError) else "postgresql"
+                context.metrics.dependency_up.labels(dependency=down).set(0)
+        else:  # a whole cycle read and wrote both
             context.metrics.dependency_up.labels(dependency="kafka").set(1)
+            context.metrics.dependency_up.labels(dependency="postgresql").set(1)
         await _pause(context, wake)
 
 

@@ -8,8 +8,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cli.processes import Child, ProcessGroup, free_port, service_env, tail
@@ -59,7 +61,15 @@ async def private_db(private_postgres: PrivateService) -> AsyncIterator[AsyncEng
     await engine.dispose()
 
 
-def start_poller(group: ProcessGroup, sim: Sim, kafka: KafkaSettings, database_url: str, tmp: Path) -> Child:
+def start_poller(
+    group: ProcessGroup,
+    sim: Sim,
+    kafka: KafkaSettings,
+    database_url: str,
+    tmp: Path,
+    *,
+    metrics_port: int = 0,
+) -> Child:
     """`python -m producers run` as its own process, on this simulator, these topics and this database."""
     env = {
         **service_env(kafka, database_url, sim.url, free_port(), tmp),
@@ -68,12 +78,24 @@ def start_poller(group: ProcessGroup, sim: Sim, kafka: KafkaSettings, database_u
         "POLLER__JOURNAL_INTERVAL_SECONDS": "0.5",
         "POLLER__RECONCILE_INTERVAL_SECONDS": "3600",
     }
-    return group.start("poller", ["producers", "run"], env)
+    return group.start("poller", ["producers", "run", "--metrics-port", str(metrics_port)], env)
 
 
 def alive(child: Child) -> None:
     assert child.process.poll() is None, (
         f"the poller exited ({child.process.returncode}):\n{tail(child.log_path)}"
+    )
+
+
+async def database_up(metrics_port: int) -> float:
+    """The poller's `poller_dependency_up{dependency="postgresql"}`."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "poller_dependency_up" and sample.labels.get("dependency") == "postgresql"
     )
 
 
@@ -98,8 +120,12 @@ async def test_a_running_poller_survives_a_postgresql_stop_and_resumes_when_it_i
     tmp_path: Path,
 ) -> None:
     seller, token_id = await linked_seller(sim, private_db, orders=10)
-    poller = start_poller(processes, sim, kafka_settings, private_postgres.database_url, tmp_path)
+    port = free_port()
+    poller = start_poller(
+        processes, sim, kafka_settings, private_postgres.database_url, tmp_path, metrics_port=port
+    )
     await wait_for(lambda: caught_up(private_db, token_id), within=60, what="the first sync")
+    assert await database_up(port) == 1
     cursor_before = (await token_row(private_db, token_id))["event_cursor"]
 
     await private_db.dispose()
@@ -108,6 +134,7 @@ async def test_a_running_poller_survives_a_postgresql_stop_and_resumes_when_it_i
     for _ in range(8):
         await asyncio.sleep(1)
         alive(poller)
+    assert await database_up(port) == 0  # not ready, and it says so
     await sim.control("POST", f"/sellers/{seller}/orders", {"count": 5, "days_back": 0.0005})
     await asyncio.to_thread(private_postgres.start)
 
@@ -116,6 +143,7 @@ async def test_a_running_poller_survives_a_postgresql_stop_and_resumes_when_it_i
 
     await wait_for(cursor_moved, within=60, what="the journal after PostgreSQL came back")
     alive(poller)
+    assert await database_up(port) == 1
     assert "scan failed, PostgreSQL unavailable" in poller.log_path.read_text()
 
 
