@@ -147,6 +147,30 @@ async def test_a_running_poller_survives_a_postgresql_stop_and_resumes_when_it_i
     assert "scan failed, PostgreSQL unavailable" in poller.log_path.read_text()
 
 
+async def test_a_poller_started_while_postgresql_is_down_syncs_once_it_is_back(
+    sim: Sim,
+    private_postgres: PrivateService,
+    private_db: AsyncEngine,
+    kafka_settings: KafkaSettings,
+    processes: ProcessGroup,
+    tmp_path: Path,
+) -> None:
+    _seller, token_id = await linked_seller(sim, private_db, orders=10)
+    await private_db.dispose()
+    private_postgres.stop()
+    port = free_port()
+    poller = start_poller(
+        processes, sim, kafka_settings, private_postgres.database_url, tmp_path, metrics_port=port
+    )
+    for _ in range(6):
+        await asyncio.sleep(1)
+        alive(poller)
+    assert await database_up(port) == 0
+    await asyncio.to_thread(private_postgres.start)
+    await wait_for(lambda: caught_up(private_db, token_id), within=60, what="the first sync after PostgreSQL")
+    alive(poller)
+
+
 async def test_a_poller_started_while_kafka_is_down_syncs_once_the_broker_starts(
     sim: Sim,
     db: AsyncEngine,
