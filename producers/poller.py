@@ -24,6 +24,7 @@ from uuid import UUID
 
 import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from core.topics import POLLER_TOKEN_PARTITIONS
@@ -80,7 +81,7 @@ class Poller:
             failures = 0
             while not stop.is_set():
                 if membership.done():
-                    membership.result()  # a dead membership loop must not leave us polling unowned tokens
+                    membership = await self._restart_membership(membership)
                 failures = await self._scan_or_wait_out(failures)
                 pause = backoff_delay(failures) if failures else self._ctx.settings.link_poll_seconds
                 with contextlib.suppress(TimeoutError):
@@ -95,6 +96,18 @@ class Poller:
                 self._assigned = set()
             await self._consumer.stop()  # leaves the group, so the others take over at once
             log.info("poller stopped")
+
+    async def _restart_membership(self, ended: asyncio.Task[None]) -> asyncio.Task[None]:
+        """Poll again after the membership loop died of a Kafka error (the consumer's coordinator, not
+        this loop, keeps the group and calls the listener on a real loss). Any other error is a defect
+        and ends the run: a dead membership loop must not leave us polling unowned tokens."""
+        error = ended.exception()
+        if not isinstance(error, KafkaError):
+            ended.result()
+            raise RuntimeError("the membership loop ended")
+        log.warning("group membership poll failed (%s: %s); polling again", type(error).__name__, error)
+        await asyncio.sleep(1)
+        return asyncio.create_task(keep_membership(self._consumer), name="poller-membership")
 
     async def _revoke(self, partitions: set[int]) -> None:
         async with self._lock:
