@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cli.processes import Child, ProcessGroup, free_port, service_env, tail
@@ -248,3 +249,40 @@ async def run_record(
         if record.token_id == token_id and record.kind == kind and record.phase == phase:
             return record
     return None
+
+
+async def test_a_poller_and_a_worker_outlive_a_long_kafka_outage_and_the_orders_arrive_after_it(
+    sim: Sim,
+    db: AsyncEngine,
+    poller_database_url: str,
+    private_kafka: PrivateService,
+    processes: ProcessGroup,
+    tmp_path: Path,
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=private_kafka.bootstrap).prefixed(
+        f"l{uuid.uuid4().hex[:8]}", partitions=2
+    )
+    await asyncio.to_thread(private_kafka.start)
+    seller, token_id = await linked_seller(sim, db, orders=10)
+    env = {**service_env(kafka, poller_database_url, sim.url, free_port(), tmp_path), "LOG_LEVEL": "WARNING"}
+    worker = processes.start("worker", ["processors", "worker", "-l", "warn", "--without-web"], env)
+    poller = start_poller(processes, sim, kafka, poller_database_url, tmp_path)
+    await wait_for(lambda: stored_orders(db, token_id, 10), within=90, what="the backfill stored")
+
+    await asyncio.to_thread(private_kafka.stop)
+    await sim.control("POST", f"/sellers/{seller}/orders", {"count": 5, "days_back": 0.0005})
+    # Longer than every client timeout involved (requests 30 s, sessions 10 s, Faust's 40 s request).
+    for _ in range(60):
+        await asyncio.sleep(1)
+        alive(poller)
+        assert worker.process.poll() is None, tail(worker.log_path)
+    await asyncio.to_thread(private_kafka.start)
+    await wait_for(lambda: stored_orders(db, token_id, 15), within=120, what="the new orders stored")
+    alive(poller)
+    assert worker.process.poll() is None, tail(worker.log_path)
+
+
+async def stored_orders(db: AsyncEngine, token_id: uuid.UUID, at_least: int) -> bool:
+    async with db.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM orders WHERE token_id = :t"), {"t": token_id})
+    return int(count or 0) >= at_least
