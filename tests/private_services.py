@@ -4,7 +4,9 @@ per-service verbs (`start postgres`, `stop kafka`), for outages that must not to
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from cli.processes import free_port
@@ -18,9 +20,14 @@ class PrivateService:
     def __init__(self, workdir: Path, service: str) -> None:
         self.service = service
         self.port = free_port()
+        # Not under `workdir`: pytest's temporary folders are closed to other users, and the launcher,
+        # running PostgreSQL as `postgres`, would put the cluster elsewhere and leave it there. A folder
+        # everybody may enter keeps the cluster inside, and `remove()` deletes it.
+        self.stack_dir = Path(tempfile.mkdtemp(prefix=f"allegro-backup-{service}-"))
+        self.stack_dir.chmod(0o755)
         self.env = {
             **os.environ,
-            "STACK_DIR": str(workdir / f"stack-{service}"),
+            "STACK_DIR": str(self.stack_dir),
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
             "PG_PORT": str(self.port),
@@ -44,6 +51,13 @@ class PrivateService:
     def stop(self) -> None:
         """Stop it cleanly (PostgreSQL: fast shutdown, which closes every connection)."""
         self._run("stop")
+
+    def remove(self) -> None:
+        """Stop it and delete its state."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.stack_dir, ignore_errors=True)
 
     def _run(self, verb: str) -> None:
         subprocess.run(

@@ -22,12 +22,12 @@ KEY = "outage-test-key"
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[PrivateService]:
     service = PrivateService(tmp_path, "postgres")
-    service.start()
-    upgrade(service.database_url, "head")
     try:
+        service.start()
+        upgrade(service.database_url, "head")
         yield service
     finally:
-        service.stop()
+        service.remove()
 
 
 @pytest.fixture

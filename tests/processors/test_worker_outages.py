@@ -27,7 +27,7 @@ def kafka_node(tmp_path: Path) -> Iterator[PrivateService]:
     try:
         yield node
     finally:
-        node.stop()
+        node.remove()
 
 
 async def test_a_worker_started_while_kafka_is_down_stores_snapshots_once_the_broker_starts(

@@ -37,12 +37,12 @@ def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
 @pytest.fixture
 def private_postgres(tmp_path: Path) -> Iterator[PrivateService]:
     service = PrivateService(tmp_path, "postgres")
-    service.start()
-    upgrade(service.database_url, "head")
     try:
+        service.start()
+        upgrade(service.database_url, "head")
         yield service
     finally:
-        service.stop()
+        service.remove()
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def private_kafka(tmp_path: Path) -> Iterator[PrivateService]:
     try:
         yield service
     finally:
-        service.stop()
+        service.remove()
 
 
 @pytest.fixture
