@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.docs import install_local_docs
 from api.metrics import MetricsMiddleware
+from api.outages import install_outage_handlers
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
 from api.routes import export, health, history, orders, tokens
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
     app.state.config = config
     install_local_docs(app)
     install_problem_handlers(app)
+    install_outage_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=config.metrics)
     app.include_router(health.router)
     app.include_router(tokens.router)

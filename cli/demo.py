@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.processes import ProcessGroup, wait_for_port
-from cli.service_api import ServiceApi
+from cli.service_api import ServiceApi, ServiceApiError
 from core.settings import Settings
 from core.topics import bootstrap
 from db.migrate import upgrade
@@ -211,7 +211,13 @@ def _show_backfill(
         while True:
             if group.dead():
                 return
-            token = service.request("GET", f"/v1/users/{options.user_id}/tokens/{token_id}")
+            try:
+                token = service.request("GET", f"/v1/users/{options.user_id}/tokens/{token_id}")
+            except ServiceApiError as exc:
+                # The API answers 503 while PostgreSQL is away (an outage drill): wait, do not abort.
+                progress.console.print(f"  waiting: {exc}")
+                time.sleep(2)
+                continue
             stored = int(token["orders_stored"])
             progress.update(task, completed=min(stored, options.orders))
             if stored >= options.orders:

@@ -207,6 +207,13 @@ def sync(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> N
 
 
 @app.command()
+def reconcile(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Ask the poller to reconcile an account now (list forms updated since its last reconciliation)."""
+    _call(api_url, "POST", f"/v1/users/{user_id}/tokens/{token_id}/reconcile")
+    console.print("Reconcile requested; the poller runs it on its next cycle (see sync-history).")
+
+
+@app.command()
 def resync(
     user_id: UserId,
     token_id: TokenId,
@@ -259,8 +266,24 @@ def replay(
         bool, typer.Option(help="Replay every token with a resync-from-Kafka request.")
     ] = False,
     verify: Annotated[bool, typer.Option(help="Print a checksum of the token's rows afterwards.")] = True,
+    drop_first: Annotated[
+        bool,
+        typer.Option(
+            "--drop-first",
+            help="Delete the token's stored orders and revisions before the rebuild (needs --token).",
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress."""
+    """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress.
+
+    With --drop-first the token's rows are deleted first, in their own transaction, so the rebuild is
+    exactly what Kafka holds (rows Kafka no longer has are gone). Until the replay has written them, the
+    API shows fewer orders for that seller; the worker may go on storing new snapshots meanwhile, which
+    is harmless (the newest revision wins either way).
+    """
+    if drop_first and token is None:
+        errors.print("[red]--drop-first deletes one seller's rows: give --token[/red]")
+        raise typer.Exit(2)
     settings = get_settings()
     configure_logging("WARNING", json_logs=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -272,7 +295,7 @@ def replay(
                 tasks[topic] = progress.add_task(topic, total=total)
             progress.update(tasks[topic], completed=done)
 
-        results = asyncio.run(_replay(settings, token, pending, verify, on_progress))
+        results = asyncio.run(_replay(settings, token, pending, verify, on_progress, drop_first=drop_first))
     for token_id, report, checksum in results:
         scope = f"token {token_id}" if token_id else "every token"
         console.print(
@@ -283,11 +306,22 @@ def replay(
 
 
 async def _replay(
-    settings: Settings, token: UUID | None, pending: bool, verify: bool, progress: Any
+    settings: Settings,
+    token: UUID | None,
+    pending: bool,
+    verify: bool,
+    progress: Any,
+    *,
+    drop_first: bool = False,
 ) -> list[tuple[UUID | None, Any, str]]:
     from cli.replay import replay as run_replay
     from db.engine import create_engine
-    from db.queries.replay import clear_kafka_resync, pending_kafka_resyncs, token_checksum
+    from db.queries.replay import (
+        clear_kafka_resync,
+        delete_token_orders,
+        pending_kafka_resyncs,
+        token_checksum,
+    )
 
     engine = create_engine(settings.database)
     try:
@@ -297,6 +331,12 @@ async def _replay(
         else:
             tokens = [token]
         results = []
+        if drop_first and token is not None:
+            async with engine.begin() as connection:
+                orders, revisions = await delete_token_orders(connection, token)
+            console.print(
+                f"token {token}: deleted {orders} orders and {revisions} revisions before the rebuild"
+            )
         for token_id in tokens:
             report = await run_replay(engine, settings.kafka, token_id=token_id, progress=progress)
             checksum = ""
@@ -308,6 +348,28 @@ async def _replay(
         return results
     finally:
         await engine.dispose()
+
+
+@app.command()
+def quiet(
+    wait: Annotated[float, typer.Option(help="Keep checking for up to this many seconds.")] = 0.0,
+) -> None:
+    """Exit 0 when the pipeline is quiet: tokens caught up, no run in flight, the worker's lag zero."""
+    from cli.quiet import reasons_not_quiet
+
+    settings = get_settings()
+    configure_logging("WARNING", json_logs=False)
+    deadline = time.monotonic() + wait
+    while True:
+        reasons = asyncio.run(reasons_not_quiet(settings))
+        if not reasons or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    if reasons:
+        for reason in reasons:
+            console.print(f"not quiet: {reason}")
+        raise typer.Exit(1)
+    console.print("quiet: every active token is caught up and the worker has stored everything")
 
 
 @app.command("rotate-keys")

@@ -82,6 +82,9 @@ class PollerSettings(_Group):
     # An account Allegro refuses (403) is tried again after this, doubling per refusal up to the cap.
     access_denied_backoff_seconds: float = Field(default=60.0, gt=0)
     access_denied_backoff_max_seconds: float = Field(default=3_600.0, gt=0)
+    # A `running` sync run with no record for this long is closed as `abandoned` (its poller died). Runs
+    # report progress at least every 10 s while they make any; 0 turns the sweep off.
+    run_lease_seconds: float = Field(default=900.0, ge=0)
 
 
 class ProcessorSettings(_Group):
@@ -106,6 +109,10 @@ class ProcessorSettings(_Group):
     store_lane_min_messages: int = Field(default=500, ge=1)
     web_port: int = Field(default=6066, ge=1, le=65535)
     data_dir: str = ".stack/faust"
+    # How long the group waits for a silent worker before handing its partitions to the others (Faust's
+    # default is 60 s). The broker accepts 6 s or more (group.min.session.timeout.ms); heartbeats go
+    # every third of it, so one lost heartbeat is not yet a failover.
+    session_timeout_seconds: float = Field(default=10.0, ge=6.0, le=300.0)
 
 
 class ApiSettings(_Group):

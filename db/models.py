@@ -47,7 +47,7 @@ TOKEN_STATUSES = (
     "relinked",
 )
 SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
-SYNC_STATUSES = ("running", "finished", "failed")
+SYNC_STATUSES = ("running", "finished", "failed", "abandoned")
 
 Timestamp = DateTime(timezone=True)
 
@@ -110,6 +110,7 @@ class UserToken(Base):
     access_denied_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     sync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    reconcile_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_since: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_source: Mapped[str | None] = mapped_column(String(16))
     # Set on a `relinked` link request: the token of the same account that continues the backup.
@@ -203,6 +204,9 @@ class SyncHistory(Base):
         CheckConstraint(_in("status", SYNC_STATUSES), name="status"),
         Index("ix_sync_history_user_id_started_at", "user_id", text("started_at DESC")),
         Index("ix_sync_history_token_id_started_at", "token_id", text("started_at DESC")),
+        Index(
+            "ix_sync_history_running", "token_id", "updated_at", postgresql_where=text("status = 'running'")
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)

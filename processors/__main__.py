@@ -9,6 +9,7 @@ from core.logging import configure_logging
 from core.runtime import freeze_start_up_objects, use_uvloop
 from core.settings import Settings, get_settings
 from core.topics import bootstrap
+from core.waiting import retry_until_available
 from processors.app import create_app
 
 
@@ -33,8 +34,11 @@ def main() -> None:
         settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     if not wants_help:
-        # Idempotent: creates missing topics with the contract's configs, leaves existing ones alone.
-        asyncio.run(bootstrap(settings.kafka))
+        # Idempotent: creates missing topics with the contract's configs, leaves existing ones alone. A
+        # broker that is not up yet is waited for (with backoff) instead of exiting: no supervisor needed.
+        asyncio.run(
+            retry_until_available(lambda: bootstrap(settings.kafka), what="creating the Kafka topics")
+        )
     if "worker" in sys.argv and not any(arg.startswith("--with") for arg in sys.argv):
         # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
         # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -18,6 +19,11 @@ log = logging.getLogger(__name__)
 
 # Long runs (backfills) report progress at most this often.
 PROGRESS_EVERY_SECONDS = 10.0
+# A cancelled run's final record is sent while the poller waits for the token's work to stop (a
+# rebalance, a shutdown): bounded, so a broker that is down cannot hold the rebalance. A record not sent
+# in time leaves the run to the takeover or the lease sweep (`db.queries.run_ends`).
+CANCEL_REPORT_SECONDS = 3.0
+CANCELLED = "cancelled: the poller stopped this token's work (rebalance or shutdown)"
 
 
 @dataclass
@@ -67,6 +73,13 @@ class SyncRun:
             await self.publisher.publish_sync_run(record)
         except Exception:
             log.warning("could not publish sync-run record (%s)", phase, exc_info=True)
+
+    async def report_cancelled(self) -> None:
+        """Publish the `failed` record of a run stopped from outside, waiting at most a few seconds."""
+        try:
+            await asyncio.wait_for(self.report("failed", error=CANCELLED), timeout=CANCEL_REPORT_SECONDS)
+        except TimeoutError:
+            log.warning("cancelled run's record not acknowledged in %.0fs", CANCEL_REPORT_SECONDS)
 
     async def maybe_report_progress(self) -> None:
         """Publish a progress record when the last one is old enough."""

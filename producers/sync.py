@@ -6,6 +6,7 @@ is written; a crash in between re-reads the page (the processor dedupes by revis
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -226,6 +227,11 @@ class TokenSync:
                 await run.report("started")
                 try:
                     await body(run)
+                except asyncio.CancelledError:
+                    # Stopped from outside: the run ends `failed` instead of staying `running`.
+                    self._ctx.metrics.sync_runs.labels(kind=kind, phase="failed").inc()
+                    await run.report_cancelled()
+                    raise
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     log.warning("%s run failed: %s", kind, error)

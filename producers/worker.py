@@ -26,7 +26,7 @@ from allegro_api.retrying import Disposition, classify
 from core.crypto import CryptoError
 from core.logging import log_context
 from core.settings import PollerSettings
-from db.queries import token_sync
+from db.queries import run_ends, token_sync
 from db.queries.token_sync import TokenState
 from producers.access import TokenSession
 from producers.sync import SyncContext, TokenSync, cursor_expired
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Allegro errors change the token's state instead is `classify`'s decision (see `_loop`).
 TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError)
 NO_ACCESS_TOKEN = "no access token stored"  # noqa: S105 - an error text, not a secret
+ABANDONED = "abandoned: its poller stopped or died before the run ended"
 
 
 def poller_identity() -> str:
@@ -58,8 +59,15 @@ async def run_token(context: SyncContext, token_id: UUID, wake: asyncio.Event) -
 
 async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> None:
     sync: TokenSync | None = None
+    taken_over = False
     while True:
-        state = await _load(context, token_id)
+        try:
+            state = await _load(context, token_id)
+        except TRANSIENT as exc:
+            # PostgreSQL away: keep the work (and its place in the schedule) and try again next cycle.
+            log.warning("token row unreadable, retrying next cycle: %s: %s", type(exc).__name__, exc)
+            await _pause(context, wake)
+            continue
         if state is None or state.status not in token_sync.SYNCING_STATUSES:
             return
         if state.access_token is None:
@@ -69,6 +77,9 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
         if state.status == "access_denied" and not await _wait_for_retry(state, wake):
             continue  # woken early: read the row again (it may have been unlinked)
         try:
+            if not taken_over:
+                await _close_earlier_runs(context, token_id)
+                taken_over = True
             if sync is None:
                 session = TokenSession(
                     context.access,
@@ -89,9 +100,33 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
                 await _access_denied(context, state, exc)
                 continue
             log.warning("sync cycle failed, retrying next cycle: %s: %s", type(exc).__name__, exc)
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=context.settings.journal_interval_seconds)
+            if isinstance(exc, KafkaError | SQLAlchemyError):
+                down = "kafka" if isinstance(exc, KafkaError) else "postgresql"
+                context.metrics.dependency_up.labels(dependency=down).set(0)
+        else:  # a whole cycle read and wrote both
+            context.metrics.dependency_up.labels(dependency="kafka").set(1)
+            context.metrics.dependency_up.labels(dependency="postgresql").set(1)
+        await _pause(context, wake)
+
+
+async def _pause(context: SyncContext, wake: asyncio.Event) -> None:
+    """Wait for the next cycle: the journal interval, or less when woken (sync-now, resync)."""
+    wake.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=context.settings.journal_interval_seconds)
+
+
+async def _close_earlier_runs(context: SyncContext, token_id: UUID) -> None:
+    """Close the token's runs still `running` before this process's first: their poller is gone.
+
+    The group hands a token to this process only after the previous owner stopped its work (or its
+    session expired), so no run recorded before now is alive; a cancelled one's own `failed` record, if it
+    arrives later, still replaces the presumption (`db.queries.run_ends`)."""
+    async with context.autocommit() as session:
+        closed = await run_ends.abandon_runs_of_token(session, token_id, reason=ABANDONED)
+    if closed:
+        context.metrics.runs_abandoned.inc(closed)
+        log.warning("closed %d sync runs left running by an earlier owner as abandoned", closed)
 
 
 async def cycle(context: SyncContext, sync: TokenSync, state: TokenState) -> None:
@@ -119,10 +154,18 @@ async def cycle(context: SyncContext, sync: TokenSync, state: TokenState) -> Non
         async with context.sessions() as session, session.begin():
             await token_sync.clear_sync_request(session, token_id, requested_at=sync_requested_at)
     # The journal does not touch the reconcile time, so the state read before it decides; only a due
-    # reconcile needs the fresh row (its cursor).
+    # reconcile needs the fresh row (its cursor). An operator's request makes it due at once.
     interval = timedelta(seconds=context.settings.reconcile_interval_seconds)
-    if state.last_reconcile_at is None or datetime.now(UTC) - state.last_reconcile_at >= interval:
+    requested_at = state.reconcile_requested_at
+    if (
+        requested_at is not None
+        or state.last_reconcile_at is None
+        or datetime.now(UTC) - state.last_reconcile_at >= interval
+    ):
         await sync.reconcile(await _reload(context, token_id))
+        if requested_at is not None:
+            async with context.sessions() as session, session.begin():
+                await token_sync.clear_reconcile_request(session, token_id, requested_at=requested_at)
 
 
 async def _load(context: SyncContext, token_id: UUID) -> TokenState | None:

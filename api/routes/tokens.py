@@ -19,6 +19,7 @@ from db.queries.tokens import (
     count_stored,
     create_pending_token,
     list_tokens,
+    record_reconcile_request,
     record_resync_request,
     record_sync_request,
     unlink_token,
@@ -132,6 +133,23 @@ async def request_sync(token: UserTokenDep, session: SessionDep) -> SyncAccepted
         raise ProblemError(409, "the token stopped being active", slug="token-not-active")
     await session.commit()
     return SyncAccepted(token_id=token.id, kind="sync", requested_at=updated.sync_requested_at)
+
+
+@router.post(
+    "/tokens/{token_id}/reconcile",
+    status_code=202,
+    summary="Reconcile now",
+    responses=problem_responses(401, 404, 409, 422, 503),
+)
+async def request_reconcile(token: UserTokenDep, session: SessionDep) -> SyncAccepted:
+    """Record a request for a reconciliation (forms updated since the last one, listed again) on the
+    poller's next cycle, instead of waiting for POLLER__RECONCILE_INTERVAL_SECONDS."""
+    _require_active(token)
+    now = datetime.now(UTC)
+    if not await record_reconcile_request(session, user_id=token.user_id, token_id=token.id, now=now):
+        raise ProblemError(409, "the token stopped being active", slug="token-not-active")
+    await session.commit()
+    return SyncAccepted(token_id=token.id, kind="reconcile", requested_at=now)
 
 
 @router.post(

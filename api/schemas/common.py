@@ -39,7 +39,7 @@ tried again at growing intervals, active again by itself once access works; need
 must link again; unlinked; link_expired / link_denied: a link that never completed; relinked: a link
 request for an account the user had linked before, whose token (`relinked_to`) took the credentials."""
 SyncKind = Literal["backfill", "journal", "reconcile", "resync"]
-SyncStatus = Literal["running", "finished", "failed"]
+SyncStatus = Literal["running", "finished", "failed", "abandoned"]
 
 
 def _as_utc(value: datetime) -> datetime:

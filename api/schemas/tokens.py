@@ -129,7 +129,7 @@ class SyncAccepted(BaseModel):
     """The request is recorded; the poller acts on it on its next round."""
 
     token_id: UUID
-    kind: Literal["sync", "resync"]
+    kind: Literal["sync", "resync", "reconcile"]
     requested_at: datetime
     source: Literal["allegro", "kafka"] | None = None
     since: datetime | None = None

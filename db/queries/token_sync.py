@@ -60,6 +60,7 @@ class TokenState:
     resync_source: str | None
     access_retry_at: datetime | None
     access_denied_attempts: int
+    reconcile_requested_at: datetime | None
 
 
 _TOKEN_STATE_COLUMNS = [getattr(UserToken, field.name) for field in fields(TokenState)]
@@ -359,6 +360,15 @@ async def clear_sync_request(session: AsyncSession, token_id: UUID, *, requested
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.sync_requested_at <= requested_at)
         .values(sync_requested_at=None)
+    )
+
+
+async def clear_reconcile_request(session: AsyncSession, token_id: UUID, *, requested_at: datetime) -> None:
+    """Clear a reconcile-now request, unless a newer one arrived meanwhile."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.reconcile_requested_at <= requested_at)
+        .values(reconcile_requested_at=None)
     )
 
 

@@ -163,6 +163,20 @@ async def record_sync_request(
     return TokenView(*row) if row is not None else None
 
 
+async def record_reconcile_request(
+    session: AsyncSession, *, user_id: str, token_id: UUID, now: datetime
+) -> bool:
+    """Ask the poller to reconcile an active token now; False when the token is not the user's or not
+    active. A sync-now request goes with it: that is what wakes a token whose work waits between cycles."""
+    statement = (
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == "active")
+        .values(reconcile_requested_at=now, sync_requested_at=now, updated_at=func.now())
+        .returning(UserToken.id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
 async def record_resync_request(
     session: AsyncSession, *, user_id: str, token_id: UUID, source: str, since: datetime, now: datetime
 ) -> TokenView | None:
