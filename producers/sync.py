@@ -26,7 +26,7 @@ from producers.metrics import PollerMetrics
 from producers.publisher import Publisher
 from producers.runs import SyncRun
 from producers.snapshots import TokenIdentity, form_envelope, gone_envelope
-from producers.windows import WalkPosition, walk_windows
+from producers.windows import WalkPosition, bought_at_key, updated_at_key, walk_windows
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,9 @@ class TokenSync:
             await walk_windows(
                 position,
                 self._list_by("lineItems.boughtAt"),
-                lambda page: self._publish_forms(page.forms, run, "backfill", skip_stored=skip_stored),
+                lambda forms: self._publish_forms(forms, run, "backfill", skip_stored=skip_stored),
                 save,
+                key=bought_at_key,
             )
 
         await self._run("backfill", body, cursor=state.event_cursor)
@@ -173,8 +174,9 @@ class TokenSync:
             await walk_windows(
                 WalkPosition.new(since, now),
                 self._list_by("updatedAt"),
-                lambda page: self._publish_forms(page.forms, run, "reconcile", skip_stored=True),
+                lambda forms: self._publish_forms(forms, run, "reconcile", skip_stored=True),
                 lambda _pos: run.maybe_report_progress(),
+                key=updated_at_key,
             )
             async with self._ctx.sessions() as session, session.begin():
                 await token_sync.save_reconcile_time(session, self.identity.token_id, at=now)
@@ -191,8 +193,9 @@ class TokenSync:
             await walk_windows(
                 WalkPosition.new(since, now),
                 self._list_by("lineItems.boughtAt"),
-                lambda page: self._publish_forms(page.forms, run, "resync", skip_stored=False),
+                lambda forms: self._publish_forms(forms, run, "resync", skip_stored=False),
                 lambda _pos: run.maybe_report_progress(),
+                key=bought_at_key,
             )
             async with self._ctx.sessions() as session, session.begin():
                 await token_sync.clear_resync_request(

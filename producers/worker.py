@@ -20,11 +20,13 @@ from db.queries import token_sync
 from db.queries.token_sync import TokenState
 from producers.access import TokenSession
 from producers.sync import SyncContext, TokenSync, cursor_expired
+from producers.windows import IncompleteWalk
 
 log = logging.getLogger(__name__)
 
 # Failures a run may meet that the next cycle may well not: logged and recorded, then retried.
-TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError)
+# A walk that could not account for a window's forms is one too: its position stays before that window.
+TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError, IncompleteWalk)
 
 
 def poller_identity() -> str:

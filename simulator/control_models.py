@@ -74,3 +74,12 @@ class SellerRef(_Body):
     """`POST /_sim/tokens/revoke` and `/expire`."""
 
     seller_id: str
+
+
+class NotFoundFault(_Body):
+    """`POST /_sim/faults/not-found`: the form's detail GET answers 404 for the next `requests` requests
+    and until `seconds` have passed (whichever lasts longer)."""
+
+    id: str
+    requests: int = Field(default=0, ge=0)
+    seconds: float = Field(default=0.0, ge=0, le=86_400)

@@ -4,7 +4,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from simulator.config import SimulatorConfig
-from simulator.faults import FaultSettings, RateLimiter
+from simulator.faults import FaultSettings, HiddenForm, RateLimiter
 from simulator.oauth import OAuthServer
 from simulator.orders import OrderBook
 from simulator.trickle import TrickleRunner
@@ -38,3 +38,5 @@ class SimulatorState:
         self.limiter = RateLimiter()
         self.stats = RequestStats()
         self.trickle = TrickleRunner(self.book)
+        # Forms whose detail GET answers 404 for a while (`POST /_sim/faults/not-found`), by id.
+        self.hidden_forms: dict[str, HiddenForm] = {}
