@@ -79,6 +79,12 @@ class PollerSettings(_Group):
     events_page_limit: int = Field(default=1000, ge=1, le=1000)
     link_poll_seconds: float = Field(default=1.0, gt=0)
     max_concurrent_tokens: int = Field(default=16, ge=1)
+    # A form that answers 404 is GET again after this long, each wait twice the last, up to the cap; it is
+    # decided merged or missing upstream only after the confirmation window and at least that many 404s.
+    missing_retry_first_seconds: float = Field(default=30.0, gt=0)
+    missing_retry_max_seconds: float = Field(default=600.0, gt=0)
+    missing_confirm_seconds: float = Field(default=1_800.0, ge=0)
+    missing_confirm_attempts: int = Field(default=4, ge=1)
 
 
 class ProcessorSettings(_Group):

@@ -50,6 +50,8 @@ MAX_REWALKS = 2
 ListPage = Callable[[int, int, datetime, datetime], Awaitable[CheckoutFormPage]]
 FormsHandler = Callable[[Sequence[FormSnapshot]], Awaitable[None]]
 SortKey = Callable[[FormSnapshot], datetime | None]
+# (window start, window end, ids of every form the complete walk of the window listed)
+WindowDone = Callable[[datetime, datetime, set[str]], Awaitable[None]]
 
 
 class IncompleteWalk(RuntimeError):
@@ -129,10 +131,13 @@ async def walk_windows(
     on_progress: Callable[[WalkPosition], Awaitable[None]],
     *,
     key: SortKey,
+    on_window: WindowDone | None = None,
 ) -> None:
     """Hand every form of the range to `on_forms` (each once per window), then `on_progress` saves.
 
-    Raises IncompleteWalk when a window's forms cannot be accounted for after MAX_REWALKS more walks.
+    `on_window` learns each complete window's listed ids before it is marked done (what a walk notices
+    missing). Raises IncompleteWalk when a window's forms cannot be accounted for after MAX_REWALKS more
+    walks.
     """
     span = (
         timedelta(seconds=position.span_seconds) if position.span_seconds else position.end - position.start
@@ -149,7 +154,9 @@ async def walk_windows(
             continue
         position.window_end = window_end
         position.span_seconds = span.total_seconds()
-        await _walk_window(position, first, list_page, on_forms, on_progress, key)
+        seen = await _walk_window(position, first, list_page, on_forms, on_progress, key)
+        if on_window is not None:
+            await on_window(position.done_until, window_end, seen)
         position.done_until = window_end + TICK
         position.window_end = None
         position.after = None
@@ -166,8 +173,10 @@ async def _walk_window(
     on_forms: FormsHandler,
     on_progress: Callable[[WalkPosition], Awaitable[None]],
     key: SortKey,
-) -> None:
-    """Walk one window until every form it holds now was seen; `first` is its page from the start."""
+) -> set[str]:
+    """Walk one window until every form it holds now was seen; `first` is its page from the start.
+
+    Returns the ids seen."""
     start, end = position.done_until, position.window_end
     assert end is not None  # noqa: S101 - set by the caller
     seen: set[str] = set()
@@ -179,7 +188,7 @@ async def _walk_window(
         # purged, merged or changed, were seen before they left, or never needed to be).
         total = (await list_page(0, 1, start, end)).total_count
         if len(seen) >= total:
-            return
+            return seen
         log.warning(
             "window %s..%s holds %d forms, %d seen: walking it again (%d)",
             start.isoformat(),

@@ -1,0 +1,193 @@
+"""A 404 is evidence, not a verdict (simulator faults → poller → Kafka → worker → PostgreSQL).
+
+Field cases transient-404 and not-yet-visible, and forms a walk finds gone: decided merged (with the
+successor that shares their line items) or missing upstream, with the evidence kept in `form_retries`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.settings import KafkaSettings
+from db.engine import asyncpg_dsn
+from tests.processors.worker import Worker, consume_all
+from tests.producers.conftest import Sim, make_settings, running_poller, start_link, token_row, wait_for
+from tests.producers.pipeline import stored_orders, worker
+
+__all__ = ["worker"]
+
+FORM_404 = "GET /order/checkout-forms/{id} 404"
+QUICK_RETRIES = {"missing_retry_first_seconds": 0.3, "missing_retry_max_seconds": 1.0}
+
+
+async def _linked(
+    sim: Sim, db: AsyncEngine, settings: Any, database_url: str, *, count: int, days_back: float, events: bool
+) -> tuple[str, list[str], uuid.UUID]:
+    """A seller with orders, linked, backfilled, every order stored by the worker."""
+    seller = await sim.seller()
+    ids = (
+        await sim.control(
+            "POST",
+            f"/sellers/{seller}/orders",
+            {"count": count, "days_back": days_back, "with_events": events},
+        )
+    )["ids"]
+    token_id = await start_link(sim, db, user_id=f"user-{uuid.uuid4().hex[:6]}", seller_id=seller)
+    async with running_poller(settings):
+        await _wait_revisions(database_url, token_id, await sim.truth(seller))
+    return seller, ids, token_id
+
+
+async def _wait_revisions(database_url: str, token_id: uuid.UUID, expected: dict[str, str]) -> None:
+    async def stored_as_expected() -> bool:
+        stored = await stored_orders(database_url, token_id)
+        return all(stored.get(form_id, {}).get("revision") == rev for form_id, rev in expected.items())
+
+    await wait_for(stored_as_expected, within=60, what="the orders stored at their revisions", every=0.3)
+
+
+async def _retry_row(database_url: str, token_id: uuid.UUID, form_id: str) -> dict[str, Any] | None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT * FROM form_retries WHERE token_id = $1 AND checkout_form_id = $2", token_id, form_id
+        )
+    finally:
+        await conn.close()
+    return None if row is None else dict(row)
+
+
+async def test_a_transient_404_marks_nothing_and_the_hidden_revision_is_fetched(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
+) -> None:
+    # Field case transient-404: rev1 stored; the detail GET answers 404 once on rev2's event.
+    settings = make_settings(sim, kafka_settings, poller_database_url, poller=QUICK_RETRIES)
+    seller, ids, token_id = await _linked(
+        sim, db, settings, poller_database_url, count=10, days_back=20, events=True
+    )
+    form_id = ids[-1]
+    rev1 = (await sim.truth(seller))[form_id]
+    await sim.control("POST", "/stats/reset")
+    async with running_poller(settings):
+        await sim.control("POST", "/faults/not-found", {"id": form_id, "requests": 1})
+        rev2 = (
+            await sim.control(
+                "POST", f"/sellers/{seller}/orders/{form_id}/mutate", {"fulfillment_status": "PROCESSING"}
+            )
+        )["revision"]
+        await _wait_revisions(poller_database_url, token_id, {form_id: rev2})
+        assert (await sim.stats()).get(FORM_404) == 1, "the 404 was never served"
+        rev3 = (
+            await sim.control(
+                "POST", f"/sellers/{seller}/orders/{form_id}/mutate", {"fulfillment_status": "SENT"}
+            )
+        )["revision"]
+        await _wait_revisions(poller_database_url, token_id, {form_id: rev3})
+    order = (await stored_orders(poller_database_url, token_id))[form_id]
+    assert {rev1, rev2, rev3} <= set(order["revisions"])
+    assert order["fulfillment_status"] == "SENT"
+    assert order["superseded_at"] is None and order["missing_upstream_since"] is None
+    # Nothing announced that did not happen.
+    changes = [
+        orjson.loads(record.value)
+        for record in await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
+    ]
+    mine = [change for change in changes if change["checkout_form_id"] == form_id]
+    assert [change["revision"] for change in mine][-1] == rev3
+    assert all(change["change"] != "superseded" for change in mine)
+    retry = await _retry_row(poller_database_url, token_id, form_id)
+    assert retry is not None and retry["outcome"] == "found"
+
+
+async def test_a_new_order_not_yet_visible_is_fetched_within_seconds_across_a_restart(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
+) -> None:
+    # Field case not-yet-visible: a new order's event arrives, its detail GET answers 404 for a while.
+    settings = make_settings(sim, kafka_settings, poller_database_url, poller=QUICK_RETRIES)
+    seller, _ids, token_id = await _linked(
+        sim, db, settings, poller_database_url, count=5, days_back=20, events=True
+    )
+    new_id = (await sim.control("POST", f"/sellers/{seller}/orders", {"count": 1, "days_back": 0}))["ids"][0]
+    await sim.control("POST", "/faults/not-found", {"id": new_id, "seconds": 4})
+    latest_event = (await token_row(db, token_id))["event_cursor"]
+    async with running_poller(settings):
+        await wait_for(
+            lambda: _retry_row(poller_database_url, token_id, new_id), within=20, what="the 404 noted"
+        )
+    # The poller stops while the form still hides: the retry list is in PostgreSQL, not in its memory.
+    row = await token_row(db, token_id)
+    assert int(row["event_cursor"]) > int(latest_event), "the cursor moved past the event"
+    assert new_id not in await stored_orders(poller_database_url, token_id)
+    async with running_poller(settings):
+        await _wait_revisions(poller_database_url, token_id, {new_id: (await sim.truth(seller))[new_id]})
+    retry = await _retry_row(poller_database_url, token_id, new_id)
+    assert retry is not None and retry["outcome"] == "found" and retry["attempts"] >= 1
+    assert (await sim.stats()).get(FORM_404, 0) >= 1
+
+
+async def test_a_walk_tells_purged_forms_from_merged_ones_with_evidence(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
+) -> None:
+    settings = make_settings(
+        sim,
+        kafka_settings,
+        poller_database_url,
+        poller={**QUICK_RETRIES, "missing_confirm_seconds": 1.0, "missing_confirm_attempts": 2},
+    )
+    seller, ids, token_id = await _linked(
+        sim, db, settings, poller_database_url, count=30, days_back=300, events=False
+    )
+    truth = (await sim.control("GET", f"/sellers/{seller}/truth"))["orders"]
+    bought = {o["id"]: max(i["boughtAt"] for i in o["form"]["lineItems"]) for o in truth}
+    purged = ids[0]
+    assert (await sim.control("POST", "/purge", {"before": bought[ids[1]]}))["orders"] == 1
+    # A merge whose events are lost: only a walk can see that its forms left the list.
+    await sim.control("PUT", "/faults", {"drop_events": 1.0})
+    merged = ids[10:12]
+    successor = (await sim.control("POST", f"/sellers/{seller}/merge", {"ids": merged}))["id"]
+    async with db.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE user_tokens SET resync_requested_at = :now, resync_source = 'allegro',"
+                " resync_since = :since WHERE id = :id"
+            ),
+            {"now": datetime.now(UTC), "since": datetime.now(UTC) - timedelta(days=364), "id": token_id},
+        )
+
+    async def decided() -> bool:
+        rows = [await _retry_row(poller_database_url, token_id, f) for f in (purged, *merged)]
+        return all(row is not None and row["outcome"] in ("merged", "missing") for row in rows)
+
+    async with running_poller(settings):
+        await wait_for(decided, within=60, what="the vanished forms decided", every=0.5)
+
+        async def marked() -> bool:
+            stored = await stored_orders(poller_database_url, token_id)
+            return stored[purged]["missing_upstream_since"] is not None and all(
+                stored[f]["superseded_by"] == successor for f in merged
+            )
+
+        await wait_for(marked, within=30, what="the marks stored", every=0.5)
+    stored = await stored_orders(poller_database_url, token_id)
+    assert stored[purged]["superseded_at"] is None, "a purged form is not labelled merged"
+    assert stored[successor]["superseded_at"] is None
+    gone = await _retry_row(poller_database_url, token_id, purged)
+    assert gone is not None and gone["outcome"] == "missing" and gone["successor"] is None
+    evidence = orjson.loads(gone["evidence"])
+    assert evidence["not_found"] >= 2 and "successor_search" in evidence
+    for form_id in merged:
+        row = await _retry_row(poller_database_url, token_id, form_id)
+        assert row is not None and row["outcome"] == "merged" and row["successor"] == successor
+        assert orjson.loads(row["evidence"])["shared_line_item_ids"]
+    # Every other order is untouched.
+    untouched = set(ids) - {purged, *merged}
+    assert all(
+        stored[f]["superseded_at"] is None and stored[f]["missing_upstream_since"] is None for f in untouched
+    )
