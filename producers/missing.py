@@ -75,6 +75,10 @@ class MissingForms:
         self._settings = settings
         self._autocommit = autocommit
         self._publish = publish
+        # When the next waiting form is due, so a quiet journal poll costs no query for the list; read
+        # from PostgreSQL once per owner (the list outlives this process) and after each round.
+        self._due_at: datetime | None = None
+        self._due_known = False
 
     @property
     def _token_id(self) -> UUID:
@@ -90,10 +94,13 @@ class MissingForms:
         if not forms:
             return
         now = datetime.now(UTC)
+        first_attempt = now + self._wait(1)
         async with self._autocommit() as session:  # one statement
             await form_retries.note_missing(
-                session, self._token_id, forms, source=source, now=now, next_attempt_at=now + self._wait(1)
+                session, self._token_id, forms, source=source, now=now, next_attempt_at=first_attempt
             )
+        if self._due_known:
+            self._due_at = min(self._due_at or first_attempt, first_attempt)
         log.info(
             "%d forms answered 404: they are tried again before anything is decided",
             len(forms),
@@ -102,10 +109,19 @@ class MissingForms:
 
     async def retry_due(self, run: SyncRun) -> None:
         """GET every waiting form whose time has come; publish those that answer, decide the confirmed."""
+        now = datetime.now(UTC)
+        if self._due_known and (self._due_at is None or now < self._due_at):
+            return
         async with self._autocommit() as session:
-            due = await form_retries.due_retries(
-                session, self._token_id, now=datetime.now(UTC), limit=DUE_PER_RUN
-            )
+            due = await form_retries.due_retries(session, self._token_id, now=now, limit=DUE_PER_RUN)
+        try:
+            await self._attempt_all(due, run)
+        finally:
+            async with self._autocommit() as session:
+                self._due_at = await form_retries.next_attempt_at(session, self._token_id)
+            self._due_known = True
+
+    async def _attempt_all(self, due: Sequence[PendingRetry], run: SyncRun) -> None:
         if not due:
             return
         limiter = asyncio.Semaphore(CONCURRENCY)

@@ -120,6 +120,17 @@ async def due_retries(
     return [PendingRetry(*row) for row in rows.all()]
 
 
+async def next_attempt_at(session: AsyncSession, token_id: UUID) -> datetime | None:
+    """When the token's next undecided form is due (None: nothing waits)."""
+    row = await session.execute(
+        select(func.min(FormRetry.next_attempt_at)).where(
+            FormRetry.token_id == token_id, FormRetry.outcome.is_(None)
+        )
+    )
+    value: datetime | None = row.scalar_one()
+    return value
+
+
 async def record_miss(
     session: AsyncSession, token_id: UUID, form_id: str, *, now: datetime, next_attempt_at: datetime
 ) -> None:
