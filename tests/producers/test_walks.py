@@ -4,11 +4,13 @@ a reconcile. Each asserts that every form the simulator showed is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +18,15 @@ from allegro_api import CheckoutFormPage
 from core.settings import KafkaSettings
 from producers.windows import is_short
 from tests.processors.worker import Worker
-from tests.producers.conftest import Sim, make_settings, running_poller, start_link, token_row, wait_for
+from tests.producers.conftest import (
+    Sim,
+    SnapshotReader,
+    make_settings,
+    running_poller,
+    start_link,
+    token_row,
+    wait_for,
+)
 from tests.producers.pipeline import stored_orders, worker
 
 __all__ = ["worker"]
@@ -185,3 +195,33 @@ async def test_a_reconcile_misses_nothing_while_updated_at_moves(
 
 async def _list_held(sim: Sim) -> bool:
     return bool((await sim.control("GET", "/faults"))["hold_lists_after"] == 0)
+
+
+@pytest.mark.slow
+async def test_a_rolling_purge_during_a_12000_order_backfill_skips_no_visible_order(
+    sim: Sim,
+    db: AsyncEngine,
+    kafka_settings: KafkaSettings,
+    snapshots: SnapshotReader,
+    poller_database_url: str,
+) -> None:
+    seller, ids = await _seller_with(sim, 12_000)
+    truth = (await sim.control("GET", f"/sellers/{seller}/truth"))["orders"]
+    bought = {o["id"]: max(i["boughtAt"] for i in o["form"]["lineItems"]) for o in truth}
+    # Slow enough that the purge below runs all through the walk.
+    await sim.control("PUT", "/faults", {"latency_ms": 40})
+    token_id = await start_link(sim, db, user_id="user-rolling", seller_id=seller)
+    purged = 0
+    async with running_poller(make_settings(sim, kafka_settings, poller_database_url)):
+        # Allegro's purge takes the oldest orders, where the backfill starts: 100 more every 0.3 s.
+        while not await _backfill_done(db, token_id) and purged + 100 < len(ids):
+            purged += (await sim.control("POST", "/purge", {"before": bought[ids[purged + 100]]}))["orders"]
+            await asyncio.sleep(0.3)
+        await wait_for(lambda: _backfill_done(db, token_id), within=240, what="the backfill")
+        visible = await sim.truth(seller)
+        await snapshots.wait_matches(token_id, visible, within=60)
+    published = set(snapshots.revisions(token_id))
+    print(  # noqa: T201 - the measurement this test exists for
+        f"rolling purge: {purged} purged during the walk, {len(visible)} visible at the end, "
+        f"{len(set(visible) - published)} visible never published, {len(published)} published"
+    )
