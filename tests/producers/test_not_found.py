@@ -191,3 +191,51 @@ async def test_a_walk_tells_purged_forms_from_merged_ones_with_evidence(
     assert all(
         stored[f]["superseded_at"] is None and stored[f]["missing_upstream_since"] is None for f in untouched
     )
+
+
+async def test_a_reconcile_marks_old_orders_purged_upstream_missing_and_keeps_the_rest(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
+) -> None:
+    settings = make_settings(sim, kafka_settings, poller_database_url)
+    seller, ids, token_id = await _linked(
+        sim, db, settings, poller_database_url, count=40, days_back=300, events=False
+    )
+    truth = (await sim.control("GET", f"/sellers/{seller}/truth"))["orders"]
+    bought = {o["id"]: max(i["boughtAt"] for i in o["form"]["lineItems"]) for o in truth}
+    # Allegro purges the 5 oldest: too old for events, gone from the list.
+    assert (await sim.control("POST", "/purge", {"before": bought[ids[5]]}))["orders"] == 5
+    horizon = datetime.fromisoformat(bought[ids[20]])
+    async with db.begin() as conn:
+        await conn.execute(
+            text("UPDATE user_tokens SET last_reconcile_at = :t WHERE id = :id"),
+            {"t": datetime.now(UTC) - timedelta(days=2), "id": token_id},
+        )
+    # The poller's horizon sits between the 20th and 21st order: the older 20 are past it.
+    days = (datetime.now(UTC) - horizon).days
+    quick = make_settings(
+        sim,
+        kafka_settings,
+        poller_database_url,
+        poller={
+            **QUICK_RETRIES,
+            "missing_confirm_seconds": 1.0,
+            "missing_confirm_attempts": 2,
+            "backfill_days": days,
+        },
+    )
+
+    async def purged_marked() -> bool:
+        stored = await stored_orders(poller_database_url, token_id)
+        return all(stored[f]["missing_upstream_since"] is not None for f in ids[:5])
+
+    async with running_poller(quick):
+        await wait_for(purged_marked, within=60, what="the purged orders marked missing upstream", every=0.5)
+    stored = await stored_orders(poller_database_url, token_id)
+    assert all(stored[f]["superseded_at"] is None for f in ids[:5])
+    assert all(stored[f]["missing_upstream_since"] is None for f in ids[5:])
+    for form_id in ids[:5]:
+        row = await _retry_row(poller_database_url, token_id, form_id)
+        assert row is not None and row["outcome"] == "missing" and row["source"] == "reconcile"
+    # The still-visible old orders answered their confirming GET.
+    lingering = await _retry_row(poller_database_url, token_id, ids[10])
+    assert lingering is not None and lingering["outcome"] == "found"
