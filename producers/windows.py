@@ -182,8 +182,10 @@ async def _walk_window(
     seen: set[str] = set()
     page: CheckoutFormPage | None = first
     for walk in range(MAX_REWALKS + 1):
-        await _keyset_pass(position, page, start, end, list_page, on_forms, on_progress, key, seen)
+        pages = await _keyset_pass(position, page, start, end, list_page, on_forms, on_progress, key, seen)
         page = None
+        if pages == 1 and walk == 0:
+            return seen  # one page held the whole window: nothing could shift between pages
         # The window as it is now: every form in it must have been seen (forms that left it meanwhile,
         # purged, merged or changed, were seen before they left, or never needed to be).
         total = (await list_page(0, 1, start, end)).total_count
@@ -212,12 +214,13 @@ async def _keyset_pass(
     on_progress: Callable[[WalkPosition], Awaitable[None]],
     key: SortKey,
     seen: set[str],
-) -> None:
-    """One pass over [start, end] by keyset; adds what it hands on to `seen`."""
-    after, offset, rereads = start, 0, 0
+) -> int:
+    """One pass over [start, end] by keyset; adds what it hands on to `seen`. Returns the pages used."""
+    after, offset, rereads, pages = start, 0, 0, 0
     while True:
         if page is None:
             page = await list_page(offset, MAX_FORMS_PAGE, after, end)
+        pages += 1
         remaining = max(0, page.total_count - offset)
         if is_short(page, offset=offset) and rereads < MAX_REREADS:
             rereads += 1
@@ -236,7 +239,7 @@ async def _keyset_pass(
             seen.update(form.id for form in fresh)
             position.forms_seen += len(fresh)
         if not page.forms or remaining <= len(page.forms):
-            return
+            return pages
         last = key(page.forms[-1]) or after
         if last > after:
             # The next page starts at the last timestamp seen (forms there come again and are dropped).
