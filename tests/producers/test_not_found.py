@@ -50,7 +50,7 @@ async def _wait_revisions(database_url: str, token_id: uuid.UUID, expected: dict
         stored = await stored_orders(database_url, token_id)
         return all(stored.get(form_id, {}).get("revision") == rev for form_id, rev in expected.items())
 
-    await wait_for(stored_as_expected, within=60, what="the orders stored at their revisions", every=0.3)
+    await wait_for(stored_as_expected, within=90, what="the orders stored at their revisions", every=0.3)
 
 
 async def _retry_row(database_url: str, token_id: uuid.UUID, form_id: str) -> dict[str, Any] | None:
@@ -166,7 +166,7 @@ async def test_a_walk_tells_purged_forms_from_merged_ones_with_evidence(
         return all(row is not None and row["outcome"] in ("merged", "missing") for row in rows)
 
     async with running_poller(settings):
-        await wait_for(decided, within=60, what="the vanished forms decided", every=0.5)
+        await wait_for(decided, within=90, what="the vanished forms decided", every=0.5)
 
         async def marked() -> bool:
             stored = await stored_orders(poller_database_url, token_id)
@@ -174,7 +174,7 @@ async def test_a_walk_tells_purged_forms_from_merged_ones_with_evidence(
                 stored[f]["superseded_by"] == successor for f in merged
             )
 
-        await wait_for(marked, within=30, what="the marks stored", every=0.5)
+        await wait_for(marked, within=60, what="the marks stored", every=0.5)
     stored = await stored_orders(poller_database_url, token_id)
     assert stored[purged]["superseded_at"] is None, "a purged form is not labelled merged"
     assert stored[successor]["superseded_at"] is None
