@@ -1,6 +1,7 @@
 """Request bodies of the control API (`/_sim/...`)."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,3 +84,10 @@ class NotFoundFault(_Body):
     id: str
     requests: int = Field(default=0, ge=0)
     seconds: float = Field(default=0.0, ge=0, le=86_400)
+
+
+class ImportedForm(_Body):
+    """`POST /_sim/sellers/{seller_id}/forms`: a checkout form served verbatim, and the events to journal."""
+
+    form: dict[str, Any]
+    events: list[str] = Field(default_factory=list)

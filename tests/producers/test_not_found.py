@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from tests.producers.pipeline import stored_orders, worker
 __all__ = ["worker"]
 
 FORM_404 = "GET /order/checkout-forms/{id} 404"
+FIELD_CASES = Path(__file__).resolve().parents[2] / "reference" / "field-cases"
 QUICK_RETRIES = {"missing_retry_first_seconds": 0.3, "missing_retry_max_seconds": 1.0}
 
 
@@ -64,35 +66,34 @@ async def _retry_row(database_url: str, token_id: uuid.UUID, form_id: str) -> di
     return None if row is None else dict(row)
 
 
-async def test_a_transient_404_marks_nothing_and_the_hidden_revision_is_fetched(
+def _field_case(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = orjson.loads((FIELD_CASES / name).read_bytes())
+    return loaded
+
+
+async def test_field_case_transient_404_marks_nothing_and_the_hidden_revision_is_fetched(
     sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
 ) -> None:
-    # Field case transient-404: rev1 stored; the detail GET answers 404 once on rev2's event.
+    # E04a: rev1 stored; the detail GET answers 404 once on rev2's event, then works.
+    rev1, rev2, rev3 = (_field_case(f"E04a.rev{n}.json") for n in (1, 2, 3))
+    form_id = rev1["id"]
     settings = make_settings(sim, kafka_settings, poller_database_url, poller=QUICK_RETRIES)
-    seller, ids, token_id = await _linked(
-        sim, db, settings, poller_database_url, count=10, days_back=20, events=True
+    seller, _ids, token_id = await _linked(
+        sim, db, settings, poller_database_url, count=5, days_back=20, events=True
     )
-    form_id = ids[-1]
-    rev1 = (await sim.truth(seller))[form_id]
-    await sim.control("POST", "/stats/reset")
     async with running_poller(settings):
+        await _serve(sim, seller, rev1, "BOUGHT", "FILLED_IN", "READY_FOR_PROCESSING")
+        await _wait_revisions(poller_database_url, token_id, {form_id: rev1["revision"]})
+        await sim.control("POST", "/stats/reset")
         await sim.control("POST", "/faults/not-found", {"id": form_id, "requests": 1})
-        rev2 = (
-            await sim.control(
-                "POST", f"/sellers/{seller}/orders/{form_id}/mutate", {"fulfillment_status": "PROCESSING"}
-            )
-        )["revision"]
-        await _wait_revisions(poller_database_url, token_id, {form_id: rev2})
+        await _serve(sim, seller, rev2, "FULFILLMENT_STATUS_CHANGED")
+        await _wait_revisions(poller_database_url, token_id, {form_id: rev2["revision"]})
         assert (await sim.stats()).get(FORM_404) == 1, "the 404 was never served"
-        rev3 = (
-            await sim.control(
-                "POST", f"/sellers/{seller}/orders/{form_id}/mutate", {"fulfillment_status": "SENT"}
-            )
-        )["revision"]
-        await _wait_revisions(poller_database_url, token_id, {form_id: rev3})
+        await _serve(sim, seller, rev3, "FULFILLMENT_STATUS_CHANGED")
+        await _wait_revisions(poller_database_url, token_id, {form_id: rev3["revision"]})
     order = (await stored_orders(poller_database_url, token_id))[form_id]
-    assert {rev1, rev2, rev3} <= set(order["revisions"])
-    assert order["fulfillment_status"] == "SENT"
+    assert sorted(order["revisions"]) == ["e4000001", "e4000002", "e4000003"]
+    assert order["revision"] == "e4000003" and order["fulfillment_status"] == "SENT"
     assert order["superseded_at"] is None and order["missing_upstream_since"] is None
     # Nothing announced that did not happen.
     changes = [
@@ -100,22 +101,29 @@ async def test_a_transient_404_marks_nothing_and_the_hidden_revision_is_fetched(
         for record in await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
     ]
     mine = [change for change in changes if change["checkout_form_id"] == form_id]
-    assert [change["revision"] for change in mine][-1] == rev3
+    assert [change["revision"] for change in mine] == ["e4000001", "e4000002", "e4000003"]
     assert all(change["change"] != "superseded" for change in mine)
     retry = await _retry_row(poller_database_url, token_id, form_id)
     assert retry is not None and retry["outcome"] == "found"
 
 
-async def test_a_new_order_not_yet_visible_is_fetched_within_seconds_across_a_restart(
+async def _serve(sim: Sim, seller: str, form: dict[str, Any], *events: str) -> None:
+    """Make the simulator serve this form (verbatim) as its order's current revision, with these events."""
+    await sim.control("POST", f"/sellers/{seller}/forms", {"form": form, "events": list(events)})
+
+
+async def test_field_case_not_yet_visible_order_is_fetched_within_seconds_across_a_restart(
     sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
 ) -> None:
-    # Field case not-yet-visible: a new order's event arrives, its detail GET answers 404 for a while.
+    # E04b: a new order's event arrives, but its detail GET answers 404 for a short while.
+    form = _field_case("E04b.json")
+    new_id = form["id"]
     settings = make_settings(sim, kafka_settings, poller_database_url, poller=QUICK_RETRIES)
     seller, _ids, token_id = await _linked(
         sim, db, settings, poller_database_url, count=5, days_back=20, events=True
     )
-    new_id = (await sim.control("POST", f"/sellers/{seller}/orders", {"count": 1, "days_back": 0}))["ids"][0]
     await sim.control("POST", "/faults/not-found", {"id": new_id, "seconds": 4})
+    await _serve(sim, seller, form, "BOUGHT", "FILLED_IN", "READY_FOR_PROCESSING")
     latest_event = (await token_row(db, token_id))["event_cursor"]
     async with running_poller(settings):
         await wait_for(
@@ -126,10 +134,12 @@ async def test_a_new_order_not_yet_visible_is_fetched_within_seconds_across_a_re
     assert int(row["event_cursor"]) > int(latest_event), "the cursor moved past the event"
     assert new_id not in await stored_orders(poller_database_url, token_id)
     async with running_poller(settings):
-        await _wait_revisions(poller_database_url, token_id, {new_id: (await sim.truth(seller))[new_id]})
+        await _wait_revisions(poller_database_url, token_id, {new_id: "e4100001"})
     retry = await _retry_row(poller_database_url, token_id, new_id)
     assert retry is not None and retry["outcome"] == "found" and retry["attempts"] >= 1
     assert (await sim.stats()).get(FORM_404, 0) >= 1
+    stored = (await stored_orders(poller_database_url, token_id))[new_id]
+    assert stored["superseded_at"] is None and stored["missing_upstream_since"] is None
 
 
 async def test_a_walk_tells_purged_forms_from_merged_ones_with_evidence(

@@ -2,13 +2,16 @@
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.simulator.conftest import Sim, SimFactory
 
 pytestmark = pytest.mark.asyncio
+FIELD_CASES = Path(__file__).resolve().parents[2] / "reference" / "field-cases"
 
 
 async def _linked(sim: Sim, orders: int = 0) -> tuple[str, str]:
@@ -141,3 +144,20 @@ async def test_list_requests_wait_once_their_pages_are_used_up_until_released(si
     await sim.control("PUT", "/faults", {"hold_lists_after": -1})
     assert (await asyncio.wait_for(held, 5)).status_code == 200
     assert (await sim.control("GET", "/faults"))["hold_lists_after"] is None
+
+
+async def test_an_imported_form_is_served_verbatim_with_its_events(sim: Sim) -> None:
+    seller_id, token = await _linked(sim)
+    cursor = (await sim.api("/order/event-stats", token)).json()["latestEvent"]
+    form = orjson.loads((FIELD_CASES / "E04a.rev1.json").read_bytes())
+    answer = await sim.control("POST", f"/sellers/{seller_id}/forms", {"form": form, "events": ["BOUGHT"]})
+    assert answer == {"id": form["id"], "revision": "e4000001"}
+    served = await sim.api(f"/order/checkout-forms/{form['id']}", token)
+    assert served.content == orjson.dumps(form)
+    params = {"from": cursor["id"]} if cursor else {}
+    events = (await sim.api("/order/events", token, params=params)).json()["events"]
+    assert [(e["type"], e["order"]["checkoutForm"]) for e in events] == [
+        ("BOUGHT", {"id": form["id"], "revision": "e4000001"})
+    ]
+    bad = await sim.client.post(f"/_sim/sellers/{seller_id}/forms", json={"form": {"id": "x"}})
+    assert bad.status_code == 422
