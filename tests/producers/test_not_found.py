@@ -249,3 +249,41 @@ async def test_a_reconcile_marks_old_orders_purged_upstream_missing_and_keeps_th
     # The still-visible old orders answered their confirming GET.
     lingering = await _retry_row(poller_database_url, token_id, ids[10])
     assert lingering is not None and lingering["outcome"] == "found"
+
+
+async def test_an_event_for_a_form_merged_away_is_decided_merged_into_the_form_sharing_its_items(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str, worker: Worker
+) -> None:
+    settings = make_settings(
+        sim,
+        kafka_settings,
+        poller_database_url,
+        poller={**QUICK_RETRIES, "missing_confirm_seconds": 1.0, "missing_confirm_attempts": 3},
+    )
+    seller, ids, token_id = await _linked(
+        sim, db, settings, poller_database_url, count=10, days_back=20, events=True
+    )
+    first, second = ids[-2:]
+    # The journal reads a change of `first` only after `first` was merged away: its GET answers 404.
+    await sim.control("POST", f"/sellers/{seller}/orders/{first}/mutate", {"buyer_edit": True})
+    successor = (await sim.control("POST", f"/sellers/{seller}/merge", {"ids": [first, second]}))["id"]
+    async with running_poller(settings):
+
+        async def decided() -> bool:
+            row = await _retry_row(poller_database_url, token_id, first)
+            return row is not None and row["outcome"] is not None
+
+        await wait_for(decided, within=60, what="the merged form decided", every=0.3)
+    row = await _retry_row(poller_database_url, token_id, first)
+    assert row is not None and row["outcome"] == "merged" and row["successor"] == successor
+    evidence = orjson.loads(row["evidence"])
+    assert evidence["not_found"] >= 3 and evidence["shared_line_item_ids"]
+
+    async def linked() -> bool:
+        stored = await stored_orders(poller_database_url, token_id)
+        return bool(stored[first]["superseded_by"] == successor)
+
+    await wait_for(linked, within=30, what="the merged form linked to its successor")
+    stored = await stored_orders(poller_database_url, token_id)
+    assert stored[first]["missing_upstream_since"] is None
+    assert stored[successor]["superseded_at"] is None
