@@ -85,6 +85,12 @@ class PollerSettings(_Group):
     # A `running` sync run with no record for this long is closed as `abandoned` (its poller died). Runs
     # report progress at least every 10 s while they make any; 0 turns the sweep off.
     run_lease_seconds: float = Field(default=900.0, ge=0)
+    # A form that answers 404 is GET again after this long, each wait twice the last, up to the cap; it is
+    # decided merged or missing upstream only after the confirmation window and at least that many 404s.
+    missing_retry_first_seconds: float = Field(default=30.0, gt=0)
+    missing_retry_max_seconds: float = Field(default=600.0, gt=0)
+    missing_confirm_seconds: float = Field(default=1_800.0, ge=0)
+    missing_confirm_attempts: int = Field(default=4, ge=1)
 
 
 class ProcessorSettings(_Group):

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models of the four tables; ORM objects stay inside db/."""
+"""SQLAlchemy 2 models of the tables; ORM objects stay inside db/."""
 
 from __future__ import annotations
 
@@ -224,3 +224,34 @@ class SyncHistory(Base):
     cursor_to: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class FormRetry(Base):
+    """A form that answered 404: retried with backoff until it answers or the confirmation window decides
+    it merged (a successor shares its line items) or missing upstream. Never deleted: the evidence."""
+
+    __tablename__ = "form_retries"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('found', 'merged', 'missing')", name="outcome"),
+        Index(
+            "ix_form_retries_token_id_next_attempt_at",
+            "token_id",
+            "next_attempt_at",
+            postgresql_where=text("outcome IS NULL"),
+        ),
+    )
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_missing_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="1")
+    source: Mapped[str] = mapped_column(String(16))
+    bought_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    line_item_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    event_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    successor: Mapped[str | None] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

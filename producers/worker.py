@@ -30,12 +30,14 @@ from db.queries import run_ends, token_sync
 from db.queries.token_sync import TokenState
 from producers.access import TokenSession
 from producers.sync import SyncContext, TokenSync, cursor_expired
+from producers.windows import IncompleteWalk
 
 log = logging.getLogger(__name__)
 
 # Failures a run may meet that the next cycle may well not: logged and recorded, then retried. Which
-# Allegro errors change the token's state instead is `classify`'s decision (see `_loop`).
-TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError)
+# Allegro errors change the token's state instead is `classify`'s decision (see `_loop`). A walk that
+# could not account for a window's forms is one too: its position stays before that window.
+TRANSIENT = (AllegroError, KafkaError, SQLAlchemyError, OSError, asyncio.TimeoutError, IncompleteWalk)
 NO_ACCESS_TOKEN = "no access token stored"  # noqa: S105 - an error text, not a secret
 ABANDONED = "abandoned: its poller stopped or died before the run ended"
 

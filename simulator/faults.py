@@ -43,6 +43,14 @@ class FaultSettings(BaseModel):
     reorder_events: float = Field(default=0.0, ge=0, le=1)
     drop_events: float = Field(default=0.0, ge=0, le=1)
     errors: tuple[ScriptedError, ...] = ()
+    # The next N list pages that hold more than `short_page_drop` forms are served short: that many forms
+    # from the middle of the page are left out and `count` says so, `totalCount` does not (field case
+    # short-page: 97 of 100 forms, `totalCount` 250).
+    short_pages: int = Field(default=0, ge=0)
+    short_page_drop: int = Field(default=3, ge=1, le=99)
+    # After this many more list pages, list requests wait until the setting changes (null: never hold),
+    # so a test can change the world between two pages of a walk.
+    hold_lists_after: int | None = Field(default=None, ge=0)
 
 
 class FaultPatch(BaseModel):
@@ -60,15 +68,41 @@ class FaultPatch(BaseModel):
     reorder_events: float | None = Field(default=None, ge=0, le=1)
     drop_events: float | None = Field(default=None, ge=0, le=1)
     errors: list[ScriptedError] | None = None
+    short_pages: int | None = Field(default=None, ge=0)
+    short_page_drop: int | None = Field(default=None, ge=1, le=99)
+    # -1 releases a hold (JSON null cannot be told from an absent field here).
+    hold_lists_after: int | None = Field(default=None, ge=-1)
 
     def apply(self, current: FaultSettings) -> FaultSettings:
-        """The settings with this patch's given fields replaced (`errors` replaces the whole list)."""
+        """The settings with this patch's given fields replaced (`errors` replaces the whole list;
+        `hold_lists_after: -1` releases a hold)."""
         update = {
             name: getattr(self, name) for name in self.model_fields_set if getattr(self, name) is not None
         }
         if "errors" in update:
             update["errors"] = tuple(update["errors"])
+        if update.get("hold_lists_after") == -1:
+            update["hold_lists_after"] = None
         return current.model_copy(update=update)
+
+
+@dataclass(slots=True)
+class HiddenForm:
+    """A form whose detail GET answers 404 for a number of requests and/or until a moment passes."""
+
+    requests: int
+    until: float
+
+    def hides(self, now: float) -> bool:
+        """Whether this request gets a 404 (counts the request down)."""
+        if self.requests > 0:
+            self.requests -= 1
+            return True
+        return now < self.until
+
+    def spent(self, now: float) -> bool:
+        """True when it will hide nothing more."""
+        return self.requests <= 0 and now >= self.until
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from simulator.clock import MICROS_PER_SECOND
 from simulator.control_models import (
     DeviceApproval,
     DeviceDenial,
+    ImportedForm,
     MergeRequest,
     Mutation,
     NewOrders,
@@ -21,7 +22,7 @@ from simulator.control_models import (
 )
 from simulator.deps import StateDep
 from simulator.device_decisions import DecisionRefused, Refusal
-from simulator.mutations import MutationError, merge, mutate, mutate_random
+from simulator.mutations import MutationError, import_form, merge, mutate, mutate_random
 from simulator.responses import ApiError
 from simulator.state import SimulatorState
 from simulator.store import Seller
@@ -124,6 +125,17 @@ async def merge_orders(seller_id: str, body: MergeRequest, state: StateDep) -> R
         return answer({"id": merge(state.book, seller, body.ids)})
     except MutationError as error:
         raise control_error(422, str(error)) from None
+
+
+@router.post("/sellers/{seller_id}/forms")
+async def put_form(seller_id: str, body: ImportedForm, state: StateDep) -> Response:
+    """Serve a given checkout form (a field case's file) as the current revision of its order."""
+    seller = seller_or_404(state, seller_id)
+    try:
+        record = import_form(state.book, seller, body.form, body.events)
+    except MutationError as error:
+        raise control_error(422, str(error)) from None
+    return answer({"id": record.id, "revision": record.revision})
 
 
 @router.post("/sellers/{seller_id}/trickle")

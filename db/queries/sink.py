@@ -221,7 +221,10 @@ WITH s AS (
         buyer_login = EXCLUDED.buyer_login, bought_at = EXCLUDED.bought_at, updated_at = EXCLUDED.updated_at,
         total_amount = EXCLUDED.total_amount, currency = EXCLUDED.currency,
         line_item_ids = EXCLUDED.line_item_ids, order_data = EXCLUDED.order_data, source = EXCLUDED.source,
-        last_synced_at = EXCLUDED.last_synced_at
+        last_synced_at = EXCLUDED.last_synced_at,
+        -- A new revision fetched means the form answers again: a gone mark without a successor goes.
+        superseded_at = CASE WHEN o.superseded_by IS NULL THEN NULL ELSE o.superseded_at END,
+        missing_upstream_since = NULL
     WHERE o.revision IS DISTINCT FROM EXCLUDED.revision
         AND (o.updated_at IS NULL OR EXCLUDED.updated_at >= o.updated_at)
     RETURNING {_CHANGED_COLUMNS}, o.order_data, (o.xmax = 0) AS inserted
