@@ -23,7 +23,7 @@ WORKDIR /app
 COPY . .
 # Runtime dependencies only (no dev extras). The processes still run from /app, where `python -m` finds
 # the packages first: db.migrate reads alembic.ini and the migrations beside the source tree.
-RUN pip install . && rm -rf build *.egg-info
+RUN pip install -c constraints.txt . && rm -rf build *.egg-info
 
 USER app
 EXPOSE 8000 8080

@@ -1,15 +1,18 @@
-# Every check the project has: `make test`. Start the local stack first (`make stack-up`) or point
-# KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL at running servers.
+# Every check the project has: `make test` (scripts/test: brings up Kafka and PostgreSQL when needed and
+# stops what it started). `make check` runs the same checks against servers that already answer.
 PY ?= .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint typecheck pytest stack-up stack-down stack-status run install
+.PHONY: test check lint typecheck pytest stack-up stack-down stack-status run install
 
 # The virtualenv, with python3-venv installed from the OS packages when the machine lacks it.
-.venv/bin/allegro-backup: pyproject.toml
+.venv/bin/allegro-backup: pyproject.toml constraints.txt
 	python3 -c 'import ensurepip, venv' 2>/dev/null || (apt-get update -q && apt-get install -y -q python3-venv)
 	test -x .venv/bin/python || python3 -m venv .venv
-	.venv/bin/pip install -q -e '.[dev]'
+	@echo "Installing the virtualenv from constraints.txt (about a minute the first time)..."
+	.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+	# a checkout is a development environment: its processes may use the development secrets
+	test -e .env || echo ENVIRONMENT=development > .env
 	touch $@
 
 install: .venv/bin/allegro-backup
@@ -29,7 +32,10 @@ typecheck:
 pytest:
 	$(PY) -m pytest
 
-test: lint typecheck pytest
+check: lint typecheck pytest
+
+test:
+	scripts/test
 
 stack-up:
 	scripts/stack up

@@ -1,4 +1,5 @@
-"""Typed async client of Allegro's REST API: device flow, order events, checkout forms, rate governor."""
+"""Typed async client of Allegro's REST API: device flow, order events, checkout forms, order records
+(shipments, invoices, carriers, parcel tracking), rate governor."""
 
 from allegro_api.auth import (
     AllegroAuth,
@@ -29,14 +30,29 @@ from allegro_api.errors import (
 )
 from allegro_api.events import EventStats, LatestEvent, OrderEvent
 from allegro_api.governor import GovernorStats, RateGovernor
+from allegro_api.profile import AccountProfile
+from allegro_api.records import (
+    Carrier,
+    CarrierList,
+    Invoice,
+    OrderInvoices,
+    OrderShipments,
+    ParcelTracking,
+    RawRecord,
+    Shipment,
+    TrackingStatus,
+)
 from allegro_api.tokens import DeviceAuthorization, TokenPair
 
 __all__ = [
     "AccessTokenExpired",
+    "AccountProfile",
     "AllegroAuth",
     "AllegroClient",
     "AllegroError",
     "AuthError",
+    "Carrier",
+    "CarrierList",
     "CheckoutForm",
     "CheckoutFormFilters",
     "CheckoutFormPage",
@@ -53,16 +69,23 @@ __all__ = [
     "Granted",
     "InvalidCode",
     "InvalidGrant",
+    "Invoice",
     "LatestEvent",
     "NeedsReauth",
     "NotAcceptable",
     "NotFound",
     "OrderEvent",
+    "OrderInvoices",
+    "OrderShipments",
+    "ParcelTracking",
     "Pending",
     "RateGovernor",
     "RateLimited",
+    "RawRecord",
+    "Shipment",
     "SlowDown",
     "TokenPair",
+    "TrackingStatus",
     "Unavailable",
     "UnexpectedResponse",
     "ValidationFailed",

@@ -4,6 +4,10 @@ Every call uses HTTP Basic client authentication and a form body: since 2025-09 
 accepts parameters in the body only, never in the query string. `/auth/oauth/*` does not require a
 User-Agent. Polling outcomes of the device flow are values (`Pending`, `SlowDown`, ...), not exceptions:
 they are the normal course of a link.
+
+Error texts lose the call's secrets (the client secret, the device code, the refresh token) and any
+secret-shaped string before they reach an exception or an outcome: Allegro's token endpoint echoes
+them ("Invalid refresh token: <token>").
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from allegro_api.errors import (
     Unavailable,
     UnexpectedResponse,
     error_from_response,
-    parse_error_body,
+    error_summary,
+    read_error_body,
 )
 from allegro_api.model_base import load_json_object
 from allegro_api.tokens import DeviceAuthorization, TokenPair
@@ -73,6 +78,7 @@ class AllegroAuth:
         self._http = http
         self._auth_url = auth_url.rstrip("/")
         self._client_id = client_id
+        self._client_secret = client_secret
         self._basic = httpx.BasicAuth(client_id, client_secret)
 
     async def start_device_flow(self, scope: str | Iterable[str] | None = None) -> DeviceAuthorization:
@@ -82,7 +88,7 @@ class AllegroAuth:
             form["scope"] = scope if isinstance(scope, str) else " ".join(scope)
         response = await self._post("/auth/oauth/device", form)
         if response.status_code != 200:
-            raise self._error(response)
+            raise self._error(response, ())
         try:
             return DeviceAuthorization.model_validate(load_json_object(response.content))
         except ValidationError as exc:
@@ -96,8 +102,8 @@ class AllegroAuth:
         if response.status_code == 200:
             return Granted(self._token_pair(response))
         if response.status_code != 400:
-            raise self._error(response)
-        body = parse_error_body(response.content)
+            raise self._error(response, (device_code,))
+        body = read_error_body(response, (device_code, self._client_secret))
         if body.code == "authorization_pending":
             return Pending()
         if body.code == "slow_down":
@@ -121,11 +127,11 @@ class AllegroAuth:
         )
         if response.status_code == 200:
             return self._token_pair(response)
-        body = parse_error_body(response.content)
+        body = read_error_body(response, (refresh_token, self._client_secret))
         if response.status_code == 400 and body.code == "invalid_grant":
             # The description echoes the refresh token itself; keep it out of the message.
             raise InvalidGrant("refresh token rejected", status=400, code=body.code)
-        raise self._error(response)
+        raise self._error(response, (refresh_token,))
 
     async def _post(self, path: str, form: dict[str, str]) -> httpx.Response:
         """POST a form with Basic client authentication, mapping transport failures to Unavailable."""
@@ -144,16 +150,20 @@ class AllegroAuth:
         except ValidationError as exc:
             raise UnexpectedResponse("malformed token response") from exc
 
-    @staticmethod
-    def _error(response: httpx.Response) -> AllegroError:
-        """Map an auth-endpoint failure; a 401 here means our client credentials, not a user token."""
+    def _error(self, response: httpx.Response, secrets: tuple[str, ...]) -> AllegroError:
+        """Map an auth-endpoint failure; a 401 here means our client credentials, not a user token.
+
+        `secrets` are what the call sent besides the client secret (device code, refresh token)."""
+        known = (*secrets, self._client_secret)
         if response.status_code == 401:
-            body = parse_error_body(response.content)
+            body = read_error_body(response, known)
             return ClientAuthFailed(
-                body.message or "client authentication failed",
+                error_summary(response, body)
+                if (body.message or body.html)
+                else "client authentication failed",
                 status=401,
                 code=body.code,
                 trace_id=response.headers.get("trace-id"),
                 details=body,
             )
-        return error_from_response(response)
+        return error_from_response(response, secrets=known)

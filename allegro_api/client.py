@@ -1,17 +1,17 @@
 """The typed async client of Allegro's order endpoints; the caller owns tokens and passes one per call.
 
-Retries: only idempotent GETs, only for 5xx, timeouts and connection errors, with exponential backoff
-and full jitter. A 429 is raised at once as RateLimited and never slept on here: Allegro blocks the
-whole client id, so the governor (when one is given) is paused for every key and the caller reschedules
-its work. A 401 is raised as AccessTokenExpired: the caller refreshes, serialised per token, and calls
-again.
+Retries: only idempotent GETs, only for transient failures (`allegro_api.retrying.classify`: 5xx,
+408, HTML gateway pages, timeouts and connection errors), with exponential backoff and full jitter. A
+429 is raised at once as RateLimited and never slept on here: Allegro blocks the whole client id, so
+the governor (when one is given) is paused for every key and the caller reschedules its work. A 401
+is raised as AccessTokenExpired: the caller refreshes, serialised per token, and calls again. Error
+texts never carry the access token of the call (`allegro_api.errors.error_from_response`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from datetime import UTC, datetime
@@ -24,6 +24,16 @@ from allegro_api.checkout_forms import CheckoutFormPage, FormSnapshot
 from allegro_api.errors import ClientSideLimitError, RateLimited, Unavailable, error_from_response
 from allegro_api.events import EventStats, OrderEvent, parse_event_page, parse_event_stats
 from allegro_api.governor import RateGovernor
+from allegro_api.profile import AccountProfile
+from allegro_api.records import (
+    CarrierList,
+    OrderInvoices,
+    OrderShipments,
+    ParcelTracking,
+    parse_tracking,
+    waybill_batches,
+)
+from allegro_api.retrying import retry_transient
 
 ACCEPT = "application/vnd.allegro.public.v1+json"
 # Allegro answers 422 when offset + limit passes 10,000; deeper lists need narrower boughtAt windows.
@@ -99,6 +109,21 @@ def checkout_form_params(offset: int, limit: int, filters: CheckoutFormFilters) 
             raise TypeError(f"unknown checkout-form filter {name!r}")
         params.append((wire_name, format_datetime(value) if isinstance(value, datetime) else str(value)))
     return params
+
+
+# Path ids templated for metric labels and logs: a label per endpoint, not per order or carrier.
+_PATH_IDS = (
+    (re.compile(r"^/order/checkout-forms/[^/]+"), "/order/checkout-forms/{id}"),
+    (re.compile(r"^/order/carriers/[^/]+"), "/order/carriers/{carrierId}"),
+)
+
+
+def endpoint_label(path: str) -> str:
+    """The path with its ids templated: `/order/checkout-forms/{id}/shipments`,
+    `/order/carriers/{carrierId}/tracking`; paths without ids unchanged."""
+    for pattern, template in _PATH_IDS:
+        path = pattern.sub(template, path)
+    return path
 
 
 class AllegroClient:
@@ -227,34 +252,64 @@ class AllegroClient:
         )
         return FormSnapshot.from_json(response.content)
 
+    async def shipments(
+        self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
+    ) -> OrderShipments:
+        """Waybills assigned to an order; NotFound when the order is purged or merged away."""
+        path = f"/order/checkout-forms/{quote(form_id, safe='')}/shipments"
+        return OrderShipments.from_json((await self._get(path, [], access_token, governor_key)).content)
+
+    async def invoices(
+        self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
+    ) -> OrderInvoices:
+        """Invoices attached to an order (details only; Allegro has no download of the file)."""
+        path = f"/order/checkout-forms/{quote(form_id, safe='')}/invoices"
+        return OrderInvoices.from_json((await self._get(path, [], access_token, governor_key)).content)
+
+    async def carriers(self, *, access_token: str, governor_key: Hashable | None = None) -> CarrierList:
+        """Every carrier id a waybill can name."""
+        response = await self._get("/order/carriers", [], access_token, governor_key)
+        return CarrierList.from_json(response.content)
+
+    async def tracking(
+        self,
+        carrier_id: str,
+        waybills: Iterable[str],
+        *,
+        access_token: str,
+        governor_key: Hashable | None = None,
+    ) -> list[ParcelTracking]:
+        """Tracking of distinct waybills of one carrier, in calls of at most 20 (Allegro's limit);
+        one item per waybill in the order asked, none (and no call) for no waybills."""
+        path = f"/order/carriers/{quote(carrier_id, safe='')}/tracking"
+        found: list[ParcelTracking] = []
+        for batch in waybill_batches(list(waybills)):
+            params = [("waybill", waybill) for waybill in batch]
+            found.extend(parse_tracking((await self._get(path, params, access_token, governor_key)).content))
+        return found
+
+    async def me(self, *, access_token: str, governor_key: Hashable | None = None) -> AccountProfile:
+        """The linked account's id and login (`GET /me`)."""
+        response = await self._get("/me", [], access_token, governor_key)
+        return AccountProfile.from_json(response.content)
+
     async def _get(
         self, path: str, params: list[tuple[str, str]], access_token: str, governor_key: Hashable | None
     ) -> httpx.Response:
         """GET with retries for transient failures; any non-2xx answer becomes an AllegroError."""
-        endpoint = "/order/checkout-forms/{id}" if path.startswith("/order/checkout-forms/") else path
+        endpoint = endpoint_label(path)
         headers = {
             "Accept": ACCEPT,
             "Authorization": f"Bearer {access_token}",
             "User-Agent": self._user_agent,
         }
-        attempt = 0
-        while True:
-            try:
-                return await self._send_once(endpoint, path, params, headers, governor_key)
-            except Unavailable as exc:
-                if attempt >= self._max_retries:
-                    raise
-                delay = self._backoff_delay(attempt)
-                attempt += 1
-                logger.warning(
-                    "allegro GET %s failed (%s), retry %d/%d in %.2fs",
-                    endpoint,
-                    exc.status or exc.message,
-                    attempt,
-                    self._max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        return await retry_transient(
+            lambda: self._send_once(endpoint, path, params, headers, governor_key, access_token),
+            what=f"GET {endpoint}",
+            max_retries=self._max_retries,
+            backoff_base=self._backoff_base,
+            backoff_cap=self._backoff_cap,
+        )
 
     async def _send_once(
         self,
@@ -263,8 +318,9 @@ class AllegroClient:
         params: list[tuple[str, str]],
         headers: dict[str, str],
         governor_key: Hashable | None,
+        access_token: str,
     ) -> httpx.Response:
-        """One governed request; transport failures become Unavailable."""
+        """One governed request; transport failures become Unavailable, and error texts lose the token."""
         if self._governor is not None and governor_key is not None:
             await self._governor.acquire(governor_key)
         started = time.monotonic()
@@ -279,16 +335,11 @@ class AllegroClient:
         self._observe(endpoint, str(response.status_code), started)
         if response.is_success:
             return response
-        error = error_from_response(response)
+        error = error_from_response(response, secrets=(access_token,))
         if isinstance(error, RateLimited) and self._governor is not None:
             # Allegro blocks the whole client id, so every key waits, not just this caller.
             self._governor.pause_for(error.pause_seconds)
         raise error
-
-    def _backoff_delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        ceiling = min(self._backoff_cap, self._backoff_base * (2**attempt))
-        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def _observe(self, endpoint: str, outcome: str, started: float) -> None:
         """Report one request to the metrics observer, if any."""

@@ -7,18 +7,24 @@ AllegroError                 retriable, status, code, message, trace_id, details
  │    ├── NeedsReauth         the refresh token is dead: the seller must link again (needs_reauth)
  │    │    └── InvalidGrant   400 invalid_grant from /auth/oauth/token
  │    └── ClientAuthFailed    401 on /auth/oauth/*: our client id/secret are wrong (configuration)
- ├── Forbidden               403: missing scope or someone else's resource
+ ├── Forbidden               403: access denied (scope, account); the account waits (denies_access)
  ├── NotFound                404: unknown, purged or merged checkout form
  ├── ValidationFailed        400 / 422: parameters Allegro rejects
  ├── NotAcceptable           406: missing or wrong Accept header
  ├── RateLimited             429: the client id is blocked; pause everything (retry_after, pause_client)
- ├── Unavailable             5xx, timeouts, connection errors (retriable)
+ ├── Unavailable             5xx, 408, timeouts, connection errors (retriable)
  ├── UnexpectedResponse      a 2xx body that is not the JSON we expect
  └── ClientSideLimitError    refused before any request (offset + limit > 10 000, limit out of range)
 ```
 
 Device-flow outcomes (pending, slow down, denied, invalid code) are normal results, not errors: see
-`allegro_api.auth`.
+`allegro_api.auth`. What the client and the poller do with each error is decided in one place:
+`allegro_api.retrying.classify`.
+
+Secrets never ride on an error: `error_from_response` scrubs the texts it copies out of a body
+(`core.redaction.scrub`: the call's known secrets, then secret shapes), because Allegro echoes tokens
+in them ("Access token expired: <token>"). An HTML page (a proxy's 408 or 502) becomes a one-line
+summary such as "HTTP 408 Request Timeout (HTML error page)", never the page itself.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from core.redaction import scrub_optional
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorBody:
@@ -42,6 +50,18 @@ class ErrorBody:
     path: str | None = None
     details: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    html: bool = False  # the body was an HTML page (a proxy's or gateway's), not Allegro's JSON
+
+    def scrubbed(self, known: tuple[str, ...]) -> ErrorBody:
+        """This body with secrets removed from every text (metadata is dropped: it is free-form)."""
+        return ErrorBody(
+            code=scrub_optional(self.code, known),
+            message=scrub_optional(self.message, known),
+            user_message=scrub_optional(self.user_message, known),
+            path=scrub_optional(self.path, known),
+            details=scrub_optional(self.details, known),
+            html=self.html,
+        )
 
 
 class AllegroError(Exception):
@@ -103,7 +123,13 @@ class ClientAuthFailed(AuthError):
 
 
 class Forbidden(AllegroError):
-    """403: missing scope or another seller's resource."""
+    """403 (`AccessDenied`, missing scope, missing User-Agent): the account cannot be read for now.
+
+    Allegro answers it for scope and account problems that last (allegro-api threads #12884, #11939),
+    so the poller puts the account in `access_denied` and retries with a growing interval.
+    """
+
+    denies_access: ClassVar[bool] = True
 
 
 class NotFound(AllegroError):
@@ -136,7 +162,10 @@ class RateLimited(AllegroError):
 
 
 class Unavailable(AllegroError):
-    """5xx, timeout or connection failure: safe to retry an idempotent request with backoff."""
+    """5xx, 408, timeout or connection failure: safe to retry an idempotent request with backoff.
+
+    408 is a proxy giving up on a slow request (allegro-api #11724): the same request usually passes.
+    """
 
     retriable = True
 
@@ -162,13 +191,26 @@ def _as_text(value: object) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def parse_error_body(content: bytes) -> ErrorBody:
-    """Read `{"errors":[...]}` or `{"error","error_description"}`; anything else gives an empty body."""
+def _is_html(content: bytes, content_type: str | None) -> bool:
+    """An HTML page, by its declared type or by its first tag."""
+    if content_type and "html" in content_type.lower():
+        return True
+    return content[:200].lstrip().lower().startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def parse_error_body(content: bytes, content_type: str | None = None) -> ErrorBody:
+    """Read `{"errors":[...]}` or `{"error","error_description"}`; an HTML page gives `html=True` and
+    no text; other text gives its first line (at most 200 characters); anything else an empty body.
+
+    The texts are as sent: `error_from_response` scrubs them.
+    """
+    if _is_html(content, content_type):
+        return ErrorBody(html=True)
     try:
         data = orjson.loads(content) if content else None
     except orjson.JSONDecodeError:
-        text = content[:200].decode("utf-8", "replace").strip()
-        return ErrorBody(message=text or None)
+        lines = content[:200].decode("utf-8", "replace").strip().splitlines()
+        return ErrorBody(message=lines[0].strip() if lines else None)
     if not isinstance(data, dict):
         return ErrorBody()
     errors = data.get("errors")
@@ -211,19 +253,34 @@ _BY_STATUS: dict[int, type[AllegroError]] = {
     403: Forbidden,
     404: NotFound,
     406: NotAcceptable,
+    408: Unavailable,
     422: ValidationFailed,
 }
 
 
-def error_from_response(response: httpx.Response) -> AllegroError:
-    """Build the matching error for a non-2xx REST API response."""
-    body = parse_error_body(response.content)
+def read_error_body(response: httpx.Response, known: tuple[str, ...] = ()) -> ErrorBody:
+    """The response's error body with the call's known secrets and secret shapes scrubbed."""
+    return parse_error_body(response.content, response.headers.get("content-type")).scrubbed(known)
+
+
+def error_summary(response: httpx.Response, body: ErrorBody) -> str:
+    """A short readable message: the body's own, else e.g. "HTTP 408 Request Timeout (HTML error page)"."""
+    if body.message or body.code:
+        return body.message or body.code or ""
+    phrase = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    return f"{phrase} (HTML error page)" if body.html else phrase
+
+
+def error_from_response(response: httpx.Response, *, secrets: tuple[str, ...] = ()) -> AllegroError:
+    """Build the matching error for a non-2xx REST API response; `secrets` are the values the call sent
+    (its access token, ...), scrubbed from every text copied out of the body."""
+    body = read_error_body(response, secrets)
     status = response.status_code
-    message = body.message or body.code or f"HTTP {status}"
+    message = error_summary(response, body)
     common: dict[str, Any] = {
         "status": status,
         "code": body.code,
-        "trace_id": response.headers.get("trace-id"),
+        "trace_id": scrub_optional(response.headers.get("trace-id"), secrets),
         "details": body,
     }
     if status == 429:

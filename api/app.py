@@ -10,7 +10,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.docs import install_local_docs
 from api.metrics import MetricsMiddleware
+from api.outages import install_outage_handlers
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
 from api.routes import export, health, history, orders, tokens
@@ -75,6 +77,9 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load their assets from CDNs; install_local_docs serves them from here.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "tokens", "description": "Linked Allegro accounts and their sync."},
             {"name": "orders", "description": "Stored orders, revisions and exports."},
@@ -83,7 +88,9 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
         ],
     )
     app.state.config = config
+    install_local_docs(app)
     install_problem_handlers(app)
+    install_outage_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=config.metrics)
     app.include_router(health.router)
     app.include_router(tokens.router)

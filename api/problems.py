@@ -111,7 +111,8 @@ async def _on_http(_: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """500 for anything unforeseen, logged with its traceback; the answer reveals nothing."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "internal error; it has been logged")
 
@@ -121,7 +122,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -133,7 +134,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The token is not in a state that allows this.",
         422: "Invalid input; `errors` lists every invalid field.",
         502: "Allegro answered with an error.",
-        503: "Allegro (or a dependency) is unavailable; retry later.",
+        503: "Allegro or the database is unavailable; retry after `Retry-After` seconds.",
     }
     return {
         status: {

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from api.schemas.tokens import BackfillState, LinkState, ResyncState, TokenDetail, TokenSummary
+from api.schemas.tokens import (
+    AccessDeniedState,
+    BackfillState,
+    LinkState,
+    ResyncState,
+    TokenDetail,
+    TokenSummary,
+)
+from core.redaction import scrub_optional
 from db.queries.tokens import StoredCounts, TokenView
 
 
@@ -24,6 +32,16 @@ def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
         resync = ResyncState(
             requested_at=token.resync_requested_at, since=token.resync_since, source=token.resync_source
         )
+    # Stored errors are scrubbed when written; scrubbing again keeps rows written before that safe too.
+    last_error = scrub_optional(token.last_error)
+    access_denied = None
+    if token.status == "access_denied":
+        access_denied = AccessDeniedState(
+            since=token.access_denied_since,
+            next_attempt_at=token.access_retry_at,
+            attempts=token.access_denied_attempts,
+            reason=last_error,
+        )
     lag = (now - token.last_event_at).total_seconds() if token.last_event_at is not None else None
     return TokenSummary(
         id=token.id,
@@ -36,7 +54,8 @@ def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
         link=link,
         last_sync_at=token.last_sync_at,
         last_success_at=token.last_success_at,
-        last_error=token.last_error,
+        last_error=last_error,
+        access_denied=access_denied,
         last_event_at=token.last_event_at,
         journal_lag_seconds=lag,
         event_cursor=token.event_cursor,
@@ -45,6 +64,7 @@ def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
         backfill=BackfillState(progress=token.backfill_progress, completed_at=token.backfill_completed_at),
         sync_requested_at=token.sync_requested_at,
         resync=resync,
+        relinked_to=token.relinked_to,
     )
 
 

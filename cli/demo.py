@@ -1,8 +1,10 @@
 """`allegro-backup up`: the whole pipeline on one machine, against the simulator, with a demo seller.
 
 Order of things: stack (Kafka + PostgreSQL) → migrations → topics → simulator with a demo seller →
-processor, poller, API → link the seller through the real device flow (approved through the simulator's
-control API) → backfill progress → where to look. Ctrl-C stops every process this command started.
+processor, poller, API → link the seller through the real device flow (the demo approves the code itself
+through the simulator's control API, the same change as the simulator's approval page, unless asked to
+wait for a person to approve it there) → backfill progress → where to look. Ctrl-C stops every process
+this command started.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.processes import ProcessGroup, wait_for_port
-from cli.service_api import ServiceApi
+from cli.service_api import ServiceApi, ServiceApiError
 from core.settings import Settings
 from core.topics import bootstrap
 from db.migrate import upgrade
@@ -38,6 +40,8 @@ class DemoOptions:
     simulator_port: int = 8080
     api_port: int = 8000
     start_stack: bool = True
+    # Wait for a person to approve the code on the simulator's page instead of approving it here.
+    approve_in_browser: bool = False
 
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
@@ -59,8 +63,17 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
     finally:
         group.stop_all()
         if stack_started_here:
-            _stack("down")
-        console.print("Every process is stopped.")
+            if _stack("down") == 0:
+                console.print("Every process is stopped, Kafka and PostgreSQL too.")
+            else:
+                console.print("[red]The stack did not stop cleanly:[/red] see `scripts/stack status`.")
+        elif options.start_stack:
+            console.print(
+                "Every process started here is stopped; Kafka and PostgreSQL were running before and "
+                "are left running (`scripts/stack down` stops them)."
+            )
+        else:
+            console.print("Every process started here is stopped.")
 
 
 def _run(settings: Settings, options: DemoOptions, console: Console, group: ProcessGroup) -> None:
@@ -78,9 +91,12 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
         "ALLEGRO__AUTH_URL": sim_url,
         "ALLEGRO__API_URL": sim_url,
         "API__PORT": str(options.api_port),
-        "POLLER__JOURNAL_INTERVAL_SECONDS": "2",
-        "POLLER__LINK_POLL_SECONDS": "1",
     }
+    # A snappier demo than production's cadence, unless the environment or .env chose one.
+    demo_cadence = {"journal_interval_seconds": "2", "link_poll_seconds": "1"}
+    for field, value in demo_cadence.items():
+        if field not in settings.poller.model_fields_set:
+            env[f"POLLER__{field.upper()}"] = value
     simulator = group.start(
         "simulator",
         [
@@ -120,9 +136,24 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
     link = service.request("POST", f"/v1/users/{options.user_id}/tokens")
     token_id = link["token_id"]
     where = link["verification_uri_complete"] or link["verification_uri"]
-    console.print(f"  user code [bold]{link['user_code']}[/bold] at {where}")
-    sim.post("/_sim/device/approve", json={"user_code": link["user_code"], "seller_id": seller["seller_id"]})
-    _wait_active(service, options.user_id, token_id, console)
+    page = f"  user code [bold]{link['user_code']}[/bold]: the approval page is {where}"
+    console.print(page, soft_wrap=True)
+    if options.approve_in_browser:
+        console.print(
+            f"  open that page in a browser, choose {seller['login']} and approve; waiting up to 10 min…"
+        )
+        token_id = _wait_active(service, options.user_id, token_id, console, within=600)
+    else:
+        # A person would open that page, pick the seller and approve; the demo gives that answer itself so
+        # it runs unattended, through the same state change as the page's Approve button.
+        sim.post(
+            "/_sim/device/approve", json={"user_code": link["user_code"], "seller_id": seller["seller_id"]}
+        ).raise_for_status()
+        console.print(
+            f"  approved for {seller['login']} by the demo itself (POST /_sim/device/approve); "
+            "`--approve-in-browser` waits for you to approve it on that page instead"
+        )
+        token_id = _wait_active(service, options.user_id, token_id, console)
     sim.post(
         f"/_sim/sellers/{seller['seller_id']}/trickle",
         json={"new_per_s": options.new_per_s, "changes_per_s": options.changes_per_s},
@@ -147,17 +178,28 @@ def _run(settings: Settings, options: DemoOptions, console: Console, group: Proc
         time.sleep(1)
 
 
-def _wait_active(service: ServiceApi, user_id: str, token_id: str, console: Console) -> None:
-    deadline = time.monotonic() + 120
+def _wait_active(
+    service: ServiceApi, user_id: str, token_id: str, console: Console, within: float = 120
+) -> str:
+    """The id of the token that holds the link once approved: this one, or the earlier token of the same
+    seller that a relink continues (a second `make run` goes on with the first run's backup)."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         token = service.request("GET", f"/v1/users/{user_id}/tokens/{token_id}")
         if token["status"] == "active":
             console.print(f"  linked: seller {token.get('seller_id')} is [green]active[/green]")
-            return
+            return token_id
+        if token["status"] == "relinked":
+            holder = str(token["relinked_to"])
+            console.print(
+                f"  relinked: seller {token.get('seller_id')} was linked before; its backup goes on "
+                f"as token {holder}"
+            )
+            return holder
         if token["status"] not in ("pending",):
             raise RuntimeError(f"linking ended as {token['status']}")
         time.sleep(1)
-    raise TimeoutError("the link did not become active within 120 s")
+    raise TimeoutError(f"the link did not become active within {within:.0f} s")
 
 
 def _show_backfill(
@@ -169,7 +211,13 @@ def _show_backfill(
         while True:
             if group.dead():
                 return
-            token = service.request("GET", f"/v1/users/{options.user_id}/tokens/{token_id}")
+            try:
+                token = service.request("GET", f"/v1/users/{options.user_id}/tokens/{token_id}")
+            except ServiceApiError as exc:
+                # The API answers 503 while PostgreSQL is away (an outage drill): wait, do not abort.
+                progress.console.print(f"  waiting: {exc}")
+                time.sleep(2)
+                continue
             stored = int(token["orders_stored"])
             progress.update(task, completed=min(stored, options.orders))
             if stored >= options.orders:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from uuid import UUID
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from cli.service_api import ServiceApi, ServiceApiError
 from core.logging import configure_logging
@@ -57,10 +59,21 @@ def up(
     new_per_s: Annotated[float, typer.Option(help="New orders per second afterwards.")] = 2.0,
     changes_per_s: Annotated[float, typer.Option(help="Order changes per second afterwards.")] = 1.0,
     no_stack: Annotated[bool, typer.Option("--no-stack", help="Use running Kafka/PostgreSQL.")] = False,
+    approve_in_browser: Annotated[
+        bool,
+        typer.Option(
+            "--approve-in-browser",
+            help="Wait for you to approve the demo seller's link on the simulator's page in a browser.",
+        ),
+    ] = False,
 ) -> None:
     """Run everything locally on the simulator with a demo seller; Ctrl-C stops it all."""
     from cli.demo import DemoOptions, run_demo
 
+    # The demo runs on the bundled simulator: a development environment by definition, for this
+    # process and the ones it starts.
+    os.environ.setdefault("ENVIRONMENT", "development")
+    get_settings.cache_clear()
     configure_logging("WARNING", json_logs=False)
     options = DemoOptions(
         user_id=user_id,
@@ -68,6 +81,7 @@ def up(
         new_per_s=new_per_s,
         changes_per_s=changes_per_s,
         start_stack=not no_stack,
+        approve_in_browser=approve_in_browser,
     )
     try:
         run_demo(get_settings(), options, console)
@@ -82,10 +96,22 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
     started = _call(api_url, "POST", f"/v1/users/{user_id}/tokens")
     token_id = started["token_id"]
     code = started["user_code"]
-    console.print(f"Open [bold]{started['verification_uri_complete']}[/bold]")
-    console.print(
-        f"or {started['verification_uri']} and enter [bold]{code[:3]} {code[3:6]} {code[6:]}[/bold]"
-    )
+    spaced = f"{code[:3]} {code[3:6]} {code[6:]}"
+    complete = started.get("verification_uri_complete")
+    if complete:
+        # soft_wrap: a link is never folded across lines
+        console.print(
+            f"Open [bold]{complete}[/bold] in a browser, signed in as the seller, and approve", soft_wrap=True
+        )
+        console.print(
+            f"or open {started['verification_uri']} and enter [bold]{spaced}[/bold]", soft_wrap=True
+        )
+    else:
+        console.print(
+            f"Open [bold]{started['verification_uri']}[/bold] in a browser, signed in as the seller, "
+            f"enter [bold]{spaced}[/bold] and approve",
+            soft_wrap=True,
+        )
     console.print(f"token id: {token_id}")
     if not wait:
         return
@@ -95,18 +121,37 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
             if token["status"] != "pending":
                 break
             time.sleep(2)
+    if token["status"] == "relinked":
+        console.print(
+            f"Link {token_id}: [green]relinked[/green]: this seller was linked before; its backup goes on "
+            f"as token {token['relinked_to']} (same orders, same history)."
+        )
+        return
     color = "green" if token["status"] == "active" else "red"
     console.print(f"Link {token_id}: [{color}]{token['status']}[/{color}]")
     if token["status"] != "active":
         raise typer.Exit(1)
 
 
+# Token ids are typed back into `sync`/`resync`: never cut, whatever the terminal's width or a pipe.
+_ID_COLUMN = Column("token id", no_wrap=True, min_width=36)
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (the API's fields) instead of a table.")]
+
+
+def _print_json(value: Any) -> None:
+    """JSON on stdout, for scripts (no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
 @app.command()
-def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
+def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
     """List the user's linked accounts."""
     body = _call(api_url, "GET", f"/v1/users/{user_id}/tokens")
     items = body["items"] if isinstance(body, dict) else body
-    table = Table("token id", "status", "seller", "login", "created")
+    if as_json:
+        _print_json(items)
+        return
+    table = Table(_ID_COLUMN, "status", "seller", "login", "created")
     for token in items:
         table.add_row(
             str(token["id"]),
@@ -119,18 +164,21 @@ def tokens(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
 
 
 @app.command()
-def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
+def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = False) -> None:
     """Per linked account: state, journal lag, last sync, order counts."""
     body = _call(api_url, "GET", f"/v1/users/{user_id}/tokens")
     items = body["items"] if isinstance(body, dict) else body
-    table = Table("token id", "status", "journal lag", "last sync", "last success", "orders", "last error")
-    for summary in items:
-        token_id = summary["id"]
-        token = _call(api_url, "GET", f"/v1/users/{user_id}/tokens/{token_id}")
+    details = [_call(api_url, "GET", f"/v1/users/{user_id}/tokens/{summary['id']}") for summary in items]
+    if as_json:
+        _print_json(details)
+        return
+    table = Table(_ID_COLUMN, "status", "journal lag", "last sync", "last success", "orders", "last error")
+    for token in details:
+        token_id = token["id"]
         lag = token.get("journal_lag_seconds")
         table.add_row(
             str(token_id),
-            token["status"],
+            _status_text(token),
             "" if lag is None else f"{float(lag):.0f} s",
             str(token.get("last_sync_at") or ""),
             str(token.get("last_success_at") or ""),
@@ -140,11 +188,29 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API) -> None:
     console.print(table)
 
 
+def _status_text(token: dict[str, Any]) -> str:
+    """The status, and for access_denied how long it lasts and when it is tried again."""
+    denied = token.get("access_denied")
+    if token["status"] != "access_denied" or not denied:
+        return str(token["status"])
+    return (
+        f"access_denied since {denied.get('since')}, attempt {denied.get('attempts')}, "
+        f"next try {denied.get('next_attempt_at')}"
+    )
+
+
 @app.command()
 def sync(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> None:
     """Ask the poller to sync an account now."""
     _call(api_url, "POST", f"/v1/users/{user_id}/tokens/{token_id}/sync")
     console.print("Sync requested; the poller picks it up within its next cycle.")
+
+
+@app.command()
+def reconcile(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Ask the poller to reconcile an account now (list forms updated since its last reconciliation)."""
+    _call(api_url, "POST", f"/v1/users/{user_id}/tokens/{token_id}/reconcile")
+    console.print("Reconcile requested; the poller runs it on its next cycle (see sync-history).")
 
 
 @app.command()
@@ -202,11 +268,26 @@ def replay(
     verify: Annotated[
         bool, typer.Option(help="Print a checksum of the token's rows (every column) before and after.")
     ] = True,
+    drop_first: Annotated[
+        bool,
+        typer.Option(
+            "--drop-first",
+            help="Delete the token's stored orders and revisions before the rebuild (needs --token).",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress.
 
     With a token, the checksums of its `orders` and `order_revisions` rows before and after are printed:
-    a replay into emptied tables that gives back what the worker wrote shows the same figures."""
+    a replay into emptied tables that gives back what the worker wrote shows the same figures. With
+    --drop-first the token's rows are deleted first, in their own transaction, so the rebuild is exactly
+    what Kafka holds (rows Kafka no longer has are gone). Until the replay has written them, the API shows
+    fewer orders for that seller; the worker may go on storing new snapshots meanwhile, which is harmless
+    (the newest version wins either way).
+    """
+    if drop_first and token is None:
+        errors.print("[red]--drop-first deletes one seller's rows: give --token[/red]")
+        raise typer.Exit(2)
     settings = get_settings()
     configure_logging("WARNING", json_logs=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -218,7 +299,7 @@ def replay(
                 tasks[topic] = progress.add_task(topic, total=total)
             progress.update(tasks[topic], completed=done)
 
-        results = asyncio.run(_replay(settings, token, pending, verify, on_progress))
+        results = asyncio.run(_replay(settings, token, pending, verify, on_progress, drop_first=drop_first))
     for token_id, report, before, after in results:
         scope = f"token {token_id}" if token_id else "every token"
         console.print(
@@ -231,11 +312,22 @@ def replay(
 
 
 async def _replay(
-    settings: Settings, token: UUID | None, pending: bool, verify: bool, progress: Any
+    settings: Settings,
+    token: UUID | None,
+    pending: bool,
+    verify: bool,
+    progress: Any,
+    *,
+    drop_first: bool = False,
 ) -> list[tuple[UUID | None, Any, str, str]]:
     from cli.replay import replay as run_replay
     from db.engine import create_engine
-    from db.queries.replay import clear_kafka_resync, pending_kafka_resyncs, token_checksum
+    from db.queries.replay import (
+        clear_kafka_resync,
+        delete_token_orders,
+        pending_kafka_resyncs,
+        token_checksum,
+    )
 
     engine = create_engine(settings.database)
     try:
@@ -245,11 +337,22 @@ async def _replay(
         else:
             tokens = [token]
         results = []
+        befores: dict[UUID, str] = {}
+        if verify:
+            # taken before anything is dropped: the figure to compare the rebuild with
+            async with engine.connect() as connection:
+                for token_id in tokens:
+                    if token_id is not None:
+                        befores[token_id] = await token_checksum(connection, token_id)
+        if drop_first and token is not None:
+            async with engine.begin() as connection:
+                orders, revisions = await delete_token_orders(connection, token)
+            console.print(
+                f"token {token}: deleted {orders} orders and {revisions} revisions before the rebuild"
+            )
         for token_id in tokens:
-            before = after = ""
-            if token_id is not None and verify:
-                async with engine.connect() as connection:
-                    before = await token_checksum(connection, token_id)
+            before = befores.get(token_id, "") if token_id is not None else ""
+            after = ""
             report = await run_replay(engine, settings.kafka, token_id=token_id, progress=progress)
             if token_id is not None:
                 async with engine.begin() as connection:
@@ -259,6 +362,28 @@ async def _replay(
         return results
     finally:
         await engine.dispose()
+
+
+@app.command()
+def quiet(
+    wait: Annotated[float, typer.Option(help="Keep checking for up to this many seconds.")] = 0.0,
+) -> None:
+    """Exit 0 when the pipeline is quiet: tokens caught up, no run in flight, the worker's lag zero."""
+    from cli.quiet import reasons_not_quiet
+
+    settings = get_settings()
+    configure_logging("WARNING", json_logs=False)
+    deadline = time.monotonic() + wait
+    while True:
+        reasons = asyncio.run(reasons_not_quiet(settings))
+        if not reasons or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    if reasons:
+        for reason in reasons:
+            console.print(f"not quiet: {reason}")
+        raise typer.Exit(1)
+    console.print("quiet: every active token is caught up and the worker has stored everything")
 
 
 @app.command("rotate-keys")

@@ -1,4 +1,9 @@
-"""Structured JSON logging with per-task context (token_id, sync_run_id, checkout_form_id)."""
+"""Structured JSON logging with per-task context (token_id, sync_run_id, checkout_form_id).
+
+Every handler `configure_logging` installs carries `SecretFilter`, the last line of defence behind the
+scrubbing done where Allegro's answers become our errors: whatever a message, its `extra=` fields or a
+traceback hold, secret-shaped strings are replaced before the line is written.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from typing import Any, TextIO
 
 import orjson
 
+from core.redaction import scrub
+
 _context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -24,6 +31,30 @@ def log_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+class SecretFilter(logging.Filter):
+    """Scrubs the rendered message, string `extra=` fields and the traceback text of every record."""
+
+    _tracebacks = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops it."""
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        for name, value in vars(record).items():
+            if isinstance(value, str) and name not in _STANDARD_ATTRS:
+                setattr(record, name, scrub(value))
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when set, so the scrubbed text is what gets written.
+            record.exc_text = scrub(self._tracebacks.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,7 +72,9 @@ class JsonFormatter(logging.Formatter):
         entry.update(
             {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
         )
-        if record.exc_info:
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
@@ -65,6 +98,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True, stream: Te
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(ContextTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +79,18 @@ class PollerSettings(_Group):
     events_page_limit: int = Field(default=1000, ge=1, le=1000)
     link_poll_seconds: float = Field(default=1.0, gt=0)
     max_concurrent_tokens: int = Field(default=16, ge=1)
+    # An account Allegro refuses (403) is tried again after this, doubling per refusal up to the cap.
+    access_denied_backoff_seconds: float = Field(default=60.0, gt=0)
+    access_denied_backoff_max_seconds: float = Field(default=3_600.0, gt=0)
+    # A `running` sync run with no record for this long is closed as `abandoned` (its poller died). Runs
+    # report progress at least every 10 s while they make any; 0 turns the sweep off.
+    run_lease_seconds: float = Field(default=900.0, ge=0)
+    # A form that answers 404 is GET again after this long, each wait twice the last, up to the cap; it is
+    # decided merged or missing upstream only after the confirmation window and at least that many 404s.
+    missing_retry_first_seconds: float = Field(default=30.0, gt=0)
+    missing_retry_max_seconds: float = Field(default=600.0, gt=0)
+    missing_confirm_seconds: float = Field(default=1_800.0, ge=0)
+    missing_confirm_attempts: int = Field(default=4, ge=1)
 
 
 class ProcessorSettings(_Group):
@@ -103,6 +115,10 @@ class ProcessorSettings(_Group):
     store_lane_min_messages: int = Field(default=500, ge=1)
     web_port: int = Field(default=6066, ge=1, le=65535)
     data_dir: str = ".stack/faust"
+    # How long the group waits for a silent worker before handing its partitions to the others (Faust's
+    # default is 60 s). The broker accepts 6 s or more (group.min.session.timeout.ms); heartbeats go
+    # every third of it, so one lost heartbeat is not yet a failover.
+    session_timeout_seconds: float = Field(default=10.0, ge=6.0, le=300.0)
 
 
 class ApiSettings(_Group):
@@ -135,6 +151,9 @@ class Settings(BaseSettings):
     poller: PollerSettings = PollerSettings()
     processor: ProcessorSettings = ProcessorSettings()
     api: ApiSettings = ApiSettings()
+    # Development defaults of the secrets below are refused unless this says "development" (.env.example
+    # and the local stack's `scripts/stack env` do); a production start on them fails at once.
+    environment: Literal["development", "production"] = "production"
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -160,8 +179,54 @@ class Settings(BaseSettings):
             data[group] = {**(section if isinstance(section, dict) else {}), field: value}
         return data
 
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        """Outside development, fail when a secret still holds its development default.
+
+        Raises:
+            ValueError: naming every variable that must be set (never its value).
+        """
+        if self.environment == "development":
+            return self
+        secrets = {
+            "ALLEGRO__CLIENT_SECRET": self.allegro.client_secret,
+            "CRYPTO__KEYS": self.crypto.keys,
+            "API__KEYS": self.api.keys,
+            "API__CURSOR_SECRET": self.api.cursor_secret,
+        }
+        found = [
+            variable
+            for variable, secret in secrets.items()
+            if any(
+                entry.strip() in DEVELOPMENT_SECRETS[variable]
+                for entry in secret.get_secret_value().split(",")
+            )
+        ]
+        if found:
+            raise ValueError(
+                f"development secrets in a {self.environment} environment: set {', '.join(found)} "
+                "(or ENVIRONMENT=development for a local run)"
+            )
+        return self
+
+
+# The working defaults that ship with the code and .env.example: fine on a laptop, never in production.
+DEVELOPMENT_SECRETS: dict[str, tuple[str, ...]] = {
+    "ALLEGRO__CLIENT_SECRET": (AllegroSettings().client_secret.get_secret_value(),),
+    "CRYPTO__KEYS": tuple(CryptoSettings().keys.get_secret_value().split(",")),
+    "API__KEYS": tuple(ApiSettings().keys.get_secret_value().split(",")),
+    "API__CURSOR_SECRET": (ApiSettings().cursor_secret.get_secret_value(),),
+}
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read from the environment once."""
-    return Settings()
+    """The process's settings, read from the environment once.
+
+    Raises:
+        SystemExit: with pydantic's account of every invalid setting (a process cannot start without them).
+    """
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        raise SystemExit(f"invalid settings: {invalid}") from None

@@ -171,8 +171,10 @@ async def partition_ids(bootstrap_servers: str, topic: str) -> list[int]:
 async def bootstrap(settings: KafkaSettings) -> BootstrapReport:
     """Connect, ensure every topic of the contract, close."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
-    await admin.start()
     try:
+        # Inside the try: a start that finds no broker must not leave the client's connections behind
+        # for a caller that retries.
+        await admin.start()
         return await ensure_topics(admin, topic_specs(settings), settings.replication_factor)
     finally:
         await admin.close()

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models of the four tables; ORM objects stay inside db/."""
+"""SQLAlchemy 2 models of the tables; ORM objects stay inside db/."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -35,9 +36,19 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TOKEN_STATUSES = ("pending", "active", "needs_reauth", "unlinked", "link_expired", "link_denied")
+TOKEN_STATUSES = (
+    "pending",
+    "active",
+    "needs_reauth",
+    "unlinked",
+    "link_expired",
+    "link_denied",
+    "access_denied",
+    # a link request for an account the user had already linked: that token took the new credentials
+    "relinked",
+)
 SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
-SYNC_STATUSES = ("running", "finished", "failed")
+SYNC_STATUSES = ("running", "finished", "failed", "abandoned")
 
 Timestamp = DateTime(timezone=True)
 
@@ -94,10 +105,17 @@ class UserToken(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # While `access_denied` (a lasting 403): since when, the next attempt, attempts in a row so far.
+    access_denied_since: Mapped[datetime | None] = mapped_column(Timestamp)
+    access_retry_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    access_denied_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     sync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    reconcile_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_since: Mapped[datetime | None] = mapped_column(Timestamp)
     resync_source: Mapped[str | None] = mapped_column(String(16))
+    # Set on a `relinked` link request: the token of the same account that continues the backup.
+    relinked_to: Mapped[UUID | None] = mapped_column(PgUUID(as_uuid=True), ForeignKey("user_tokens.id"))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now(), onupdate=func.now())
 
@@ -205,6 +223,9 @@ class SyncHistory(Base):
         CheckConstraint(_in("status", SYNC_STATUSES), name="status"),
         Index("ix_sync_history_user_id_started_at", "user_id", text("started_at DESC")),
         Index("ix_sync_history_token_id_started_at", "token_id", text("started_at DESC")),
+        Index(
+            "ix_sync_history_running", "token_id", "updated_at", postgresql_where=text("status = 'running'")
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
@@ -222,3 +243,34 @@ class SyncHistory(Base):
     cursor_to: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class FormRetry(Base):
+    """A form that answered 404: retried with backoff until it answers or the confirmation window decides
+    it merged (a successor shares its line items) or missing upstream. Never deleted: the evidence."""
+
+    __tablename__ = "form_retries"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('found', 'merged', 'missing')", name="outcome"),
+        Index(
+            "ix_form_retries_token_id_next_attempt_at",
+            "token_id",
+            "next_attempt_at",
+            postgresql_where=text("outcome IS NULL"),
+        ),
+    )
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_missing_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="1")
+    source: Mapped[str] = mapped_column(String(16))
+    bought_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    line_item_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    event_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    successor: Mapped[str | None] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -7,18 +7,38 @@ import sys
 
 from core.logging import configure_logging
 from core.runtime import freeze_start_up_objects, use_uvloop
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from core.topics import bootstrap
+from core.waiting import retry_until_available
 from processors.app import create_app
+
+
+def asks_for_help(argv: list[str]) -> bool:
+    """Whether the command line (without the program name) only asks Faust's CLI for its help text.
+
+    `-h` counts before a command only: `worker -h` is the worker's `--web-host`.
+    """
+    return not argv or "--help" in argv or argv[0] == "-h"
 
 
 def main() -> None:
     """The processor's composition root."""
-    settings = get_settings()
+    wants_help = asks_for_help(sys.argv[1:])
+    if wants_help:
+        # Faust's CLI knows --help only; and help needs neither the environment nor Kafka: the app is built
+        # from the code's defaults, unvalidated, just to list its commands and options.
+        if sys.argv[1:2] in ([], ["-h"]):
+            sys.argv[1:2] = ["--help"]
+        settings = Settings.model_construct()
+    else:
+        settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    if "--help" not in sys.argv:
-        # Idempotent: creates missing topics with the contract's configs, leaves existing ones alone.
-        asyncio.run(bootstrap(settings.kafka))
+    if not wants_help:
+        # Idempotent: creates missing topics with the contract's configs, leaves existing ones alone. A
+        # broker that is not up yet is waited for (with backoff) instead of exiting: no supervisor needed.
+        asyncio.run(
+            retry_until_available(lambda: bootstrap(settings.kafka), what="creating the Kafka topics")
+        )
     if "worker" in sys.argv and not any(arg.startswith("--with") for arg in sys.argv):
         # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
         # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.

@@ -75,6 +75,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # Failover within seconds: a killed worker's partitions move once its session expires.
+        broker_session_timeout=processor.session_timeout_seconds,
+        broker_heartbeat_interval=processor.session_timeout_seconds / 3,
         consumer_max_fetch_size=4 * 1024 * 1024,
         # A batch: the agent keeps taking while the last batch is stored (processors.pipeline), so this
         # buffer, the batch waiting and the one being stored hold up to three batches' worth of messages.

@@ -6,7 +6,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from processors.handler import BatchReport
 from processors.messages import RawMessage
@@ -59,6 +59,13 @@ class SinkMetrics:
             "processor_batch_retries_total",
             "Batch attempts that failed and were retried.",
             ["topic", "error"],
+            registry=self.registry,
+        )
+        # The worker's readiness: 0 while a batch waits for PostgreSQL or Kafka to come back.
+        self.storing = Gauge(
+            "processor_storing",
+            "1 when the last batch attempt of the topic succeeded, 0 while its batch is being retried",
+            ["topic"],
             registry=self.registry,
         )
 

@@ -155,10 +155,15 @@ class SinkResources(Service):
         stored = await run_until_done(
             attempt,
             what=f"snapshot batch of {len(messages)}",
-            on_retry=lambda exc: self.metrics.retries.labels(topic, type(exc).__name__).inc(),
+            on_retry=lambda exc: self._retrying(topic, exc),
             stopping=self.stopping,
         )
+        self.metrics.storing.labels(topic).set(1)
         self.metrics.observe_snapshots(topic, messages, stored.report, time.perf_counter() - started)
+
+    def _retrying(self, topic: str, exc: BaseException) -> None:
+        self.metrics.retries.labels(topic, type(exc).__name__).inc()
+        self.metrics.storing.labels(topic).set(0)
 
     async def _publish_in_order(self) -> None:
         while True:
@@ -184,8 +189,9 @@ class SinkResources(Service):
         dead = await run_until_done(
             lambda: handle_sync_run_batch(pool, publisher, messages, dlq_topic=kafka.dlq_topic),
             what=f"sync-runs batch of {len(messages)}",
-            on_retry=lambda exc: self.metrics.retries.labels(kafka.sync_runs_topic, type(exc).__name__).inc(),
+            on_retry=lambda exc: self._retrying(kafka.sync_runs_topic, exc),
             stopping=self.stopping,
         )
+        self.metrics.storing.labels(kafka.sync_runs_topic).set(1)
         self.metrics.batch_size.labels(kafka.sync_runs_topic).observe(len(messages))
         self.metrics.dead_letters.labels(kafka.sync_runs_topic).inc(dead)

@@ -3,7 +3,10 @@
 A 401 leads to exactly one refresh and one retry. Refresh tokens are single-use, so a refresh is
 serialised per token (an asyncio lock, and the row locked in PostgreSQL) and the new pair is committed
 before the new access token is used: a crash right after the refresh still leaves a usable pair stored.
-A 429 pauses the whole client id (Allegro blocks all of it), then the call is retried.
+A 429 pauses the whole client id (Allegro blocks all of it), then the call is retried. Which error is
+which is `allegro_api.retrying.classify`'s decision, shared with the client and the token worker. A row
+with no refresh token cannot be refreshed: NeedsReauth, so the account ends as `needs_reauth` instead
+of failing the same way every cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from allegro_api import AccessTokenExpired, AllegroAuth, AllegroClient, RateGovernor, RateLimited
+from allegro_api import AllegroAuth, AllegroClient, AllegroError, NeedsReauth, RateGovernor, RateLimited
+from allegro_api.retrying import Disposition, classify
 from core.crypto import KeyRing
 from db.queries import token_sync
 
@@ -87,8 +91,8 @@ class TokenSession:
                 pause = exc.retry_after if exc.retry_after is not None else exc.pause_seconds + _jitter()
                 log.warning("allegro answered 429: pausing the client id for %.1fs", pause)
                 self.access.governor.pause_for(pause)
-            except AccessTokenExpired:
-                if refreshed:
+            except AllegroError as exc:
+                if classify(exc) is not Disposition.REFRESH or refreshed:
                     raise
                 refreshed = True
                 await self.refresh(failed_token=token)
@@ -106,7 +110,8 @@ class TokenSession:
             async with self.access.sessions() as session, session.begin():
                 state = await token_sync.load_token(session, self.token_id, for_update=True)
                 if state is None or state.refresh_token is None or state.access_token is None:
-                    raise AccessTokenExpired("token row has no refresh token", status=401)
+                    # Waiting will not bring one back: only a new link does.
+                    raise NeedsReauth("no refresh token stored")
                 stored_access = self.access.keyring.open(state.access_token)
                 if stored_access != failed_token:
                     # The row already holds a newer pair (another run refreshed it): use that one.

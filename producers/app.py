@@ -15,6 +15,7 @@ from allegro_api import AllegroAuth, AllegroClient
 from core.crypto import KeyRing
 from core.logging import log_context
 from core.settings import Settings
+from core.waiting import StopRequested, retry_until_available
 from db.engine import create_autocommit_session_factory, create_engine, create_session_factory
 from producers.access import AllegroAccess, count_request
 from producers.budget import SharedBudget
@@ -36,9 +37,15 @@ def group_id_for(settings: Settings) -> str:
 
 @asynccontextmanager
 async def sync_context(
-    settings: Settings, metrics: PollerMetrics, *, kafka_request_timeout_ms: int = 30_000
+    settings: Settings,
+    metrics: PollerMetrics,
+    *,
+    kafka_request_timeout_ms: int = 30_000,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[SyncContext]:
-    """Everything the token work shares, opened and closed together (the producer is flushed on exit)."""
+    """Everything the token work shares, opened and closed together (the producer is flushed on exit).
+
+    Waits for Kafka to answer before it yields; raises StopRequested when `stop` is set meanwhile."""
     engine = create_engine(settings.database)
     allegro = settings.allegro
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
@@ -51,7 +58,12 @@ async def sync_context(
         metrics.observe_response(endpoint, outcome, seconds)
 
     try:
-        await producer.start()
+        await retry_until_available(
+            producer.start,
+            what="starting the Kafka producer",
+            stop=stop,
+            on_failure=lambda _: metrics.dependency_up.labels(dependency="kafka").set(0),
+        )
         access = AllegroAccess(
             client=AllegroClient(
                 http,
@@ -96,13 +108,16 @@ async def run_poller(
     """Run one poller process until `stop` is set: join the group, sync owned tokens, then leave cleanly."""
     metrics = metrics or PollerMetrics.create()
     with log_context(poller=poller_identity()):
-        async with sync_context(
-            settings, metrics, kafka_request_timeout_ms=kafka_request_timeout_ms
-        ) as context:
-            consumer = create_membership_consumer(
-                settings.kafka, group_id_for(settings), session_timeout_ms=session_timeout_ms
-            )
-            await Poller(context, consumer, settings.kafka.tokens_topic).run(stop)
+        try:
+            async with sync_context(
+                settings, metrics, kafka_request_timeout_ms=kafka_request_timeout_ms, stop=stop
+            ) as context:
+                consumer = create_membership_consumer(
+                    settings.kafka, group_id_for(settings), session_timeout_ms=session_timeout_ms
+                )
+                await Poller(context, consumer, settings.kafka.tokens_topic).run(stop)
+        except StopRequested:
+            log.info("poller stopped before Kafka answered")
 
 
 async def run_until_signalled(settings: Settings, *, metrics_port: int = 0) -> None:

@@ -2,8 +2,9 @@
 
 Naively each changed form costs one `GET /order/checkout-forms/{id}`: 1,000 new orders, 1,000 requests.
 A list of the forms updated between the page's oldest and newest events returns the same forms 100 at a
-time, so the planner lists first and fetches singly only what the list did not return (forms merged
-away answer 404 there, which is how we learn they are gone). After each list page it compares the list
+time, so the planner lists first and fetches singly only what the list did not return (a form that
+answers 404 there may be merged away, purged, or only not visible for a while: `producers.missing`
+tries it again before deciding). After each list page it compares the list
 pages still to come (from `totalCount`) with the forms still missing and takes the cheaper way.
 
 The list window is bounded on both sides and read newest first. Forms updated after the page's newest

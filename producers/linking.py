@@ -13,7 +13,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allegro_api import Denied, Granted, InvalidCode, Pending, SlowDown, Unavailable
+from allegro_api import AllegroError, Denied, Granted, InvalidCode, Pending, SlowDown
+from allegro_api.retrying import is_transient
 from core.logging import log_context
 from db.queries import token_sync
 from producers.access import AllegroAccess
@@ -43,9 +44,15 @@ async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
             await access.governor.acquire(token_id)
             try:
                 outcome = await access.auth.poll_device_token(access.keyring.open(link.device_code))
-            except Unavailable as exc:
-                log.warning("device-flow poll failed, trying again later: %s", exc)
-                await _poll_later(session, token_id, now, interval)
+            except AllegroError as exc:
+                # Transient or not (our client credentials, an odd answer), the link is not over: the
+                # user may still approve, so poll again later and show why this poll failed.
+                error = f"device-flow poll failed: {type(exc).__name__}: {exc}"
+                if is_transient(exc):
+                    log.warning("%s; trying again later", error)
+                else:
+                    log.error("%s; trying again later", error)
+                await _poll_later(session, token_id, now, interval, error=error)
                 return "pending"
             if isinstance(outcome, Granted):
                 return await _activate(access, session, token_id, link.user_id, outcome, now)
@@ -70,9 +77,11 @@ async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
             return "link_expired"
 
 
-async def _poll_later(session: AsyncSession, token_id: UUID, now: datetime, interval: int) -> None:
+async def _poll_later(
+    session: AsyncSession, token_id: UUID, now: datetime, interval: int, *, error: str | None = None
+) -> None:
     await token_sync.schedule_next_device_poll(
-        session, token_id, next_poll_at=now + timedelta(seconds=interval), interval=interval
+        session, token_id, next_poll_at=now + timedelta(seconds=interval), interval=interval, error=error
     )
 
 
@@ -84,7 +93,10 @@ async def _activate(
     granted: Granted,
     now: datetime,
 ) -> str:
-    """Store the sealed pair and the seller id; a previous active link of the same seller is replaced."""
+    """Store the sealed pair, the seller id and login; the status the link request ends in.
+
+    `active` for a first link; `relinked` when the user had linked this seller before, whose token then
+    holds the new pair and goes on with its backup (db.queries.token_sync.activate_link)."""
     tokens = granted.tokens
     seller_id = tokens.seller_id
     if seller_id is None:
@@ -93,15 +105,32 @@ async def _activate(
         )
         log.error("granted token carries no user_name claim; cannot link")
         return "link_expired"
-    await token_sync.activate_link(
+    login = await _login(access, token_id, tokens.access_token)
+    holder = await token_sync.activate_link(
         session,
         token_id,
         user_id=user_id,
         seller_id=seller_id,
+        login=login,
         access_token=access.keyring.seal(tokens.access_token),
         refresh_token=access.keyring.seal(tokens.refresh_token),
         access_expires_at=tokens.access_expires_at(now),
         scope=tokens.scope,
     )
+    if holder != token_id:
+        # The user had linked this account before: its backup goes on under the earlier token.
+        log.info("account relinked", extra={"seller_id": seller_id, "relinked_to": str(holder)})
+        return "relinked"
     log.info("account linked", extra={"seller_id": seller_id})
     return "active"
+
+
+async def _login(access: AllegroAccess, token_id: UUID, access_token: str) -> str | None:
+    """The account's login from `GET /me`, or None when Allegro does not tell it now (a known login is
+    kept; the link itself does not depend on it)."""
+    try:
+        profile = await access.client.me(access_token=access_token, governor_key=token_id)
+    except AllegroError as exc:
+        log.warning("could not read the account's login (GET /me): %s", exc)
+        return None
+    return profile.login

@@ -22,6 +22,8 @@ class PollerMetrics:
     orders_published: Counter
     sync_runs: Counter
     tokens_owned: Gauge
+    dependency_up: Gauge
+    runs_abandoned: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> PollerMetrics:
@@ -64,6 +66,18 @@ class PollerMetrics:
                 "poller_sync_runs", "Sync runs by kind and outcome", ["kind", "phase"], registry=registry
             ),
             tokens_owned=Gauge("poller_tokens_owned", "Active tokens this process syncs", registry=registry),
+            # 0 while the poller waits for a dependency (start-up or outage): the poller's readiness.
+            dependency_up=Gauge(
+                "poller_dependency_up",
+                "1 when the dependency answered the last time the poller needed it, else 0",
+                ["dependency"],
+                registry=registry,
+            ),
+            runs_abandoned=Counter(
+                "poller_sync_runs_abandoned",
+                "Sync runs left running by a stopped or dead poller, closed as abandoned",
+                registry=registry,
+            ),
         )
 
     def observe_response(self, endpoint: str, outcome: str, seconds: float) -> None:

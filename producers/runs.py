@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from core.contract import SyncKind, SyncPhase, SyncRunRecord
+from core.redaction import scrub
 from producers.access import RequestCounter
 from producers.publisher import Publisher
 
@@ -17,6 +19,11 @@ log = logging.getLogger(__name__)
 
 # Long runs (backfills) report progress at most this often.
 PROGRESS_EVERY_SECONDS = 10.0
+# A cancelled run's final record is sent while the poller waits for the token's work to stop (a
+# rebalance, a shutdown): bounded, so a broker that is down cannot hold the rebalance. A record not sent
+# in time leaves the run to the takeover or the lease sweep (`db.queries.run_ends`).
+CANCEL_REPORT_SECONDS = 3.0
+CANCELLED = "cancelled: the poller stopped this token's work (rebalance or shutdown)"
 
 
 @dataclass
@@ -67,6 +74,13 @@ class SyncRun:
         except Exception:
             log.warning("could not publish sync-run record (%s)", phase, exc_info=True)
 
+    async def report_cancelled(self) -> None:
+        """Publish the `failed` record of a run stopped from outside, waiting at most a few seconds."""
+        try:
+            await asyncio.wait_for(self.report("failed", error=CANCELLED), timeout=CANCEL_REPORT_SECONDS)
+        except TimeoutError:
+            log.warning("cancelled run's record not acknowledged in %.0fs", CANCEL_REPORT_SECONDS)
+
     async def maybe_report_progress(self) -> None:
         """Publish a progress record when the last one is old enough."""
         if time.monotonic() - self._last_progress >= PROGRESS_EVERY_SECONDS:
@@ -75,5 +89,6 @@ class SyncRun:
 
 
 def _clip(text: str | None) -> str | None:
-    """Errors fit the record's 4,000 characters."""
-    return text[:4000] if text else None
+    """Errors lose any secret-shaped string (they reach Kafka and sync_history) and fit the record's
+    4,000 characters."""
+    return scrub(text)[:4000] if text else None

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from allegro_api import FormSnapshot
 from core.contract import GoneReason, SnapshotEnvelope, SnapshotSource
-
-# Allegro keeps checkout forms for about 12 months; a known form that 404s after that was purged,
-# one that 404s earlier was merged into a new form (its line items live on there).
-FORM_RETENTION = timedelta(days=365)
-RETENTION_SLACK = timedelta(days=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +53,21 @@ def form_envelope(
     )
 
 
-def gone_reason(bought_at: datetime | None, now: datetime) -> GoneReason:
-    """Purged when the form left Allegro's 12-month window, merged otherwise."""
-    if bought_at is not None and bought_at < now - FORM_RETENTION + RETENTION_SLACK:
-        return "purged"
-    return "merged"
-
-
 def gone_envelope(
     identity: TokenIdentity,
     checkout_form_id: str,
     *,
+    reason: GoneReason,
     bought_at: datetime | None,
     source: SnapshotSource,
     sync_run_id: UUID,
     fetched_at: datetime,
     event_ids: Sequence[str] = (),
 ) -> SnapshotEnvelope:
-    """The envelope saying a known form now answers 404: never a delete, only a mark."""
+    """The envelope saying a form was decided gone (`producers.missing`): never a delete, only a mark.
+
+    `merged` when a successor shares its line items, `purged` (missing upstream) otherwise; a single 404
+    is never enough for either."""
     return SnapshotEnvelope(
         token_id=identity.token_id,
         user_id=identity.user_id,
@@ -86,5 +78,5 @@ def gone_envelope(
         source=source,
         event_ids=list(event_ids),
         sync_run_id=sync_run_id,
-        gone=gone_reason(bought_at, fetched_at),
+        gone=reason,
     )

@@ -6,6 +6,7 @@ is written; a crash in between re-reads the page (the processor dedupes by revis
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,15 +19,17 @@ from allegro_api import CheckoutFormPage, FormSnapshot, OrderEvent
 from core.contract import SnapshotEnvelope, SnapshotSource, SyncKind
 from core.logging import log_context
 from core.settings import PollerSettings
-from db.queries import token_sync
+from db.queries import form_retries, token_sync
+from db.queries.form_retries import MissingForm
 from db.queries.token_sync import StoredOrder, TokenState
 from producers.access import AllegroAccess, TokenSession, current_request_counter
 from producers.fetching import FetchResult, fetch_forms
 from producers.metrics import PollerMetrics
+from producers.missing import MissingForms
 from producers.publisher import Publisher
 from producers.runs import SyncRun
-from producers.snapshots import TokenIdentity, form_envelope, gone_envelope
-from producers.windows import WalkPosition, walk_windows
+from producers.snapshots import TokenIdentity, form_envelope
+from producers.windows import WalkPosition, bought_at_key, updated_at_key, walk_windows
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ EVENT_RETENTION = timedelta(days=60)
 RECENT_LIMIT = 1_000
 LISTED_LIMIT = 5_000
 MAX_EVENT_IDS = 100
+# Stored forms a walk may put on the retry list per window (or per reconcile, past the horizon).
+VANISHED_PER_WINDOW = 1_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,14 @@ class TokenSync:
         self._recent: dict[str, StoredOrder] = {}
         # Forms listed during the current journal run, reused by its later event pages.
         self._listed: dict[str, FormSnapshot] = {}
+        self._missing = MissingForms(
+            access=context.access,
+            session=session,
+            identity=self.identity,
+            settings=context.settings,
+            autocommit=context.autocommit,
+            publish=self._publish,
+        )
 
     async def refresh_if_expiring(self, now: datetime) -> None:
         """Renew the access token ahead of its expiry."""
@@ -119,8 +132,10 @@ class TokenSync:
             await walk_windows(
                 position,
                 self._list_by("lineItems.boughtAt"),
-                lambda page: self._publish_forms(page.forms, run, "backfill", skip_stored=skip_stored),
+                lambda forms: self._publish_forms(forms, run, "backfill", skip_stored=skip_stored),
                 save,
+                key=bought_at_key,
+                on_window=self._vanished_noter("backfill") if skip_stored else None,
             )
 
         await self._run("backfill", body, cursor=state.event_cursor)
@@ -158,6 +173,8 @@ class TokenSync:
                     )
                 run.cursor_to = cursor
                 if last_page:
+                    # Forms that answered 404 earlier and are due again: minutes, not the next reconcile.
+                    await self._missing.retry_due(run)
                     return
 
         await self._run("journal", body, cursor=state.event_cursor, body_records_success=True)
@@ -173,8 +190,14 @@ class TokenSync:
             await walk_windows(
                 WalkPosition.new(since, now),
                 self._list_by("updatedAt"),
-                lambda page: self._publish_forms(page.forms, run, "reconcile", skip_stored=True),
+                lambda forms: self._publish_forms(forms, run, "reconcile", skip_stored=True),
                 lambda _pos: run.maybe_report_progress(),
+                key=updated_at_key,
+            )
+            # Stored orders past the purchase horizon the backfill covers get no events and leave the list
+            # when Allegro purges them: put them to the test of a detail GET.
+            await self._vanished_noter("reconcile")(
+                None, now - timedelta(days=self._ctx.settings.backfill_days), set()
             )
             async with self._ctx.sessions() as session, session.begin():
                 await token_sync.save_reconcile_time(session, self.identity.token_id, at=now)
@@ -191,8 +214,10 @@ class TokenSync:
             await walk_windows(
                 WalkPosition.new(since, now),
                 self._list_by("lineItems.boughtAt"),
-                lambda page: self._publish_forms(page.forms, run, "resync", skip_stored=False),
+                lambda forms: self._publish_forms(forms, run, "resync", skip_stored=False),
                 lambda _pos: run.maybe_report_progress(),
+                key=bought_at_key,
+                on_window=self._vanished_noter("resync"),
             )
             async with self._ctx.sessions() as session, session.begin():
                 await token_sync.clear_resync_request(
@@ -202,6 +227,27 @@ class TokenSync:
         await self._run("resync", body, cursor=state.event_cursor)
 
     # --- pieces -----------------------------------------------------------------------------------
+
+    def _vanished_noter(
+        self, source: SnapshotSource
+    ) -> Callable[[datetime | None, datetime, set[str]], Awaitable[None]]:
+        """What a walk does with a complete window: stored, unmarked orders bought in it that the list no
+        longer holds go on the retry list, where detail GETs confirm (or not) that they are gone."""
+
+        async def note(start: datetime | None, end: datetime, seen: set[str]) -> None:
+            async with self._ctx.autocommit() as session:
+                vanished = await form_retries.unmarked_stored_forms(
+                    session,
+                    self.identity.token_id,
+                    self.identity.user_id,
+                    bought_from=start,
+                    bought_until=end,
+                    seen=seen,
+                    limit=VANISHED_PER_WINDOW,
+                )
+            await self._missing.note(vanished, source=source)
+
+        return note
 
     async def _run(
         self,
@@ -226,6 +272,11 @@ class TokenSync:
                 await run.report("started")
                 try:
                     await body(run)
+                except asyncio.CancelledError:
+                    # Stopped from outside: the run ends `failed` instead of staying `running`.
+                    self._ctx.metrics.sync_runs.labels(kind=kind, phase="failed").inc()
+                    await run.report_cancelled()
+                    raise
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     log.warning("%s run failed: %s", kind, error)
@@ -358,20 +409,19 @@ class TokenSync:
             snapshot = result.forms.get(form_id)
             if snapshot is not None and not self._have(form_id, snapshot.revision, None, stored):
                 envelopes.append(self._envelope(snapshot, "journal", run, now, event_ids[form_id]))
-        for form_id in sorted(result.gone):
-            known = stored.get(form_id)
-            bought_at = known.bought_at if known and known.bought_at else _event_bought_at(latest[form_id])
-            envelopes.append(
-                gone_envelope(
-                    self.identity,
+        # A 404 is evidence, not a verdict: the form goes on the retry list (producers.missing).
+        await self._missing.note(
+            [
+                MissingForm(
                     form_id,
-                    bought_at=bought_at,
-                    source="journal",
-                    sync_run_id=run.id,
-                    fetched_at=now,
-                    event_ids=event_ids[form_id][-MAX_EVENT_IDS:],
+                    _known_bought_at(stored.get(form_id)) or _event_bought_at(latest[form_id]),
+                    _event_line_items(latest[form_id]),
+                    event_ids[form_id][-MAX_EVENT_IDS:],
                 )
-            )
+                for form_id in sorted(result.gone)
+            ],
+            source="journal",
+        )
         run.orders_fetched += len(result.forms)
         self._ctx.metrics.orders_fetched.labels(source="journal").inc(len(result.forms))
         await self._publish(envelopes, run, "journal")
@@ -455,6 +505,16 @@ def _covers(snapshot: FormSnapshot, event: OrderEvent) -> bool:
     if event.checkout_form_revision is not None and snapshot.revision == event.checkout_form_revision:
         return True
     return snapshot.updated_at is not None and snapshot.updated_at > event.occurred_at
+
+
+def _known_bought_at(known: StoredOrder | None) -> datetime | None:
+    return known.bought_at if known else None
+
+
+def _event_line_items(event: OrderEvent) -> list[str]:
+    """The line item ids an event shows (what a merge's successor would share)."""
+    items = event.order.line_items if event.order else []
+    return [item.id for item in items if item.id]
 
 
 def _event_bought_at(event: OrderEvent) -> datetime | None:

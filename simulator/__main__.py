@@ -8,24 +8,73 @@ from simulator.app import create_app
 from simulator.config import SimulatorConfig
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options, each with its help text."""
+    parser = argparse.ArgumentParser(prog="python -m simulator", description="Allegro REST API simulator")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8090, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated data: same seed, same world (default: 0)"
+    )
+    parser.add_argument(
+        "--client-id", default="demo-client", help="the one registered OAuth client (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--client-secret", default="demo-secret", help="its secret, for Basic auth (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="base URL shown in verification_uri (default: http://HOST:PORT)",
+    )
+    parser.add_argument(
+        "--rate-limit-per-min",
+        type=int,
+        default=9000,
+        help="REST requests per client id in a sliding minute before 429 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--block-seconds",
+        type=float,
+        default=60.0,
+        help="how long a client id past the limit is blocked (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--strict-user-agent",
+        action="store_true",
+        help="refuse REST requests without a User-Agent (403 UserAgentRequired), as Allegro does",
+    )
+    parser.add_argument(
+        "--device-interval",
+        type=int,
+        default=5,
+        help="device-flow polling interval, s (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device-expires-in",
+        type=int,
+        default=3600,
+        help="lifetime of a device and user code, s (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--access-expires-in",
+        type=int,
+        default=43199,
+        help="lifetime of an access token, s (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--refresh-grace-seconds",
+        type=float,
+        default=60.0,
+        help="how long a used refresh token still works, s (default: %(default)s)",
+    )
+    parser.add_argument("--log-level", default="warning", help="uvicorn's log level (default: %(default)s)")
+    return parser
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SimulatorConfig]:
     """Command-line options and the config they describe."""
-    parser = argparse.ArgumentParser(prog="python -m simulator", description="Allegro REST API simulator")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--client-id", default="demo-client")
-    parser.add_argument("--client-secret", default="demo-secret")
-    parser.add_argument("--public-url", default=None, help="base URL shown in verification_uri")
-    parser.add_argument("--rate-limit-per-min", type=int, default=9000)
-    parser.add_argument("--block-seconds", type=float, default=60.0)
-    parser.add_argument("--strict-user-agent", action="store_true")
-    parser.add_argument("--device-interval", type=int, default=5, help="device-flow polling interval (s)")
-    parser.add_argument("--device-expires-in", type=int, default=3600)
-    parser.add_argument("--access-expires-in", type=int, default=43199)
-    parser.add_argument("--refresh-grace-seconds", type=float, default=60.0)
-    parser.add_argument("--log-level", default="warning")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     config = SimulatorConfig(
         seed=args.seed,
         client_id=args.client_id,

@@ -7,7 +7,14 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulator import routes_auth, routes_control, routes_inspect, routes_orders
+from simulator import (
+    routes_auth,
+    routes_control,
+    routes_inspect,
+    routes_orders,
+    routes_records,
+    routes_verification,
+)
 from simulator.config import SimulatorConfig
 from simulator.middleware import TraceAndStatsMiddleware
 from simulator.responses import ApiError
@@ -40,6 +47,7 @@ def create_app(config: SimulatorConfig) -> FastAPI:
     app.state.sim = state
     app.add_exception_handler(ApiError, _api_error)
     app.add_middleware(TraceAndStatsMiddleware, stats=state.stats)
-    for module in (routes_auth, routes_orders, routes_control, routes_inspect):
+    for module in (routes_auth, routes_orders, routes_control, routes_inspect, routes_verification):
         app.include_router(module.router)
+    app.include_router(routes_records.router)
     return app

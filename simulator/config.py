@@ -21,3 +21,5 @@ class SimulatorConfig:
     refresh_grace_seconds: float = 60.0
     event_retention_days: int = 60
     form_visibility_days: int = 365
+    # Allegro's stated limit of the shipments and carriers resources (0 turns it off).
+    records_requests_per_second: int = 50

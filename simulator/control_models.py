@@ -1,6 +1,7 @@
 """Request bodies of the control API (`/_sim/...`)."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,3 +75,19 @@ class SellerRef(_Body):
     """`POST /_sim/tokens/revoke` and `/expire`."""
 
     seller_id: str
+
+
+class NotFoundFault(_Body):
+    """`POST /_sim/faults/not-found`: the form's detail GET answers 404 for the next `requests` requests
+    and until `seconds` have passed (whichever lasts longer)."""
+
+    id: str
+    requests: int = Field(default=0, ge=0)
+    seconds: float = Field(default=0.0, ge=0, le=86_400)
+
+
+class ImportedForm(_Body):
+    """`POST /_sim/sellers/{seller_id}/forms`: a checkout form served verbatim, and the events to journal."""
+
+    form: dict[str, Any]
+    events: list[str] = Field(default_factory=list)

@@ -3,8 +3,29 @@
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ScriptedError(BaseModel):
+    """An error answered instead of the real response, to requests whose path starts with `path`.
+
+    `echo` makes the body repeat the request's credentials (bearer token; refresh token or device
+    code and client secret on the token endpoint), as Allegro's own bodies sometimes do.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(pattern=r"^/(order|auth/oauth)/", examples=["/order/events"])
+    grant_type: Literal["refresh_token", "device_code"] | None = Field(
+        default=None, description="On /auth/oauth/token: only this grant (default: any)."
+    )
+    status: int = Field(ge=400, le=599)
+    code: str | None = Field(default=None, max_length=64, description="Error code; a default per status.")
+    html: bool = Field(default=False, description="An HTML error page (text/html), as a proxy sends.")
+    echo: bool = False
+    count: int | None = Field(default=None, ge=1, description="Answers left; null: until replaced.")
 
 
 class FaultSettings(BaseModel):
@@ -21,6 +42,15 @@ class FaultSettings(BaseModel):
     duplicate_events: float = Field(default=0.0, ge=0, le=1)
     reorder_events: float = Field(default=0.0, ge=0, le=1)
     drop_events: float = Field(default=0.0, ge=0, le=1)
+    errors: tuple[ScriptedError, ...] = ()
+    # The next N list pages that hold more than `short_page_drop` forms are served short: that many forms
+    # from the middle of the page are left out and `count` says so, `totalCount` does not (field case
+    # short-page: 97 of 100 forms, `totalCount` 250).
+    short_pages: int = Field(default=0, ge=0)
+    short_page_drop: int = Field(default=3, ge=1, le=99)
+    # After this many more list pages, list requests wait until the setting changes (null: never hold),
+    # so a test can change the world between two pages of a walk.
+    hold_lists_after: int | None = Field(default=None, ge=0)
 
 
 class FaultPatch(BaseModel):
@@ -37,10 +67,42 @@ class FaultPatch(BaseModel):
     duplicate_events: float | None = Field(default=None, ge=0, le=1)
     reorder_events: float | None = Field(default=None, ge=0, le=1)
     drop_events: float | None = Field(default=None, ge=0, le=1)
+    errors: list[ScriptedError] | None = None
+    short_pages: int | None = Field(default=None, ge=0)
+    short_page_drop: int | None = Field(default=None, ge=1, le=99)
+    # -1 releases a hold (JSON null cannot be told from an absent field here).
+    hold_lists_after: int | None = Field(default=None, ge=-1)
 
     def apply(self, current: FaultSettings) -> FaultSettings:
-        """The settings with this patch's given fields replaced."""
-        return current.model_copy(update=self.model_dump(exclude_none=True))
+        """The settings with this patch's given fields replaced (`errors` replaces the whole list;
+        `hold_lists_after: -1` releases a hold)."""
+        update = {
+            name: getattr(self, name) for name in self.model_fields_set if getattr(self, name) is not None
+        }
+        if "errors" in update:
+            update["errors"] = tuple(update["errors"])
+        if update.get("hold_lists_after") == -1:
+            update["hold_lists_after"] = None
+        return current.model_copy(update=update)
+
+
+@dataclass(slots=True)
+class HiddenForm:
+    """A form whose detail GET answers 404 for a number of requests and/or until a moment passes."""
+
+    requests: int
+    until: float
+
+    def hides(self, now: float) -> bool:
+        """Whether this request gets a 404 (counts the request down)."""
+        if self.requests > 0:
+            self.requests -= 1
+            return True
+        return now < self.until
+
+    def spent(self, now: float) -> bool:
+        """True when it will hide nothing more."""
+        return self.requests <= 0 and now >= self.until
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from simulator.clock import MICROS_PER_DAY, MICROS_PER_SECOND, iso_ms, iso_secon
 from simulator.ids import IdFactory
 
 Form = dict[str, Any]
+_CASH_ON_DELIVERY_SHARE = 0.09
 
 
 def money(cents: int, currency: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ class FormFactory:
         rng, country = self._rng, market.country
         first, last = rng.choice(catalog.FIRST_NAMES[country]), rng.choice(catalog.LAST_NAMES[country])
         guest = rng.random() < 0.08
-        company = rng.choice(catalog.COMPANY_NAMES) if rng.random() < 0.25 else None
+        company = rng.choice(catalog.COMPANY_NAMES[country]) if rng.random() < 0.25 else None
         buyer_id = self._ids.digits(9)
         plain = unicodedata.normalize("NFKD", f"{first}_{last}").encode("ascii", "ignore").decode().lower()
         login = f"Client:{buyer_id}" if guest else f"{plain}{rng.randint(1, 999)}"
@@ -74,18 +75,16 @@ class FormFactory:
         count = rng.choices((1, 2, 3, 4), weights=(60, 25, 10, 5))[0]
         scale = catalog.CURRENCY_SCALE[market.currency]
         for index in range(count):
-            name, base = rng.choice(catalog.PRODUCTS)
-            original = max(100, int(base * scale))
+            product = rng.choice(catalog.PRODUCTS)
+            original = max(100, int(product.base_cents * scale))
             discounted = rng.random() < 0.2
             price = int(original * rng.uniform(0.8, 0.97)) if discounted else original
-            # Earlier items of one cart were bought a little before the last one.
-            item_us = bought_us - (count - 1 - index) * rng.randint(0, 90) * MICROS_PER_SECOND
             items.append(
                 {
                     "id": self._ids.uuid1(ticks - (count - index) * rng.randint(1000, 90_000), node),
                     "offer": {
                         "id": self._ids.digits(10),
-                        "name": name,
+                        "name": product.name(market.country),
                         "external": {"id": f"SKU-{rng.randrange(10_000, 99_999)}"}
                         if rng.random() < 0.5
                         else None,
@@ -100,16 +99,25 @@ class FormFactory:
                     "tax": {"rate": "23.00", "subject": "GOODS", "exemption": None}
                     if rng.random() < 0.3
                     else None,
-                    "boughtAt": iso_ms(item_us),
+                    # One checkout is one purchase: every item of a new form has its moment (only a
+                    # merge brings items of other purchases together).
+                    "boughtAt": iso_ms(bought_us),
                     "discounts": [{"type": rng.choice(catalog.DISCOUNT_TYPES)}] if discounted else None,
                 }
             )
         return items
 
-    def _delivery(self, market: Market, buyer: dict[str, Any], bought_us: int) -> Form:
+    def _delivery(
+        self, market: Market, buyer: dict[str, Any], bought_us: int, *, cash_on_delivery: bool
+    ) -> Form:
         rng = self._rng
+        # Pickup points are all in Poland; cash on delivery needs a "pobranie" method, and only it has one.
         method = rng.choice(
-            catalog.DELIVERY_METHODS if market.country == "PL" else catalog.DELIVERY_METHODS[3:]
+            [
+                m
+                for m in catalog.DELIVERY_METHODS
+                if m.cash_on_delivery == cash_on_delivery and (market.country == "PL" or not m.pickup)
+            ]
         )
         pickup = None
         if method.pickup:
@@ -126,7 +134,7 @@ class FormFactory:
             "address": {
                 "firstName": buyer["firstName"]
                 if rng.random() < 0.7
-                else rng.choice(catalog.FIRST_NAMES["PL"]),
+                else rng.choice(catalog.FIRST_NAMES[market.country]),
                 "lastName": buyer["lastName"],
                 "street": street,
                 "city": city,
@@ -175,10 +183,15 @@ class FormFactory:
             address["naturalPerson"] = None
         return {"required": True, "address": address, "dueDate": None, "features": None}
 
-    def payment(self, currency: str) -> Form:
-        """An unfinished payment object (finishedAt and paidAmount null until paid)."""
+    def payment(self, currency: str, *, cash_on_delivery: bool = False) -> Form:
+        """An unfinished payment object (finishedAt and paidAmount null until paid): CASH_ON_DELIVERY when
+        the delivery method is a cash-on-delivery one, else online, wire transfer or deferred."""
         rng = self._rng
-        kind = rng.choices(("ONLINE", "CASH_ON_DELIVERY", "WIRE_TRANSFER", "EXTENDED_TERM"), (82, 9, 6, 3))[0]
+        kind = (
+            "CASH_ON_DELIVERY"
+            if cash_on_delivery
+            else rng.choices(("ONLINE", "WIRE_TRANSFER", "EXTENDED_TERM"), (82, 6, 3))[0]
+        )
         provider = {
             "ONLINE": rng.choice(("PAYU", "P24", "AF")),
             "CASH_ON_DELIVERY": "OFFLINE",
@@ -201,12 +214,13 @@ class FormFactory:
         rng = self._rng
         node, ticks = self._ids.node(), self._ids.time_ticks()
         items = self._line_items(market, bought_us, node, ticks)
-        delivery = self._delivery(market, buyer, bought_us)
+        cash_on_delivery = rng.random() < _CASH_ON_DELIVERY_SHARE
+        delivery = self._delivery(market, buyer, bought_us, cash_on_delivery=cash_on_delivery)
         form: Form = {
             "id": self._ids.uuid1(ticks, node),
-            "messageToSeller": rng.choice(catalog.MESSAGES) if rng.random() < 0.15 else None,
+            "messageToSeller": rng.choice(catalog.MESSAGES[market.country]) if rng.random() < 0.15 else None,
             "buyer": buyer,
-            "payment": self.payment(market.currency),
+            "payment": self.payment(market.currency, cash_on_delivery=cash_on_delivery),
             "status": "BOUGHT",
             "fulfillment": {
                 "status": "NEW",
@@ -225,6 +239,11 @@ class FormFactory:
         }
         recompute_total(form)
         return form
+
+
+def is_cash_on_delivery(form: Form) -> bool:
+    """Whether the form's delivery method is a cash-on-delivery one (its payment must be too)."""
+    return bool(form["delivery"]["method"]["id"] in catalog.CASH_ON_DELIVERY_METHOD_IDS)
 
 
 def recompute_total(form: Form) -> None:

@@ -1,4 +1,5 @@
-"""The gate every REST (`/order/...`) request passes: latency, headers, token, rate limit, faults."""
+"""The gate every REST (`/order/...`) request passes: latency, headers, token, scripted errors, rate limit,
+faults."""
 
 import asyncio
 import time
@@ -8,6 +9,7 @@ from starlette.requests import Request
 from simulator.faults import retry_after_header
 from simulator.oauth import AccessToken
 from simulator.responses import VENDOR_JSON, ApiError, oauth_error, rest_error
+from simulator.scripted import raise_scripted
 from simulator.state import SimulatorState
 
 _NOT_ACCEPTABLE = "Not acceptable representation requested. Please check 'Accept' request header"
@@ -86,6 +88,8 @@ async def admit(request: Request, state: SimulatorState) -> AccessToken:
         await asyncio.sleep(state.faults.latency_ms / 1000)
     _check_headers(request, state)
     token = _authenticate(request, state)
+    bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
+    raise_scripted(state, request.url.path, [bearer])
     _limit_rate(state, token.client_id)
     _maybe_fail(state, request.url.path)
     return token

@@ -118,13 +118,12 @@ def matching_forms(book: OrderBook, seller: Seller, query: ListQuery) -> list[Or
     return found
 
 
-def render_page(forms: list[OrderRecord], query: ListQuery) -> bytes:
-    """The response body, joined from each form's pre-serialised bytes."""
-    page = forms[query.offset : query.offset + query.limit]
+def render_page(page: list[OrderRecord], total_count: int) -> bytes:
+    """The response body of one page, joined from each form's pre-serialised bytes."""
     return b"".join(
         (
             b'{"checkoutForms":[',
             b",".join(record.body for record in page),
-            b'],"count":%d,"totalCount":%d}' % (len(page), len(forms)),
+            b'],"count":%d,"totalCount":%d}' % (len(page), total_count),
         )
     )

@@ -3,7 +3,7 @@
 from simulator import lifecycle
 from simulator.catalog import CURRENCY_SCALE
 from simulator.clock import now_us
-from simulator.forms import Form, cents_of, money, recompute_total
+from simulator.forms import Form, cents_of, is_cash_on_delivery, money, recompute_total
 from simulator.orders import OrderBook
 from simulator.store import OrderRecord, Seller
 
@@ -73,13 +73,19 @@ def _pick_visible(book: OrderBook, seller: Seller, count: int) -> list[OrderReco
 
 
 def mutate_random(book: OrderBook, seller: Seller, count: int) -> list[str]:
-    """Move up to `count` distinct visible orders one plausible step forward."""
-    chosen = _pick_visible(book, seller, count)
-    for record in chosen:
+    """Move up to `count` distinct visible orders one plausible step forward; returns the moved ones
+    (an order with nothing left to do, such as one delivered months ago, stays as it is)."""
+    moved: list[str] = []
+    # Many orders have nothing left to do: look at more than `count` to move about `count` of them.
+    for record in _pick_visible(book, seller, count * 4):
+        if len(moved) == count:
+            break
         form = record.form()
         types = lifecycle.next_step(form, book.rng, book.factory, now_us())
-        _commit_with_events(book, seller, record, form, types)
-    return [record.id for record in chosen]
+        if types:
+            _commit_with_events(book, seller, record, form, types)
+            moved.append(record.id)
+    return moved
 
 
 def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
@@ -100,7 +106,7 @@ def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
     currency = merged["summary"]["totalToPay"]["currency"]
     merged["lineItems"] = [_in_currency(item, currency) for form in forms for item in form["lineItems"]]
     merged["surcharges"] = [s for form in forms for s in form["surcharges"]]
-    merged["payment"] = book.factory.payment(merged["summary"]["totalToPay"]["currency"])
+    merged["payment"] = book.factory.payment(currency, cash_on_delivery=is_cash_on_delivery(merged))
     merged["fulfillment"]["status"] = "NEW"
     recompute_total(merged)
     merged["status"] = "FILLED_IN"
@@ -115,6 +121,38 @@ def merge(book: OrderBook, seller: Seller, ids: list[str]) -> str:
         old.merged_into = record.id
     _commit_with_events(book, seller, record, merged, ["FILLED_IN", "READY_FOR_PROCESSING"])
     return record.id
+
+
+def import_form(book: OrderBook, seller: Seller, form: Form, event_types: list[str]) -> OrderRecord:
+    """Make `form` (an Allegro checkout form, kept verbatim: its revision and updatedAt too) the current
+    revision of the seller's order with its id, creating the order if new; journal the given events now."""
+    form_id = form.get("id")
+    if not isinstance(form_id, str) or not form_id:
+        raise MutationError("the form has no id")
+    owner = book.owner_of.get(form_id)
+    if owner is not None and owner != seller.seller_id:
+        raise MutationError(f"checkout form {form_id} belongs to another seller")
+    unknown = set(event_types) - set(lifecycle.EVENT_TYPES)
+    if unknown:
+        raise MutationError(f"unknown event types {sorted(unknown)}")
+    try:
+        # On a throwaway record first: a form missing a field the lists filter on changes nothing.
+        OrderRecord(id=form_id, seller_id=seller.seller_id).store(form)
+    except (KeyError, TypeError, ValueError) as error:
+        raise MutationError(f"not a checkout form this simulator can serve: {error!r}") from None
+    record = seller.orders.get(form_id)
+    created = record is None
+    if record is None:
+        record = OrderRecord(id=form_id, seller_id=seller.seller_id)
+    record.store(form)
+    if created:
+        book.owner_of[form_id] = seller.seller_id
+        seller.add(record)
+    now = now_us()
+    for event_type in event_types:
+        book.emit(seller, record, event_type, now, now, current=form)
+    seller.touch()
+    return record
 
 
 def _in_currency(item: Form, currency: str) -> Form:

@@ -13,6 +13,9 @@ ALL_SCOPES = ("allegro:api:orders:read", "allegro:api:profile:read")
 OAuthAnswer = tuple[int, dict[str, object]]
 _ALNUM = string.ascii_letters + string.digits
 _LOWER_ALNUM = string.ascii_lowercase + string.digits
+# Where the person answers a device authorisation (`https://allegro.pl/skojarz-aplikacje` on Allegro,
+# reference/allegro/README.md §0 and §1.1); the simulator serves it from `routes_verification`.
+VERIFICATION_PATH = "/skojarz-aplikacje"
 
 
 @dataclass(slots=True)
@@ -75,7 +78,7 @@ class OAuthServer:
         grant = DeviceGrant(device_code, user_code, requested, time.time() + expires_in)
         self.devices[device_code] = grant
         self.user_codes[user_code] = device_code
-        uri = f"{self.config.public_url}/skojarz-aplikacje"
+        uri = f"{self.config.public_url}{VERIFICATION_PATH}"
         return {
             "device_code": device_code,
             "expires_in": expires_in,
@@ -85,12 +88,9 @@ class OAuthServer:
             "verification_uri_complete": f"{uri}?code={user_code}",
         }
 
-    def pending_grant(self, user_code: str) -> DeviceGrant | None:
-        """The unexpired, still pending grant for a user code."""
-        grant = self.devices.get(self.user_codes.get(user_code, ""))
-        if grant is None or grant.state != "pending" or time.time() >= grant.expires_at:
-            return None
-        return grant
+    def grant_for_user_code(self, user_code: str) -> DeviceGrant | None:
+        """The grant a user code belongs to, in whatever state (`device_decisions` judges it)."""
+        return self.devices.get(self.user_codes.get(user_code, ""))
 
     def poll_device(self, device_code: str) -> OAuthAnswer:
         """One poll of the token endpoint with the device-code grant."""

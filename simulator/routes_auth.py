@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from simulator.deps import StateDep
 from simulator.responses import oauth_error
+from simulator.scripted import raise_scripted
 from simulator.state import SimulatorState
 
 router = APIRouter()
@@ -49,6 +50,7 @@ async def start_device_flow(request: Request, state: StateDep) -> Response:
     """Start a device authorisation for the registered client."""
     _check_client(request, state)
     body = await _form_body(request)
+    raise_scripted(state, request.url.path, [state.config.client_secret])
     if body.get("client_id", state.config.client_id) != state.config.client_id:
         raise oauth_error(400, {"error": "invalid_request", "error_description": "client_id does not match"})
     return _json(200, state.oauth.start_device(body.get("scope")))
@@ -60,6 +62,9 @@ async def issue_token(request: Request, state: StateDep) -> Response:
     _check_client(request, state)
     body = await _form_body(request)
     grant_type = body.get("grant_type")
+    grant = "device_code" if grant_type == _DEVICE_GRANT else grant_type
+    credential = body.get("device_code" if grant == "device_code" else "refresh_token", "")
+    raise_scripted(state, request.url.path, [credential, state.config.client_secret], grant)
     if not grant_type:
         return _json(
             400, {"error": "invalid_request", "error_description": "OAuth 2.0 Parameter: grant_type"}

@@ -6,10 +6,12 @@ import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from simulator import device_decisions
 from simulator.clock import MICROS_PER_SECOND
 from simulator.control_models import (
     DeviceApproval,
     DeviceDenial,
+    ImportedForm,
     MergeRequest,
     Mutation,
     NewOrders,
@@ -19,7 +21,8 @@ from simulator.control_models import (
     TrickleRequest,
 )
 from simulator.deps import StateDep
-from simulator.mutations import MutationError, merge, mutate, mutate_random
+from simulator.device_decisions import DecisionRefused, Refusal
+from simulator.mutations import MutationError, import_form, merge, mutate, mutate_random
 from simulator.responses import ApiError
 from simulator.state import SimulatorState
 from simulator.store import Seller
@@ -53,24 +56,29 @@ async def create_seller(body: NewSeller, state: StateDep) -> Response:
     return answer({"seller_id": seller.seller_id, "login": seller.login})
 
 
+def _refused(error: DecisionRefused) -> ApiError:
+    if error.reason is Refusal.UNKNOWN_SELLER:
+        return control_error(404, f"unknown seller {error.seller_id}")
+    return control_error(404, f"no pending device authorisation with user code {error.user_code}")
+
+
 @router.post("/device/approve")
 async def approve_device(body: DeviceApproval, state: StateDep) -> Response:
     """The user approves a pending user code for a seller account."""
-    grant = state.oauth.pending_grant(body.user_code)
-    if grant is None:
-        raise control_error(404, f"no pending device authorisation with user code {body.user_code}")
-    seller_or_404(state, body.seller_id)
-    grant.state, grant.seller_id = "approved", body.seller_id
+    try:
+        device_decisions.approve(state, body.user_code, body.seller_id)
+    except DecisionRefused as error:
+        raise _refused(error) from None
     return answer({"approved": True})
 
 
 @router.post("/device/deny")
 async def deny_device(body: DeviceDenial, state: StateDep) -> Response:
     """The user refuses a pending user code."""
-    grant = state.oauth.pending_grant(body.user_code)
-    if grant is None:
-        raise control_error(404, f"no pending device authorisation with user code {body.user_code}")
-    grant.state = "denied"
+    try:
+        device_decisions.deny(state, body.user_code)
+    except DecisionRefused as error:
+        raise _refused(error) from None
     return answer({"denied": True})
 
 
@@ -117,6 +125,17 @@ async def merge_orders(seller_id: str, body: MergeRequest, state: StateDep) -> R
         return answer({"id": merge(state.book, seller, body.ids)})
     except MutationError as error:
         raise control_error(422, str(error)) from None
+
+
+@router.post("/sellers/{seller_id}/forms")
+async def put_form(seller_id: str, body: ImportedForm, state: StateDep) -> Response:
+    """Serve a given checkout form (a field case's file) as the current revision of its order."""
+    seller = seller_or_404(state, seller_id)
+    try:
+        record = import_form(state.book, seller, body.form, body.events)
+    except MutationError as error:
+        raise control_error(422, str(error)) from None
+    return answer({"id": record.id, "revision": record.revision})
 
 
 @router.post("/sellers/{seller_id}/trickle")

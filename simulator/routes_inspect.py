@@ -1,12 +1,14 @@
 """Control API, inspection half: faults, token kills, ground truth, request statistics."""
 
+import time
+
 import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from simulator.control_models import SellerRef
+from simulator.control_models import NotFoundFault, SellerRef
 from simulator.deps import StateDep
-from simulator.faults import FaultPatch
+from simulator.faults import FaultPatch, HiddenForm
 from simulator.routes_control import answer, seller_or_404
 from simulator.store import OrderRecord
 
@@ -24,6 +26,13 @@ async def put_faults(body: FaultPatch, state: StateDep) -> Response:
     """Change any subset of the fault configuration; answers the whole of it."""
     state.faults = body.apply(state.faults)
     return answer(state.faults.model_dump())
+
+
+@router.post("/faults/not-found")
+async def hide_form(body: NotFoundFault, state: StateDep) -> Response:
+    """The form's detail GET answers 404 for the next `requests` requests and for `seconds`."""
+    state.hidden_forms[body.id] = HiddenForm(body.requests, time.monotonic() + body.seconds)
+    return answer({"id": body.id, "requests": body.requests, "seconds": body.seconds})
 
 
 @router.post("/tokens/revoke")

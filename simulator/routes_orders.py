@@ -1,6 +1,8 @@
 """Public REST routes: checkout forms, order events, event statistics."""
 
+import asyncio
 import re
+import time
 
 import orjson
 from fastapi import APIRouter
@@ -22,7 +24,27 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 async def list_checkout_forms(request: Request, state: StateDep, seller: SellerDep) -> Response:
     """The seller's checkout forms, filtered, sorted and paged."""
     query = parse_query(request.query_params)
-    return vendor_json(render_page(matching_forms(state.book, seller, query), query))
+    await _hold_if_asked(state)
+    forms = matching_forms(state.book, seller, query)
+    page = forms[query.offset : query.offset + query.limit]
+    faults = state.faults
+    if faults.short_pages and len(page) > faults.short_page_drop:
+        state.faults = faults.model_copy(update={"short_pages": faults.short_pages - 1})
+        middle = (len(page) - faults.short_page_drop) // 2
+        page = page[:middle] + page[middle + faults.short_page_drop :]
+    return vendor_json(render_page(page, len(forms)))
+
+
+async def _hold_if_asked(state: SimulatorState) -> None:
+    """Count a list page against `hold_lists_after`; once it is used up, wait until the setting changes."""
+    while True:
+        faults = state.faults
+        if faults.hold_lists_after is None:
+            return
+        if faults.hold_lists_after > 0:
+            state.faults = faults.model_copy(update={"hold_lists_after": faults.hold_lists_after - 1})
+            return
+        await asyncio.sleep(0.05)
 
 
 @router.get("/order/checkout-forms/{id}")
@@ -32,12 +54,44 @@ async def get_checkout_form(id: str, request: Request, state: StateDep, seller: 
     if not _UUID.match(form_id):
         raise rest_error(422, "VALIDATION_ERROR", f"Invalid UUID string: {form_id}", path=request.url.path)
     record = state.book.find(seller, form_id)
+    if record is not None and _hidden(state, form_id):
+        record = None
     if record is None:
         message = f"Checkout form {form_id} not found"
         raise rest_error(
             404, "CheckoutFormNotFoundException", message, path=f"/order/checkout-forms/{form_id}"
         )
     return vendor_json(record.body)
+
+
+@router.get("/me")
+async def me(seller: SellerDep) -> Response:
+    """The account behind the access token, as Allegro's `GET /me` answers (explicit nulls included)."""
+    return vendor_json(
+        orjson.dumps(
+            {
+                "id": seller.seller_id,
+                "login": seller.login,
+                "firstName": None,
+                "lastName": None,
+                "email": f"{seller.login}@example.invalid",
+                "baseMarketplace": {"id": "allegro-pl"},
+                "company": None,
+            }
+        )
+    )
+
+
+def _hidden(state: SimulatorState, form_id: str) -> bool:
+    """Whether the not-found fault hides this form from this request."""
+    hidden = state.hidden_forms.get(form_id)
+    if hidden is None:
+        return False
+    now = time.monotonic()
+    hides = hidden.hides(now)
+    if hidden.spent(now):
+        del state.hidden_forms[form_id]
+    return hides
 
 
 def _event_params(request: Request) -> tuple[int, int, frozenset[str]]:

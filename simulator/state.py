@@ -4,9 +4,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from simulator.config import SimulatorConfig
-from simulator.faults import FaultSettings, RateLimiter
+from simulator.faults import FaultSettings, HiddenForm, RateLimiter
 from simulator.oauth import OAuthServer
 from simulator.orders import OrderBook
+from simulator.records import RecordKeeper
 from simulator.trickle import TrickleRunner
 
 
@@ -38,3 +39,6 @@ class SimulatorState:
         self.limiter = RateLimiter()
         self.stats = RequestStats()
         self.trickle = TrickleRunner(self.book)
+        self.records = RecordKeeper(config.seed, config.records_requests_per_second)
+        # Forms whose detail GET answers 404 for a while (`POST /_sim/faults/not-found`), by id.
+        self.hidden_forms: dict[str, HiddenForm] = {}

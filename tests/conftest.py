@@ -25,6 +25,9 @@ from core.topics import ensure_topics, topic_specs
 from db.engine import async_url
 from db.migrate import create_database, downgrade, sibling_database_url, upgrade
 
+# The suite runs on the development secrets; production refuses them (core.settings).
+os.environ.setdefault("ENVIRONMENT", "development")
+
 HOW_TO_START = (
     'No PostgreSQL/Kafka for the tests: run `scripts/stack up && eval "$(scripts/stack env)"` '
     "(or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or start a Docker engine for testcontainers)."

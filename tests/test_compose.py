@@ -262,7 +262,7 @@ def test_dockerfile_runs_as_a_non_root_user_without_dev_extras() -> None:
     users = [parts[1].strip() for parts in instructions if parts[0] == "USER"]
     assert users and users[-1] not in {"root", "0"}
     text = DOCKERFILE.read_text(encoding="utf-8")
-    assert "pip install ." in text
+    assert "pip install -c constraints.txt ." in text
     assert "[dev]" not in text
 
 

@@ -1,8 +1,9 @@
 """`GET /v1/users/{user_id}/orders/export`: every matching order, streamed in constant memory.
 
-The stream reads through a server-side cursor on its own connection (the request's session ends
-when the handler returns, before the body is sent) and yields one chunk per batch, so memory holds
-one batch whatever the export's size; the server's flow control slows the query to the client.
+The stream reads through a server-side cursor on its own connection, opened by the handler (the
+request's session ends when the handler returns, before the body is sent) and yields one chunk per
+batch, so memory holds one batch whatever the export's size; the server's flow control slows the
+query to the client.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.background import BackgroundTask
 
 from api.deps import ResourcesDep, v1_router
 from api.order_query import OrderQuery, OrderQueryDep
 from api.problems import problem_responses
 from api.rendering import csv_header, csv_lines, ndjson_lines
-from api.resources import Resources
 from db.queries.orders import stream_orders
 
 router = v1_router("orders")
@@ -26,11 +28,13 @@ EXPORT_BATCH_ROWS = 500
 MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
-async def _export_chunks(resources: Resources, query: OrderQuery, export_format: str) -> AsyncIterator[bytes]:
-    if export_format == "csv":
-        yield csv_header()
-    render = csv_lines if export_format == "csv" else ndjson_lines
-    async with resources.engine.connect() as connection:
+async def _export_chunks(
+    connection: AsyncConnection, query: OrderQuery, export_format: str
+) -> AsyncIterator[bytes]:
+    try:
+        if export_format == "csv":
+            yield csv_header()
+        render = csv_lines if export_format == "csv" else ndjson_lines
         batches = stream_orders(
             connection,
             user_id=query.user_id,
@@ -40,6 +44,8 @@ async def _export_chunks(resources: Resources, query: OrderQuery, export_format:
         )
         async for batch in batches:
             yield render(batch)
+    finally:
+        await connection.close()
 
 
 @router.get(
@@ -64,8 +70,13 @@ async def export_orders(
 ) -> StreamingResponse:
     """Same filters and order as the list, without pages."""
     filename = f"orders-{query.user_id}.{export_format}"
+    # Connected before the 200 goes out: a database that is away answers 503 (api.outages), not a
+    # stream cut after its headers. The stream closes the connection; the background task closes it
+    # too (a no-op then) when the stream never started (the client went away first).
+    connection = await resources.engine.connect()
     return StreamingResponse(
-        _export_chunks(resources, query, export_format),
+        _export_chunks(connection, query, export_format),
         media_type=MEDIA_TYPES[export_format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        background=BackgroundTask(connection.close),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Query
@@ -10,6 +11,7 @@ from api.deps import Limit, SessionDep, TokenFilter, UserId, v1_router
 from api.problems import problem_responses
 from api.schemas.common import SyncKind, SyncStatus
 from api.schemas.orders import SyncRunOut, SyncRunPage
+from core.redaction import scrub_optional
 from db.queries.history import list_sync_runs
 
 router = v1_router("sync history")
@@ -30,5 +32,9 @@ async def get_sync_history(
     runs = await list_sync_runs(
         session, user_id=user_id, token_id=token_id, kind=kind, status=status, limit=limit + 1, offset=offset
     )
-    items = [SyncRunOut.model_validate(run, from_attributes=True) for run in runs[:limit]]
+    # Errors are scrubbed before they reach Kafka; scrubbing again covers rows recorded before that.
+    items = [
+        SyncRunOut.model_validate(replace(run, error=scrub_optional(run.error)), from_attributes=True)
+        for run in runs[:limit]
+    ]
     return SyncRunPage(items=items, next_offset=offset + limit if len(runs) > limit else None)

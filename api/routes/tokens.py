@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import Response
 
-from allegro_api.errors import AllegroError, RateLimited, Unavailable
+from allegro_api.errors import AllegroError, RateLimited
+from allegro_api.retrying import is_transient
 from allegro_api.tokens import DeviceAuthorization
 from api.deps import ConfigDep, ResourcesDep, SessionDep, UserId, UserTokenDep, v1_router
 from api.problems import ProblemError, problem_responses
@@ -18,6 +19,7 @@ from db.queries.tokens import (
     count_stored,
     create_pending_token,
     list_tokens,
+    record_reconcile_request,
     record_resync_request,
     record_sync_request,
     unlink_token,
@@ -27,7 +29,8 @@ router = v1_router("tokens")
 
 
 async def _start_device_flow(resources: ResourcesDep, scope: str) -> DeviceAuthorization:
-    """Ask Allegro for a device code, mapping its failures to 503 (retry later) or 502 (refused)."""
+    """Ask Allegro for a device code, mapping its failures to 503 (retry later: transient, as
+    `allegro_api.retrying.classify` says) or 502 (refused); the reason shown is a code, never a body."""
     try:
         return await resources.allegro_auth.start_device_flow(scope)
     except RateLimited as exc:
@@ -37,9 +40,11 @@ async def _start_device_flow(resources: ResourcesDep, scope: str) -> DeviceAutho
             slug="allegro-unavailable",
             headers={"Retry-After": str(math.ceil(exc.pause_seconds))},
         ) from exc
-    except Unavailable as exc:
-        raise ProblemError(503, "Allegro is unavailable; retry later", slug="allegro-unavailable") from exc
     except AllegroError as exc:
+        if is_transient(exc):
+            raise ProblemError(
+                503, "Allegro is unavailable; retry later", slug="allegro-unavailable"
+            ) from exc
         reason = exc.code or (f"HTTP {exc.status}" if exc.status else type(exc).__name__)
         raise ProblemError(502, f"Allegro refused to start a link ({reason})", slug="allegro-error") from exc
 
@@ -128,6 +133,23 @@ async def request_sync(token: UserTokenDep, session: SessionDep) -> SyncAccepted
         raise ProblemError(409, "the token stopped being active", slug="token-not-active")
     await session.commit()
     return SyncAccepted(token_id=token.id, kind="sync", requested_at=updated.sync_requested_at)
+
+
+@router.post(
+    "/tokens/{token_id}/reconcile",
+    status_code=202,
+    summary="Reconcile now",
+    responses=problem_responses(401, 404, 409, 422, 503),
+)
+async def request_reconcile(token: UserTokenDep, session: SessionDep) -> SyncAccepted:
+    """Record a request for a reconciliation (forms updated since the last one, listed again) on the
+    poller's next cycle, instead of waiting for POLLER__RECONCILE_INTERVAL_SECONDS."""
+    _require_active(token)
+    now = datetime.now(UTC)
+    if not await record_reconcile_request(session, user_id=token.user_id, token_id=token.id, now=now):
+        raise ProblemError(409, "the token stopped being active", slug="token-not-active")
+    await session.commit()
+    return SyncAccepted(token_id=token.id, kind="reconcile", requested_at=now)
 
 
 @router.post(

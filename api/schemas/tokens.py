@@ -50,12 +50,25 @@ class ResyncState(BaseModel):
     source: str | None
 
 
+class AccessDeniedState(BaseModel):
+    """Why and since when Allegro refuses access, and when the poller tries again."""
+
+    since: datetime | None = Field(description="First refusal of this streak.")
+    next_attempt_at: datetime | None = Field(description="When the poller tries the account again.")
+    attempts: int = Field(description="Refusals in a row; the wait doubles with each, up to a cap.")
+    reason: str | None = Field(description="Allegro's answer, e.g. `AccessDenied` (as in `last_error`).")
+
+
 class TokenSummary(BaseModel):
     """A linked (or linking) seller account and its sync state."""
 
     id: UUID
     user_id: str
-    status: TokenStatus
+    status: TokenStatus = Field(
+        description="pending, active, access_denied (Allegro answers 403; retried at growing intervals, "
+        "active again by itself once access works), needs_reauth (link again), unlinked, link_expired, "
+        "link_denied."
+    )
     seller_id: str | None
     login: str | None
     created_at: datetime
@@ -63,7 +76,8 @@ class TokenSummary(BaseModel):
     link: LinkState | None = Field(description="Only while the token is pending.")
     last_sync_at: datetime | None
     last_success_at: datetime | None
-    last_error: str | None
+    last_error: str | None = Field(description="The last failure, secrets removed; null after a success.")
+    access_denied: AccessDeniedState | None = Field(description="Only while the token is access_denied.")
     last_event_at: datetime | None = Field(description="Time of the newest journal event seen.")
     journal_lag_seconds: float | None = Field(description="Now minus `last_event_at`.")
     event_cursor: str | None
@@ -72,6 +86,11 @@ class TokenSummary(BaseModel):
     backfill: BackfillState
     sync_requested_at: datetime | None
     resync: ResyncState | None
+    relinked_to: UUID | None = Field(
+        default=None,
+        description="On a `relinked` link request: the token of the same seller account that took the new "
+        "credentials and goes on with its backup (same orders, same history).",
+    )
 
 
 class TokenDetail(TokenSummary):
@@ -110,7 +129,7 @@ class SyncAccepted(BaseModel):
     """The request is recorded; the poller acts on it on its next round."""
 
     token_id: UUID
-    kind: Literal["sync", "resync"]
+    kind: Literal["sync", "resync", "reconcile"]
     requested_at: datetime
     source: Literal["allegro", "kafka"] | None = None
     since: datetime | None = None

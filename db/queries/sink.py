@@ -251,7 +251,10 @@ WITH s AS ({_SENT}), ins AS (
         line_item_ids = ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)),
         order_json = s.order_json, content_hash = s.content_hash,
         order_data = nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, source = s.source,
-        last_synced_at = s.fetched_at
+        last_synced_at = s.fetched_at,
+        -- A newer version fetched means the form answers again: a gone mark without a successor goes.
+        superseded_at = CASE WHEN o.superseded_by IS NULL THEN NULL ELSE o.superseded_at END,
+        missing_upstream_since = NULL
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
         AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash

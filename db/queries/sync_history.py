@@ -2,7 +2,8 @@
 
 Records of one run may arrive late or twice (at-least-once delivery), so the upsert is order-safe: a final
 record (finished / failed) wins over anything running, counters of running records only grow, and
-nothing running ever touches a run that is already final.
+nothing running ever touches a run that is already final. `abandoned` (`db.queries.run_ends`) is a
+presumption, not a record: a final record that arrives after it still ends the run as it really ended.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ ON CONFLICT (id) DO UPDATE SET
     cursor_to = coalesce(EXCLUDED.cursor_to, h.cursor_to),
     error = coalesce(EXCLUDED.error, h.error),
     updated_at = now()
--- a final run is never reopened nor rewritten by a late or repeated record
-WHERE h.status = 'running'
+-- a final run is never reopened nor rewritten by a late or repeated record; an abandoned one only by its
+-- real end
+WHERE h.status = 'running' OR (h.status = 'abandoned' AND EXCLUDED.status <> 'running')
 """
 
 

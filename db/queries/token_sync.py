@@ -1,7 +1,8 @@
 """The poller's queries: token rows (link state, secrets, cursor, backfill progress) and stored revisions.
 
 Every function takes the session first and leaves committing to the caller, except where a docstring
-says the write must be durable before anything else happens (a rotated token pair).
+says the write must be durable before anything else happens (a rotated token pair). Every error text
+written to `last_error` is scrubbed of secrets here too (`core.redaction`), whoever built it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from sqlalchemy import Text, and_, any_, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.redaction import scrub_optional
 from db.models import Order, UserToken
 
-SCHEDULED_STATUSES = ("pending", "active")
+# `access_denied` stays scheduled: its work probes Allegro at growing intervals until access returns.
+SCHEDULED_STATUSES = ("pending", "active", "access_denied")
+# Statuses whose work syncs (the others only complete links or wait for the seller).
+SYNCING_STATUSES = ("active", "access_denied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,9 @@ class TokenState:
     resync_requested_at: datetime | None
     resync_since: datetime | None
     resync_source: str | None
+    access_retry_at: datetime | None
+    access_denied_attempts: int
+    reconcile_requested_at: datetime | None
 
 
 _TOKEN_STATE_COLUMNS = [getattr(UserToken, field.name) for field in fields(TokenState)]
@@ -118,13 +126,19 @@ async def load_pending_link(session: AsyncSession, token_id: UUID) -> PendingLin
 
 
 async def schedule_next_device_poll(
-    session: AsyncSession, token_id: UUID, *, next_poll_at: datetime, interval: int
+    session: AsyncSession,
+    token_id: UUID,
+    *,
+    next_poll_at: datetime,
+    interval: int,
+    error: str | None = None,
 ) -> None:
-    """Remember when to poll the token endpoint again (state lives in the row, so restarts resume)."""
+    """Remember when to poll the token endpoint again (state lives in the row, so restarts resume), and
+    why the last poll failed, if it did."""
     await session.execute(
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.status == "pending")
-        .values(device_next_poll_at=next_poll_at, device_interval=interval)
+        .values(device_next_poll_at=next_poll_at, device_interval=interval, last_error=scrub_optional(error))
     )
 
 
@@ -133,7 +147,7 @@ async def end_link(session: AsyncSession, token_id: UUID, *, status: str, error:
     await session.execute(
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.status == "pending")
-        .values(status=status, device_code=None, device_next_poll_at=None, last_error=error)
+        .values(status=status, device_code=None, device_next_poll_at=None, last_error=scrub_optional(error))
     )
 
 
@@ -143,44 +157,70 @@ async def activate_link(
     *,
     user_id: str,
     seller_id: str,
+    login: str | None,
     access_token: str,
     refresh_token: str,
     access_expires_at: datetime,
     scope: str | None,
-) -> None:
-    """Make a pending row the active link of (user, seller); a previous active link of the pair is unlinked.
+) -> UUID:
+    """Give (user, seller) the new credentials; the id of the token that now holds them.
 
-    The previous row is unlinked first, in the same transaction, so the partial unique index on active
-    (user_id, seller_id) never sees two active rows. Its login is carried over when known.
+    When the user had linked this seller before (active, `needs_reauth`, unlinked, ...), that token takes
+    the credentials and goes on with its orders, revisions, cursor and backfill, and the pending row ends
+    as `relinked` pointing at it: relinking never starts a second copy of the account's backup. Of
+    several earlier tokens (rows from before relinking continued), a syncing one wins, else the newest.
+    Otherwise the pending row itself becomes the active link. `login` None keeps a known login.
     """
-    previous = await session.execute(
-        update(UserToken)
-        .where(
-            UserToken.user_id == user_id,
-            UserToken.seller_id == seller_id,
-            UserToken.status == "active",
-            UserToken.id != token_id,
+    previous = (
+        await session.execute(
+            select(UserToken.id)
+            .where(
+                UserToken.user_id == user_id,
+                UserToken.seller_id == seller_id,
+                UserToken.id != token_id,
+                UserToken.status.not_in(("pending", "relinked", "link_expired", "link_denied")),
+            )
+            .order_by(UserToken.status.in_(SYNCING_STATUSES).desc(), UserToken.created_at.desc())
+            .limit(1)
+            .with_for_update()
         )
-        .values(status="unlinked")
-        .returning(UserToken.login)
-    )
-    login = next((value for value in previous.scalars().all() if value), None)
-    await session.execute(
-        update(UserToken)
-        .where(UserToken.id == token_id)
-        .values(
-            status="active",
-            seller_id=seller_id,
-            login=login,
-            access_token=access_token,
-            refresh_token=refresh_token,
-            access_expires_at=access_expires_at,
-            scope=scope,
-            device_code=None,
-            device_next_poll_at=None,
-            last_error=None,
+    ).scalar_one_or_none()
+    holder = previous if previous is not None else token_id
+    if previous is not None:
+        await session.execute(
+            update(UserToken)
+            .where(UserToken.id == token_id)
+            .values(status="relinked", relinked_to=previous, seller_id=seller_id, **_NO_CREDENTIALS)
         )
-    )
+    values: dict[str, Any] = {
+        "status": "active",
+        "seller_id": seller_id,
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "access_expires_at": access_expires_at,
+        "scope": scope,
+        "device_code": None,
+        "device_next_poll_at": None,
+        "last_error": None,
+        # fresh consent: whatever Allegro refused before is tried again at once
+        "access_denied_since": None,
+        "access_retry_at": None,
+        "access_denied_attempts": 0,
+    }
+    if login is not None:
+        values["login"] = login
+    await session.execute(update(UserToken).where(UserToken.id == holder).values(**values))
+    return holder
+
+
+# What a row that no longer acts for the seller must not keep.
+_NO_CREDENTIALS: dict[str, Any] = {
+    "access_token": None,
+    "refresh_token": None,
+    "access_expires_at": None,
+    "device_code": None,
+    "device_next_poll_at": None,
+}
 
 
 async def save_token_pair(
@@ -206,12 +246,41 @@ async def save_token_pair(
 
 
 async def mark_needs_reauth(session: AsyncSession, token_id: UUID, *, error: str) -> None:
-    """The refresh token is dead: the seller must link again; the poller stops this token."""
+    """The refresh token is dead (or none is stored): the seller must link again; the poller stops."""
     await session.execute(
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.status == "active")
-        .values(status="needs_reauth", last_error=error)
+        .where(UserToken.id == token_id, UserToken.status.in_(SYNCING_STATUSES))
+        .values(status="needs_reauth", last_error=scrub_optional(error), access_retry_at=None)
     )
+
+
+async def mark_access_denied(
+    session: AsyncSession, token_id: UUID, *, error: str, now: datetime, retry_at: datetime
+) -> None:
+    """Allegro refuses access (403): `access_denied` with its reason, the next attempt at `retry_at`."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status.in_(SYNCING_STATUSES))
+        .values(
+            status="access_denied",
+            last_error=scrub_optional(error),
+            last_sync_at=now,
+            access_denied_since=func.coalesce(UserToken.access_denied_since, now),
+            access_retry_at=retry_at,
+            access_denied_attempts=UserToken.access_denied_attempts + 1,
+        )
+    )
+
+
+async def restore_access(session: AsyncSession, token_id: UUID) -> bool:
+    """Access works again: `access_denied` becomes `active`; False when the row was not access_denied."""
+    result = await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.status == "access_denied")
+        .values(status="active", access_denied_since=None, access_retry_at=None, access_denied_attempts=0)
+        .returning(UserToken.id)
+    )
+    return result.first() is not None
 
 
 async def start_backfill(
@@ -279,7 +348,7 @@ async def record_sync_outcome(
 
 
 def _outcome_values(at: datetime, error: str | None) -> dict[str, Any]:
-    values: dict[str, Any] = {"last_sync_at": at, "last_error": error}
+    values: dict[str, Any] = {"last_sync_at": at, "last_error": scrub_optional(error)}
     if error is None:
         values["last_success_at"] = at
     return values
@@ -291,6 +360,15 @@ async def clear_sync_request(session: AsyncSession, token_id: UUID, *, requested
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.sync_requested_at <= requested_at)
         .values(sync_requested_at=None)
+    )
+
+
+async def clear_reconcile_request(session: AsyncSession, token_id: UUID, *, requested_at: datetime) -> None:
+    """Clear a reconcile-now request, unless a newer one arrived meanwhile."""
+    await session.execute(
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.reconcile_requested_at <= requested_at)
+        .values(reconcile_requested_at=None)
     )
 
 

@@ -41,10 +41,14 @@ class TokenView:
     last_sync_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None
+    access_denied_since: datetime | None
+    access_retry_at: datetime | None
+    access_denied_attempts: int
     sync_requested_at: datetime | None
     resync_requested_at: datetime | None
     resync_since: datetime | None
     resync_source: str | None
+    relinked_to: UUID | None
     created_at: datetime
     updated_at: datetime
 
@@ -104,10 +108,11 @@ async def create_pending_token(session: AsyncSession, *, user_id: str, link: Pen
 
 
 async def list_tokens(session: AsyncSession, *, user_id: str) -> list[TokenView]:
-    """Every token of the user, newest first (unlinked ones included: their orders are kept)."""
+    """Every token of the user, newest first (unlinked ones included: their orders are kept; `relinked`
+    link requests left out: they hold nothing, the token they renewed is listed)."""
     statement = (
         select(*_VIEW_COLUMNS)
-        .where(UserToken.user_id == user_id)
+        .where(UserToken.user_id == user_id, UserToken.status != "relinked")
         .order_by(UserToken.created_at.desc(), UserToken.id.desc())
     )
     return [TokenView(*row) for row in (await session.execute(statement)).tuples()]
@@ -156,6 +161,20 @@ async def record_sync_request(
     )
     row = (await session.execute(statement)).tuples().first()
     return TokenView(*row) if row is not None else None
+
+
+async def record_reconcile_request(
+    session: AsyncSession, *, user_id: str, token_id: UUID, now: datetime
+) -> bool:
+    """Ask the poller to reconcile an active token now; False when the token is not the user's or not
+    active. A sync-now request goes with it: that is what wakes a token whose work waits between cycles."""
+    statement = (
+        update(UserToken)
+        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == "active")
+        .values(reconcile_requested_at=now, sync_requested_at=now, updated_at=func.now())
+        .returning(UserToken.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def record_resync_request(

@@ -61,8 +61,25 @@ def test_odd_bodies_do_not_raise(content: bytes) -> None:
     assert body.code is None
 
 
-def test_non_json_body_keeps_a_text_excerpt() -> None:
-    assert parse_error_body(b"<html>Bad Gateway</html>").message == "<html>Bad Gateway</html>"
+def test_non_json_text_keeps_its_first_line() -> None:
+    assert (
+        parse_error_body(b"upstream connect error\nreset reason: overflow").message
+        == "upstream connect error"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"<html>Bad Gateway</html>", None),
+        (b"  <!DOCTYPE html><p>x</p>", None),
+        (b"Bad Gateway", "text/html"),
+    ],
+)
+def test_html_pages_are_flagged_and_carry_no_text(content: bytes, content_type: str | None) -> None:
+    body = parse_error_body(content, content_type)
+    assert body.html
+    assert body.message is None
 
 
 @pytest.mark.parametrize(
@@ -74,6 +91,7 @@ def test_non_json_body_keeps_a_text_excerpt() -> None:
         (404, NotFound),
         (406, NotAcceptable),
         (422, ValidationFailed),
+        (408, Unavailable),
         (429, RateLimited),
         (500, Unavailable),
         (503, Unavailable),
@@ -88,7 +106,7 @@ def test_status_maps_to_error_class(status: int, expected: type[AllegroError]) -
     assert error.status == status
     assert error.trace_id == "t-1"
     assert error.code == "CheckoutFormNotFoundException"
-    assert error.retriable is (status >= 500)
+    assert error.retriable is (status >= 500 or status == 408)
 
 
 def test_expired_token_asks_for_a_refresh_not_a_retry() -> None:

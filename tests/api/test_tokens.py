@@ -130,6 +130,7 @@ async def test_token_list_holds_only_the_users_tokens_newest_first(
         ("GET", "", None),
         ("DELETE", "", None),
         ("POST", "/sync", None),
+        ("POST", "/reconcile", None),
         ("POST", "/resync", {"source": "kafka", "since": "2026-01-01T00:00:00Z"}),
     ],
 )
@@ -177,6 +178,28 @@ async def test_sync_request_is_recorded_for_the_poller(
     assert response.json()["kind"] == "sync"
     stored = await rows.token_row(token_id)
     assert stored["sync_requested_at"] == datetime.fromisoformat(response.json()["requested_at"])
+
+
+async def test_reconcile_request_is_recorded_with_a_sync_request_that_wakes_the_token(
+    client: httpx.AsyncClient, rows: Rows, user_id: str
+) -> None:
+    token_id = await rows.token()
+    response = await client.post(f"/v1/users/{user_id}/tokens/{token_id}/reconcile")
+    assert response.status_code == 202, response.text
+    assert response.json()["kind"] == "reconcile"
+    stored = await rows.token_row(token_id)
+    requested_at = datetime.fromisoformat(response.json()["requested_at"])
+    assert stored["reconcile_requested_at"] == requested_at
+    assert stored["sync_requested_at"] == requested_at
+
+
+async def test_reconcile_of_a_token_that_is_not_active_is_409(
+    client: httpx.AsyncClient, rows: Rows, user_id: str
+) -> None:
+    token_id = await rows.token(status="needs_reauth")
+    response = await client.post(f"/v1/users/{user_id}/tokens/{token_id}/reconcile")
+    assert response.status_code == 409
+    assert (await rows.token_row(token_id))["reconcile_requested_at"] is None
 
 
 async def test_sync_of_a_token_that_is_not_active_is_409(

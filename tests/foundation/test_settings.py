@@ -67,3 +67,33 @@ def test_a_group_passed_in_code_wins_over_conventional_names(monkeypatch: pytest
     monkeypatch.setenv("DATABASE_URL", "postgresql://a:b@127.0.0.1:1/x")
     explicit = DatabaseSettings(url=SecretStr("postgresql://c:d@127.0.0.1:2/y"))
     assert Settings(database=explicit).database.url.get_secret_value() == "postgresql://c:d@127.0.0.1:2/y"
+
+
+def test_production_refuses_every_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    message = str(refused.value)
+    for variable in ("ALLEGRO__CLIENT_SECRET", "CRYPTO__KEYS", "API__KEYS", "API__CURSOR_SECRET"):
+        assert variable in message
+    assert "demo-secret" not in message
+    assert "dev-api-key" not in message
+
+
+def test_production_starts_on_real_secrets_and_refuses_a_development_one_in_a_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("ALLEGRO__CLIENT_SECRET", "a-real-secret")
+    monkeypatch.setenv("CRYPTO__KEYS", "k2:c2VjcmV0LWtleS1vZi0zMi1ieXRlcy1mb3ItdGVzdHMh")
+    monkeypatch.setenv("API__KEYS", "key-one,key-two")
+    monkeypatch.setenv("API__CURSOR_SECRET", "a-real-cursor-secret")
+    assert Settings().environment == "production"
+    monkeypatch.setenv("API__KEYS", "key-one,dev-api-key")
+    with pytest.raises(ValidationError, match="API__KEYS"):
+        Settings()
+
+
+def test_development_accepts_the_development_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    assert Settings().api.keys.get_secret_value() == "dev-api-key"

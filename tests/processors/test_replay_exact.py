@@ -78,6 +78,7 @@ async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
             gone_envelope(
                 identity,
                 f03b_id,
+                reason="purged",
                 bought_at=AT - timedelta(days=400),
                 source="reconcile",
                 sync_run_id=run,

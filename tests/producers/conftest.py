@@ -54,7 +54,9 @@ async def db(poller_database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the poller database, emptied before the test."""
     engine = create_async_engine(poller_database_url, pool_size=5)
     async with engine.begin() as conn:
-        await conn.exec_driver_sql("TRUNCATE user_tokens, orders, order_revisions, sync_history")
+        await conn.exec_driver_sql(
+            "TRUNCATE user_tokens, orders, order_revisions, sync_history, form_retries"
+        )
     yield engine
     await engine.dispose()
 

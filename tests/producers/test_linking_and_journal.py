@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.crypto import KeyRing
 from core.settings import KafkaSettings
+from db.models import Order
 from tests.producers.conftest import (
     KEYS,
     Sim,
@@ -68,17 +70,63 @@ async def test_denied_link_ends_as_link_denied_and_slow_down_is_honoured(
     assert row["device_code"] is None
 
 
-async def test_relinking_the_same_seller_replaces_the_active_link(
+async def test_relinking_twice_in_a_row_continues_the_first_token_and_fills_the_login(
     sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str
 ) -> None:
     seller = await sim.seller()
+    login = (await sim.control("GET", f"/sellers/{seller}"))["login"]
     settings = make_settings(sim, kafka_settings, poller_database_url)
     async with running_poller(settings):
         first = await start_link(sim, db, user_id="user-c", seller_id=seller)
         await wait_for(lambda: _status(db, first, "active"), within=20, what="first link")
         second = await start_link(sim, db, user_id="user-c", seller_id=seller)
-        await wait_for(lambda: _status(db, second, "active"), within=20, what="second link")
-    assert (await token_row(db, first))["status"] == "unlinked"
+        await wait_for(lambda: _status(db, second, "relinked"), within=20, what="second link")
+        third = await start_link(sim, db, user_id="user-c", seller_id=seller)
+        await wait_for(lambda: _status(db, third, "relinked"), within=20, what="third link")
+    held = await token_row(db, first)
+    assert held["status"] == "active"
+    assert held["login"] == login
+    for request in (second, third):
+        row = await token_row(db, request)
+        assert row["relinked_to"] == first
+        assert row["access_token"] is None and row["refresh_token"] is None and row["device_code"] is None
+    # the first token holds the newest pair: the third approval's
+    assert KeyRing.parse(KEYS).open(held["access_token"]) != ""
+
+
+async def test_relinking_after_needs_reauth_keeps_one_copy_of_the_orders(
+    sim: Sim,
+    db: AsyncEngine,
+    kafka_settings: KafkaSettings,
+    snapshots: SnapshotReader,
+    poller_database_url: str,
+) -> None:
+    seller = await sim.seller()
+    await sim.control("POST", f"/sellers/{seller}/orders", {"count": 30, "days_back": 40})
+    settings = make_settings(sim, kafka_settings, poller_database_url)
+    async with running_poller(settings):
+        first = await start_link(sim, db, user_id="user-d", seller_id=seller)
+        await snapshots.wait_matches(first, await sim.truth(seller), within=40)
+        await wait_for(lambda: _backfilled(db, first), within=20, what="backfill completion")
+        await store_orders(db, snapshots, first)
+        await sim.control("POST", "/tokens/revoke", {"seller_id": seller})
+        await sim.control("POST", f"/sellers/{seller}/orders", {"count": 3, "days_back": 0.0005})
+        await wait_for(lambda: _status(db, first, "needs_reauth"), within=20, what="needs_reauth")
+
+        again = await start_link(sim, db, user_id="user-d", seller_id=seller)
+        await wait_for(lambda: _status(db, again, "relinked"), within=20, what="the relink")
+        await wait_for(lambda: _status(db, first, "active"), within=5, what="the first token active")
+        # the orders made while the account needed relinking reach the backup under the first token
+        await snapshots.wait_matches(first, await sim.truth(seller), within=40)
+        await store_orders(db, snapshots, first)
+
+    assert not [e for e in snapshots.all if e.token_id == again]
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            select(Order.token_id, func.count()).where(Order.user_id == "user-d").group_by(Order.token_id)
+        )
+        by_token = dict(rows.tuples().all())
+    assert by_token == {first: 33}
 
 
 async def _status(db: AsyncEngine, token_id: object, status: str) -> bool:

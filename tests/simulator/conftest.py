@@ -1,12 +1,19 @@
-"""Fixtures: in-process simulators reached through httpx.ASGITransport, with helpers to link sellers."""
+"""Fixtures: in-process simulators reached through httpx.ASGITransport, with helpers to link sellers;
+and `served_simulator`, a `python -m simulator` process on a free loopback port."""
 
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
@@ -17,6 +24,9 @@ VENDOR = "application/vnd.allegro.public.v1+json"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 BASIC = {"Authorization": "Basic " + base64.b64encode(b"demo-client:demo-secret").decode()}
 TEST_CONFIG = SimulatorConfig(seed=7, device_poll_interval=0)
+REPO = Path(__file__).resolve().parents[2]
+# Client credentials of `served_simulator`.
+SERVED_BASIC = {"Authorization": "Basic " + base64.b64encode(b"app:pw").decode()}
 
 
 @dataclass
@@ -100,3 +110,49 @@ async def make_sim() -> AsyncIterator[SimFactory]:
 async def sim(make_sim: SimFactory) -> Sim:
     """A simulator with the test defaults (seed 7, device interval 0)."""
     return await make_sim()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served_simulator() -> Iterator[str]:
+    """A simulator subprocess (client `app`/`pw`, device interval 0); yields its base URL, then stops it."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        "5",
+        "--device-interval",
+        "0",
+        "--client-id",
+        "app",
+        "--client-secret",
+        "pw",
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(f"{base}/_sim/stats", timeout=0.5)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"simulator did not start on port {port}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

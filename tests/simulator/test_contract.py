@@ -11,7 +11,7 @@ import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 import reference
-from tests.simulator.conftest import Sim
+from tests.simulator.conftest import Sim, SimFactory
 
 # The error bodies of README §5; the orders subset of the spec does not carry these schemas.
 _ERROR_SCHEMAS = {
@@ -49,9 +49,12 @@ def shared_allegro_dir() -> Path:
 
 @cache
 def _components() -> dict[str, Any]:
-    spec = yaml.safe_load((shared_allegro_dir() / "openapi-orders.yaml").read_text(encoding="utf-8"))
-    schemas = {**spec["components"]["schemas"], **_ERROR_SCHEMAS}
-    return {"schemas": schemas}
+    schemas: dict[str, Any] = {}
+    # The order-records subset adds the shipments, invoices, carriers and tracking schemas.
+    for name in ("openapi-orders.yaml", "openapi-order-records.yaml"):
+        spec = yaml.safe_load((shared_allegro_dir() / name).read_text(encoding="utf-8"))
+        schemas.update(spec["components"]["schemas"])
+    return {"schemas": {**schemas, **_ERROR_SCHEMAS}}
 
 
 def _without_nulls(value: Any) -> Any:
@@ -93,6 +96,68 @@ async def test_simulator_responses_match_the_spec(sim: Sim) -> None:
     validate(not_found.json(), "ErrorsHolder")
     validate((await sim.api("/order/event-stats", "expired.token.x")).json(), "AuthError")
     validate((await sim.refresh("nope")).json(), "AuthError")
+
+
+async def _record_answers(sim: Sim, token: str, form_id: str) -> tuple[Any, Any]:
+    shipments = await sim.api(f"/order/checkout-forms/{form_id}/shipments", token)
+    invoices = await sim.api(f"/order/checkout-forms/{form_id}/invoices", token)
+    assert shipments.status_code == invoices.status_code == 200
+    validate(shipments.json(), "CheckoutFormOrderWaybillResponse")
+    validate(invoices.json(), "CheckoutFormsOrderInvoices")
+    return shipments.json(), invoices.json()
+
+
+@pytest.mark.asyncio
+async def test_order_record_answers_match_the_spec(make_sim: SimFactory) -> None:
+    sim = await make_sim(records_requests_per_second=0)
+    seller_id = await sim.seller(orders=60, days_back=60)
+    token = (await sim.link(seller_id))["access_token"]
+    truth = (await sim.control("GET", f"/sellers/{seller_id}/truth"))["orders"]
+    waybills: dict[str, list[str]] = {}
+    invoiced = 0
+    for order in truth:
+        shipments, invoices = await _record_answers(sim, token, order["id"])
+        for shipment in shipments["shipments"]:
+            waybills.setdefault(shipment["carrierId"], []).append(shipment["waybill"])
+        invoiced += len(invoices["invoices"])
+    assert waybills and invoiced
+    # Empty answers, and records added through the control API (with the nulls they carry).
+    fresh = (await sim.control("POST", f"/sellers/{seller_id}/orders", {"count": 1, "days_back": 0}))["ids"][
+        0
+    ]
+    empty_shipments, empty_invoices = await _record_answers(sim, token, fresh)
+    assert empty_shipments["shipments"] == [] and empty_invoices["invoices"] == []
+    orders = f"/sellers/{seller_id}/orders/{fresh}"
+    await sim.control(
+        "POST", f"{orders}/parcels", {"carrier_id": "OTHER", "waybill": "X-1", "carrier_name": "Kurier"}
+    )
+    await sim.control("POST", f"{orders}/invoices", {"file_name": None, "security_status": "WAITING"})
+    await sim.control("POST", f"{orders}/invoices", {"invoice_number": "FV 1/2026"})
+    shipments, invoices = await _record_answers(sim, token, fresh)
+    assert len(shipments["shipments"]) == 1 and len(invoices["invoices"]) == 2
+    validate((await sim.api("/order/carriers", token)).json(), "OrdersShippingCarriersResponse")
+    for carrier_id, numbers in waybills.items():
+        tracking = await sim.api(
+            f"/order/carriers/{carrier_id}/tracking", token, params={"waybill": numbers[:20]}
+        )
+        validate(tracking.json(), "CarrierParcelTrackingResponse")
+        assert all(entry["trackingDetails"] for entry in tracking.json()["waybills"])
+    unknown = await sim.api("/order/carriers/DPD/tracking", token, params={"waybill": "NOPE"})
+    assert unknown.json()["waybills"] == [{"waybill": "NOPE", "trackingDetails": None}]
+    validate(unknown.json(), "CarrierParcelTrackingResponse")
+    not_found = await sim.api("/order/checkout-forms/c93df771-353e-11ee-9e0d-11d3ebef3a15/shipments", token)
+    assert not_found.status_code == 404
+    validate(not_found.json(), "ErrorsHolder")
+
+
+def test_record_schemas_reject_a_wrong_tracking_code() -> None:
+    answer = {"carrierId": "DPD", "waybills": [{"waybill": "1", "trackingDetails": None}]}
+    validate(answer, "CarrierParcelTrackingResponse")
+    status = {"occurredAt": "2026-01-01T00:00:00.000Z", "code": "LOST"}
+    details = {"statuses": [status], "createdAt": status["occurredAt"], "updatedAt": status["occurredAt"]}
+    answer["waybills"] = [{"waybill": "1", "trackingDetails": details}]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(answer, "CarrierParcelTrackingResponse")
 
 
 @pytest.mark.asyncio

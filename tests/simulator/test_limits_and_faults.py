@@ -2,13 +2,16 @@
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.simulator.conftest import Sim, SimFactory
 
 pytestmark = pytest.mark.asyncio
+FIELD_CASES = Path(__file__).resolve().parents[2] / "reference" / "field-cases"
 
 
 async def _linked(sim: Sim, orders: int = 0) -> tuple[str, str]:
@@ -104,3 +107,57 @@ async def test_dropped_events_never_appear_but_forms_change(sim: Sim) -> None:
     assert (await sim.api("/order/events", token, params={"from": cursor})).json() == {"events": []}
     fetched = (await sim.api(f"/order/checkout-forms/{form_id}", token)).json()
     assert fetched["revision"] == changed["revision"]
+
+
+async def test_a_hidden_form_answers_404_for_its_requests_then_for_its_seconds(sim: Sim) -> None:
+    _, token = await _linked(sim, orders=3)
+    form_id = (await sim.api("/order/checkout-forms", token)).json()["checkoutForms"][0]["id"]
+    await sim.control("POST", "/faults/not-found", {"id": form_id, "requests": 2})
+    statuses = [(await sim.api(f"/order/checkout-forms/{form_id}", token)).status_code for _ in range(3)]
+    assert statuses == [404, 404, 200]
+    await sim.control("POST", "/faults/not-found", {"id": form_id, "seconds": 0.3})
+    missing = await sim.api(f"/order/checkout-forms/{form_id}", token)
+    assert missing.json()["errors"][0]["code"] == "CheckoutFormNotFoundException"
+    await asyncio.sleep(0.35)
+    assert (await sim.api(f"/order/checkout-forms/{form_id}", token)).status_code == 200
+
+
+async def test_a_short_page_leaves_out_forms_but_keeps_the_total(sim: Sim) -> None:
+    _, token = await _linked(sim, orders=10)
+    full = (await sim.api("/order/checkout-forms", token)).json()
+    await sim.control("PUT", "/faults", {"short_pages": 1, "short_page_drop": 3})
+    short = (await sim.api("/order/checkout-forms", token)).json()
+    assert (short["count"], short["totalCount"]) == (7, 10)
+    ids = [form["id"] for form in full["checkoutForms"]]
+    assert [form["id"] for form in short["checkoutForms"]] == ids[:3] + ids[6:]
+    assert (await sim.api("/order/checkout-forms", token)).json()["count"] == 10
+    assert (await sim.control("GET", "/faults"))["short_pages"] == 0
+
+
+async def test_list_requests_wait_once_their_pages_are_used_up_until_released(sim: Sim) -> None:
+    _, token = await _linked(sim, orders=3)
+    await sim.control("PUT", "/faults", {"hold_lists_after": 1})
+    assert (await sim.api("/order/checkout-forms", token)).status_code == 200
+    held = asyncio.create_task(sim.api("/order/checkout-forms", token))
+    await asyncio.sleep(0.3)
+    assert not held.done()
+    await sim.control("PUT", "/faults", {"hold_lists_after": -1})
+    assert (await asyncio.wait_for(held, 5)).status_code == 200
+    assert (await sim.control("GET", "/faults"))["hold_lists_after"] is None
+
+
+async def test_an_imported_form_is_served_verbatim_with_its_events(sim: Sim) -> None:
+    seller_id, token = await _linked(sim)
+    cursor = (await sim.api("/order/event-stats", token)).json()["latestEvent"]
+    form = orjson.loads((FIELD_CASES / "E04a.rev1.json").read_bytes())
+    answer = await sim.control("POST", f"/sellers/{seller_id}/forms", {"form": form, "events": ["BOUGHT"]})
+    assert answer == {"id": form["id"], "revision": "e4000001"}
+    served = await sim.api(f"/order/checkout-forms/{form['id']}", token)
+    assert served.content == orjson.dumps(form)
+    params = {"from": cursor["id"]} if cursor else {}
+    events = (await sim.api("/order/events", token, params=params)).json()["events"]
+    assert [(e["type"], e["order"]["checkoutForm"]) for e in events] == [
+        ("BOUGHT", {"id": form["id"], "revision": "e4000001"})
+    ]
+    bad = await sim.client.post(f"/_sim/sellers/{seller_id}/forms", json={"form": {"id": "x"}})
+    assert bad.status_code == 422

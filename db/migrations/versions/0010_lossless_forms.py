@@ -12,8 +12,8 @@ keeps rows stored before this migration (no text, no hash) unique by their revis
 Rows stored before keep `order_json` and `content_hash` NULL (readers fall back to `order_data::text`):
 filling them would rewrite both tables for no gain, since a jsonb value's text is not what Allegro sent.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-30
 """
 
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
