@@ -57,6 +57,19 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class RetriedKafkaErrorFilter(logging.Filter):
+    """aiokafka logs a failed group-coordinator lookup at ERROR even when the error is retriable and it
+    retries by itself (`GroupCoordinatorNotAvailableError` at every start of a fresh group, or while a
+    broker restarts): such a record becomes a WARNING; anything not retriable stays an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Lower the record's level in place; never drops it."""
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.levelno == logging.ERROR and args and getattr(args[0], "retriable", False):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, context and `extra=` fields."""
 
@@ -102,5 +115,8 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True, stream: Te
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    if not any(isinstance(f, RetriedKafkaErrorFilter) for f in coordinator.filters):
+        coordinator.addFilter(RetriedKafkaErrorFilter())
     for noisy in ("aiokafka", "kafka", "httpx", "httpcore", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -53,6 +53,16 @@ class QuietMonitor(Monitor):
         pass
 
 
+class PlainOutputWorker(faust.Worker):
+    """Faust's worker without its terminal spinner when stdout is not a terminal: the spinner writes
+    cursor codes even into a log file or a pipe, where only the JSON log lines belong."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.stdout.isatty():
+            self.spinner = None
+
+
 class WorkerApp(faust.App):
     """A Faust app whose consumer hands messages to the agents more cheaply (`processors.transport`)."""
 
@@ -83,6 +93,7 @@ def create_app(settings: Settings) -> faust.App:
         # buffer, the batch waiting and the one being stored hold up to three batches' worth of messages.
         stream_buffer_maxsize=max(4096, processor.batch_size),
         web_enabled=False,
+        Worker=PlainOutputWorker,
         # On stop and rebalance Faust would wait until every fetched message is acked; a batch left
         # unacked on purpose (see `processors.pipeline`) kept that wait going forever. Redelivery is harmless:
         # the handler is idempotent.

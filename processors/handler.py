@@ -39,7 +39,7 @@ import orjson
 from core.contract import ContractError, SnapshotEnvelope, decode_snapshot
 from core.documents import content_hash, jsonb_text
 from db.queries import sink
-from db.queries.sink import ChangedOrder, NewRevision, OrderRow
+from db.queries.sink import ChangedOrder, NewRevision, OrderKey, OrderRow, StoredState
 from processors.messages import DeadLetter, RawMessage
 from processors.newness import first_copies, plan_batch
 from processors.publishing import Publisher, change_record, dead_letter_records, revision_record
@@ -138,13 +138,15 @@ async def store_batch(
     known = await sink.fetch_stored_contents(conn, unsure)
     plan = plan_batch(firsts, stored, known, len(rows))
     upserts = list(plan.current.values())
+    disproved = _disproved_marks(rows, stored, {(r.token_id, r.checkout_form_id) for r in upserts})
     outcome = StoreOutcome(skipped=plan.skipped)
     async with conn.transaction():
         result = await sink.upsert_orders(conn, upserts, stored, plan.first_seen)
         if result.lost:
             raise StoredStateChanged(f"{len(result.lost)} orders changed by another writer meanwhile")
         new_revisions = result.revisions + await sink.insert_revisions(conn, plan.history)
-        changes = result.changes + await sink.mark_gone(conn, gone)
+        changes = result.changes + await sink.clear_disproved_marks(conn, disproved)
+        changes += await sink.mark_gone(conn, gone)
         inserted = set(result.inserted)
         created = [r for r in upserts if r.line_item_ids and (r.token_id, r.checkout_form_id) in inserted]
         # Until this transaction commits, others wait here before their own merge check, so two forms of a
@@ -161,6 +163,22 @@ async def store_batch(
     outcome.revisions = [_new_revision(firsts[k], token_id=k[0]) for k in new_revisions]
     outcome.outbox_entries = [entry] if entry is not None else []
     return outcome
+
+
+def _disproved_marks(
+    rows: Sequence[OrderRow], stored: dict[OrderKey, StoredState], upserted: set[OrderKey]
+) -> list[tuple[UUID, str, datetime]]:
+    """(token, form, latest fetch) of marked orders that a form fetched after the mark answers again,
+    with content already stored (an upserted newer version clears the marks itself). Re-deliveries of
+    snapshots fetched before the mark disprove nothing."""
+    latest: dict[OrderKey, datetime] = {}
+    for row in rows:
+        key = (row.token_id, row.checkout_form_id)
+        state = stored.get(key)
+        if state is None or state.marked_at is None or key in upserted or row.fetched_at <= state.marked_at:
+            continue
+        latest[key] = max(latest.get(key, row.fetched_at), row.fetched_at)
+    return [(key[0], key[1], fetched_at) for key, fetched_at in latest.items()]
 
 
 def _new_revision(row: OrderRow, *, token_id: UUID) -> NewRevision:

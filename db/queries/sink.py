@@ -64,6 +64,9 @@ class StoredState:
     updated_at: datetime | None
     captured_at: datetime
     content_hash: bytes | None
+    # The latest gone mark a later fetch of the form would disprove (missing upstream, or superseded with
+    # no successor); None when the order carries none.
+    marked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ async def fetch_stored_state(
     if not keys:
         return {}
     records = await conn.fetch(
-        """SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash
+        """SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash,
+            GREATEST(o.missing_upstream_since,
+                CASE WHEN o.superseded_by IS NULL THEN o.superseded_at END) AS marked_at
         FROM unnest($1::uuid[], $2::text[]) AS k(token_id, checkout_form_id)
         CROSS JOIN LATERAL (SELECT * FROM orders o
             WHERE o.token_id = k.token_id AND o.checkout_form_id = k.checkout_form_id LIMIT 1) AS o""",
@@ -194,7 +199,7 @@ async def fetch_stored_state(
     )
     return {
         (r["token_id"], r["checkout_form_id"]): StoredState(
-            r["revision"], r["updated_at"], r["last_synced_at"], r["content_hash"]
+            r["revision"], r["updated_at"], r["last_synced_at"], r["content_hash"], r["marked_at"]
         )
         for r in records
     }
@@ -252,9 +257,11 @@ WITH s AS ({_SENT}), ins AS (
         order_json = s.order_json, content_hash = s.content_hash,
         order_data = nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, source = s.source,
         last_synced_at = s.fetched_at,
-        -- A newer version fetched means the form answers again: a gone mark without a successor goes.
-        superseded_at = CASE WHEN o.superseded_by IS NULL THEN NULL ELSE o.superseded_at END,
-        missing_upstream_since = NULL
+        -- Fetched after it was marked gone, the form answers again: a mark without a successor goes.
+        superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < s.fetched_at THEN NULL
+            ELSE o.superseded_at END,
+        missing_upstream_since = CASE WHEN o.missing_upstream_since < s.fetched_at THEN NULL
+            ELSE o.missing_upstream_since END
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
         AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash
@@ -424,6 +431,33 @@ async def mark_gone(
         _changed(r, change="superseded" if r["reason"] == "merged" else "updated", order_json=r["order_json"])
         for r in records
     ]
+
+
+async def clear_disproved_marks(
+    conn: asyncpg.Connection, fetched: Sequence[tuple[UUID, str, datetime]]
+) -> list[ChangedOrder]:
+    """Clear the gone marks that (token, form, fetched_at) disproves: the form answered at `fetched_at`,
+    after it was marked missing upstream or superseded with no successor, with the content already stored
+    (a newer content clears them in the upsert). A merge's mark, which names its successor, stays."""
+    if not fetched:
+        return []
+    records = await conn.fetch(
+        f"""UPDATE orders AS o SET
+            superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < f.fetched_at THEN NULL
+                ELSE o.superseded_at END,
+            missing_upstream_since = CASE WHEN o.missing_upstream_since < f.fetched_at THEN NULL
+                ELSE o.missing_upstream_since END,
+            last_synced_at = GREATEST(o.last_synced_at, f.fetched_at)
+        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS f(token_id, checkout_form_id, fetched_at)
+        WHERE o.token_id = f.token_id AND o.checkout_form_id = f.checkout_form_id
+            AND (o.missing_upstream_since < f.fetched_at
+                OR (o.superseded_by IS NULL AND o.superseded_at < f.fetched_at))
+        RETURNING {_CHANGED_COLUMNS}, {_DOCUMENT.format("o")} AS order_json""",
+        [f[0] for f in fetched],
+        [f[1] for f in fetched],
+        [f[2] for f in fetched],
+    )
+    return [_changed(r, change="updated", order_json=r["order_json"]) for r in records]
 
 
 Link = tuple[UUID, str, str]  # (token, predecessor form, successor form)

@@ -1,4 +1,5 @@
-"""A gone mark without a successor goes when the form answers again with a new revision (real PostgreSQL)."""
+"""Gone marks without a successor go when the form answers again (new content, or the same content
+fetched after the mark); a merge linked to its successor keeps its mark (real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,30 @@ async def test_a_merge_linked_to_its_successor_keeps_its_mark(
     assert superseded_by == "new" and superseded_at is not None
     await _handle(pool, publisher, [snapshot(token_id, "old", 2, line_items=["x"])])
     assert (await _marks(pool, token_id, "old"))[:2] == (superseded_at, "new")
+
+
+async def test_the_same_content_fetched_after_the_mark_clears_it_and_a_redelivery_does_not(
+    pool: asyncpg.Pool, publisher: RecordingPublisher, token_id: uuid.UUID
+) -> None:
+    await _handle(pool, publisher, [snapshot(token_id, "a", 1), snapshot(token_id, "b", 1)])
+    # decided gone two minutes after the first fetch (BASE_TIME + 2 min)
+    await _handle(
+        pool,
+        publisher,
+        [snapshot(token_id, "a", 2, gone="purged"), snapshot(token_id, "b", 2, gone="merged")],
+    )
+    # a re-delivery of the snapshots fetched before the marks: the forms did not answer since
+    await _handle(pool, publisher, [snapshot(token_id, "a", 1), snapshot(token_id, "b", 1)])
+    assert (await _marks(pool, token_id, "a"))[2] is not None
+    assert (await _marks(pool, token_id, "b"))[0] is not None
+    announced = len(publisher.sent.get(TOPICS.orders, []))
+    # the forms answer again, unchanged (same revision, same text), fetched after the marks
+    await _handle(
+        pool,
+        publisher,
+        [snapshot(token_id, "a", 1, fetched_offset=600), snapshot(token_id, "b", 1, fetched_offset=600)],
+    )
+    assert await _marks(pool, token_id, "a") == (None, None, None)
+    assert await _marks(pool, token_id, "b") == (None, None, None)
+    # the change is announced like any other (the marks are part of the order's published state)
+    assert len(publisher.sent.get(TOPICS.orders, [])) == announced + 2
