@@ -74,8 +74,12 @@ class SyncRunOut(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     events_read: int
-    orders_fetched: int
-    orders_changed: int
+    orders_fetched: int = Field(description="Checkout forms the run read from Allegro.")
+    orders_changed: int = Field(
+        description="Forms the run published for storing: new or changed as far as the poller could tell "
+        "(a resync publishes every form it reads). The processor stores only real changes: a published "
+        "form whose content is already stored changes nothing (`processor_orders_changed_total`)."
+    )
     requests_made: int
     cursor_from: str | None
     cursor_to: str | None
