@@ -97,21 +97,17 @@ class ProcessorSettings(_Group):
     """Faust worker batching."""
 
     app_id: str = "allegro-orders-backup"
-    # bench.sink over 60,000 snapshots: 2,000 per batch 3,956 orders/s, 4,000 per batch 4,427.
+    # Larger batches amortise each transaction's round trips (docs/PERFORMANCE.md, "Tuning decisions").
     batch_size: int = Field(default=4000, ge=1)
     # A batch is handed over every `within` seconds, or sooner when full. Under load the buffer fills
-    # while the previous batch is stored, so batches grow by themselves; a short wait only bounds latency
-    # (at 1,000 orders/s, 0.5 s gave a snapshot-to-row p50 of 310 ms, 0.05 s 116 ms). bench.pipeline at
-    # 1,000 orders/s, 0.05 / 0.02 / 0.01 s: p50 86 / 67 / 66 ms, p99 158 / 158 / 151 ms, worker CPU per
-    # 1,000 orders 315 / 348 / 377 ms (smaller batches, more transactions).
+    # while the previous batch is stored, so batches grow by themselves; a short wait only bounds latency,
+    # at some CPU per order (smaller batches, more transactions; docs/PERFORMANCE.md).
     batch_within_seconds: float = Field(default=0.02, gt=0)
     # Transactions a batch is split into (by order key), run at once: one keeps PostgreSQL busy while
-    # this process prepares the other. bench.sink, 1 -> 2 lanes: the handler alone 3,800 -> 5,500
-    # orders/s, the Faust agent 3,400 -> 4,000; 3 lanes added nothing measurable.
+    # this process prepares the other; a third lane adds nothing measurable (docs/PERFORMANCE.md).
     store_lanes: int = Field(default=2, ge=1, le=8)
     # Lanes only for batches of at least this many snapshots per lane; smaller ones (a steady trickle)
-    # are one transaction. bench.pipeline at 1,000 orders/s, side by side: worker CPU per 1,000 orders
-    # 451 ms with 2 lanes for every batch, 434 ms with this floor.
+    # are one transaction: each lane costs its own lookups, outbox row and round trips.
     store_lane_min_messages: int = Field(default=500, ge=1)
     web_port: int = Field(default=6066, ge=1, le=65535)
     data_dir: str = ".stack/faust"
@@ -128,8 +124,8 @@ class ApiSettings(_Group):
     cursor_secret: SecretStr = SecretStr("dev-cursor-secret")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # Measured with 32 concurrent clients on 1M orders: a 10-connection pool queued lookups and gave a
-    # p99 of 28 ms, 16-32 connections about 15 ms. Connections are opened on demand.
+    # Fewer connections than concurrent clients queue the lookups and stretch the tail
+    # (docs/PERFORMANCE.md). Connections are opened on demand.
     read_pool_size: int = Field(default=32, ge=1, description="asyncpg connections for order reads.")
 
 

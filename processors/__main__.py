@@ -48,8 +48,8 @@ def main() -> None:
         # the process's output that is not a JSON line. Our logs do not go through Faust's output.
         sys.argv.insert(sys.argv.index("worker"), "--quiet")
     app = create_app(settings)
-    # The worker holds nothing between batches, so rarer young collections cost it no memory (0.0 MB of
-    # growth from 100k to 1M orders) and made the agent 6-8 % faster in bench.sink.
+    # The worker holds nothing between batches, so rarer young collections cost it no memory and make
+    # the agent faster (docs/PERFORMANCE.md).
     freeze_start_up_objects(young_threshold=50_000)
     use_uvloop()
     app.main()

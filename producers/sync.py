@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 EVENT_RETENTION = timedelta(days=60)
 # Forms this worker published lately, so a duplicate event does not refetch before the processor stores them
 # (usually well under a second later; older ones are found in `orders`). Per token, so it is kept small:
-# 5,000 entries were 1.5 MB per token, most of the poller's memory growth in bench.pipeline.
+# with thousands of tokens it is most of the poller's memory (docs/PERFORMANCE.md).
 RECENT_LIMIT = 1_000
 LISTED_LIMIT = 5_000
 MAX_EVENT_IDS = 100

@@ -176,9 +176,8 @@ def _changed(record: asyncpg.Record, *, change: str, order_json: str) -> Changed
 
 
 # The key lookups below are LATERAL subqueries ending in LIMIT 1, so PostgreSQL probes the index once per
-# key (a nested loop) instead of flattening them into a join: for a batch of 4,000 keys against 40,000
-# stored orders of the same sellers it chose a merge join that read every one of those orders (30 ms
-# instead of 9 ms, and growing with them).
+# key (a nested loop) instead of flattening them into a join: flattened, PostgreSQL chose a merge join
+# that read every stored order of the batch's sellers, a cost growing with the backup's size.
 
 
 async def fetch_stored_state(
@@ -546,8 +545,8 @@ async def record_outbox(
     """Record what this transaction changed (keys only); returns the outbox row id, None if nothing."""
     if not changes and not revisions:
         return None
-    # A batch holds thousands of orders of a few sellers: each token is formatted once (str() on every
-    # row had cost 3 % of the worker's time; orjson cannot write asyncpg's own UUID type).
+    # A batch holds thousands of orders of a few sellers: each token is formatted once, not per row
+    # (orjson cannot write asyncpg's own UUID type).
     tokens = {token: str(token) for token in {c.token_id for c in changes} | {k[0] for k in revisions}}
     payload = orjson.dumps(
         {
