@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +31,22 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+@contextmanager
+def services_answer(what: str) -> Iterator[None]:
+    """Turn an unreachable Kafka or PostgreSQL into one line on stderr and exit status 1 (a traceback
+    of hundreds of lines tells an operator less than the reason)."""
+    from aiokafka.errors import KafkaError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (KafkaError, SQLAlchemyError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        errors.print(f"[red]{what} failed:[/red] {type(exc).__name__}: {reason}")
+        raise typer.Exit(1) from None
+
 
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="BACKUP_API_URL", help="Our REST API.")]
 UserId = Annotated[str, typer.Argument(help="Your system's user id the Allegro accounts belong to.")]
@@ -172,6 +190,9 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = Fal
     if as_json:
         _print_json(details)
         return
+    if not details:
+        errors.print(f"No Allegro account is linked for user {user_id!r} (allegro-backup link {user_id}).")
+        raise typer.Exit(1)
     table = Table(_ID_COLUMN, "status", "journal lag", "last sync", "last success", "orders", "last error")
     for token in details:
         token_id = token["id"]
@@ -208,9 +229,13 @@ def sync(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> N
 
 @app.command()
 def reconcile(user_id: UserId, token_id: TokenId, api_url: ApiUrl = DEFAULT_API) -> None:
-    """Ask the poller to reconcile an account now (list forms updated since its last reconciliation)."""
+    """Ask the poller to reconcile an account on its next cycle (list forms updated since its last
+    reconciliation) instead of waiting for POLLER__RECONCILE_INTERVAL_SECONDS."""
     _call(api_url, "POST", f"/v1/users/{user_id}/tokens/{token_id}/reconcile")
-    console.print("Reconcile requested; the poller runs it on its next cycle (see sync-history).")
+    console.print(
+        "Reconcile requested; the poller runs it on its next cycle "
+        f"(its run shows in GET /v1/users/{user_id}/sync-history and `allegro-backup status {user_id}`)."
+    )
 
 
 @app.command()
@@ -299,7 +324,10 @@ def replay(
                 tasks[topic] = progress.add_task(topic, total=total)
             progress.update(tasks[topic], completed=done)
 
-        results = asyncio.run(_replay(settings, token, pending, verify, on_progress, drop_first=drop_first))
+        with services_answer("replay (Kafka and PostgreSQL)"):
+            results = asyncio.run(
+                _replay(settings, token, pending, verify, on_progress, drop_first=drop_first)
+            )
     for token_id, report, before, after in results:
         scope = f"token {token_id}" if token_id else "every token"
         console.print(
@@ -375,7 +403,8 @@ def quiet(
     configure_logging("WARNING", json_logs=False)
     deadline = time.monotonic() + wait
     while True:
-        reasons = asyncio.run(reasons_not_quiet(settings))
+        with services_answer("checking quiet (PostgreSQL and Kafka)"):
+            reasons = asyncio.run(reasons_not_quiet(settings))
         if not reasons or time.monotonic() >= deadline:
             break
         time.sleep(1)
@@ -402,7 +431,8 @@ def watch(
 
     settings = get_settings()
     try:
-        asyncio.run(watch_changes(settings.kafka, from_beginning, console))
+        with services_answer(f"watching {settings.kafka.orders_topic} (Kafka)"):
+            asyncio.run(watch_changes(settings.kafka, from_beginning, console))
     except KeyboardInterrupt:
         pass
 
@@ -412,7 +442,8 @@ def migrate() -> None:
     """Apply the database migrations."""
     from db.migrate import upgrade
 
-    upgrade(get_settings().database.url.get_secret_value())
+    with services_answer("migrating (PostgreSQL)"):
+        upgrade(get_settings().database.url.get_secret_value())
     console.print("Database schema is up to date.")
 
 
@@ -421,7 +452,8 @@ def topics() -> None:
     """Create the Kafka topics; report existing ones whose config differs."""
     from core.topics import bootstrap
 
-    report = asyncio.run(bootstrap(get_settings().kafka))
+    with services_answer("creating topics (Kafka)"):
+        report = asyncio.run(bootstrap(get_settings().kafka))
     console.print(f"created: {report.created or '-'}; unchanged: {len(report.unchanged)}")
     for name, differences in report.differing.items():
         errors.print(f"[yellow]{name} differs:[/yellow] {'; '.join(differences)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -70,6 +71,33 @@ class RetriedKafkaErrorFilter(logging.Filter):
         return True
 
 
+class RepeatedKafkaMessageFilter(logging.Filter):
+    """While a broker is away, the Kafka client logs every failed reconnect and metadata refresh (tens a
+    second per process): of each such message (same logger, text template and level) one is written per
+    `window_seconds`, and the next one written says how many were left out meanwhile."""
+
+    def __init__(self, window_seconds: float = 10.0) -> None:
+        super().__init__()
+        self.window_seconds = window_seconds
+        self._last: dict[tuple[str, str, int], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop a repeat inside the window; note the count on the first record after it."""
+        if not record.name.startswith(("aiokafka", "kafka")):
+            return True
+        key = (record.name, str(record.msg), record.levelno)
+        now = time.monotonic()
+        written_at, left_out = self._last.get(key, (-self.window_seconds, 0))
+        if now - written_at < self.window_seconds:
+            self._last[key] = (written_at, left_out + 1)
+            return False
+        self._last[key] = (now, 0)
+        if left_out:
+            record.msg = f"{record.getMessage()} ({left_out} more like it left out)"
+            record.args = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, context and `extra=` fields."""
 
@@ -111,6 +139,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True, stream: Te
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(ContextTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RepeatedKafkaMessageFilter())
     handler.addFilter(SecretFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

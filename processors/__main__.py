@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 from core.logging import configure_logging
@@ -52,6 +53,13 @@ def main() -> None:
     # the agent faster (docs/PERFORMANCE.md).
     freeze_start_up_objects(young_threshold=50_000)
     use_uvloop()
+    if not wants_help:
+        logging.getLogger("processors").info(
+            "processor worker starting: consumer group %s on %s, %d snapshots per batch at most",
+            settings.processor.app_id,
+            settings.kafka.snapshots_topic,
+            settings.processor.batch_size,
+        )
     app.main()
 
 

@@ -210,7 +210,24 @@ def database_unavailable(exc: BaseException) -> bool:
     """Whether the error says PostgreSQL cannot be reached (rather than that a statement is wrong)."""
     if isinstance(exc, OSError | OperationalError | InterfaceError | sqlalchemy.exc.TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # SQLSTATE classes 08 (connection exception) and 57P (the server shutting down or starting up, e.g.
+    # 57P01 admin_shutdown when `pg_ctl stop` ends our session): an outage, not a wrong statement.
+    return _sqlstate(exc).startswith(("08", "57P"))
+
+
+def _sqlstate(exc: BaseException) -> str:
+    """The PostgreSQL SQLSTATE an error carries (through SQLAlchemy's wrapper and asyncpg's), or ''."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            break
+        code = getattr(seen, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:
