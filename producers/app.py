@@ -51,6 +51,11 @@ async def sync_context(
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     http = httpx.AsyncClient(timeout=allegro.timeout_seconds, limits=limits)
     producer = create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
+    publisher = Publisher(
+        producer,
+        settings.kafka,
+        renew=lambda: create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms),
+    )
     governor = SharedBudget(allegro.requests_per_minute)
 
     def observe(endpoint: str, outcome: str, seconds: float) -> None:
@@ -86,13 +91,13 @@ async def sync_context(
         metrics.budget_limit.set(governor.budget)
         yield SyncContext(
             access,
-            Publisher(producer, settings.kafka),
+            publisher,
             settings.poller,
             metrics,
             autocommit=create_autocommit_session_factory(engine),
         )
     finally:
-        await producer.stop()  # flushes what is still buffered
+        await publisher.close()  # flushes what is still buffered
         await http.aclose()
         await engine.dispose()
 
