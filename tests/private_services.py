@@ -7,9 +7,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cli.processes import free_port
+from db.migrate import upgrade
 
 STACK = Path(__file__).resolve().parents[1] / "scripts" / "stack"
 
@@ -63,3 +66,15 @@ class PrivateService:
         subprocess.run(
             [str(STACK), verb, self.service], env=self.env, check=True, capture_output=True, timeout=120
         )
+
+
+@contextmanager
+def migrated_postgres(workdir: Path) -> Iterator[PrivateService]:
+    """A private PostgreSQL, started and migrated to head; stopped and deleted afterwards."""
+    service = PrivateService(workdir, "postgres")
+    try:
+        service.start()
+        upgrade(service.database_url, "head")
+        yield service
+    finally:
+        service.remove()

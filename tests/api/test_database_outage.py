@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from cli.processes import ProcessGroup, free_port, tail, wait_for_port
-from db.migrate import upgrade
-from tests.private_services import PrivateService
+from tests.private_services import PrivateService, migrated_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -21,13 +20,8 @@ KEY = "outage-test-key"
 
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[PrivateService]:
-    service = PrivateService(tmp_path, "postgres")
-    try:
-        service.start()
-        upgrade(service.database_url, "head")
+    with migrated_postgres(tmp_path) as service:
         yield service
-    finally:
-        service.remove()
 
 
 @pytest.fixture

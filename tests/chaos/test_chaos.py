@@ -34,8 +34,8 @@ from core.contract import decode_snapshot
 from core.settings import KafkaSettings
 from core.topics import bootstrap
 from db.engine import asyncpg_dsn
-from db.migrate import upgrade
-from tests.chaos.stack import PrivateStack
+from tests.e2e.pipeline import token_checksum
+from tests.private_services import PrivateService, migrated_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -87,13 +87,19 @@ class Fleet:
 
 
 @pytest.fixture
-def private_stack(tmp_path: Path) -> Iterator[PrivateStack]:
-    stack = PrivateStack(tmp_path)
-    stack.run("up")
+def private_postgres(tmp_path: Path) -> Iterator[PrivateService]:
+    with migrated_postgres(tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[PrivateService]:
+    service = PrivateService(tmp_path, "kafka")
     try:
-        yield stack
+        service.start()
+        yield service
     finally:
-        stack.destroy()
+        service.remove()
 
 
 def _eventually(check: Any, timeout: float, what: str, fleet: Fleet) -> Any:
@@ -216,29 +222,12 @@ async def _stored_revisions(database_url: str) -> set[tuple[str, str, str]]:
     return {(str(r["token_id"]), r["checkout_form_id"], r["revision"]) for r in rows}
 
 
-def _checksum(database_url: str, token_id: str) -> str:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from db.queries.replay import token_checksum
-
-    async def run() -> str:
-        engine = create_async_engine(database_url)
-        try:
-            async with engine.connect() as connection:
-                return await token_checksum(connection, uuid.UUID(token_id))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
 def test_no_order_lost_through_kills_outages_purges_and_merges(
-    private_stack: PrivateStack, tmp_path: Path
+    private_postgres: PrivateService, private_kafka: PrivateService, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    database_url = private_stack.database_url
-    upgrade(database_url)
-    kafka = KafkaSettings(bootstrap_servers=private_stack.bootstrap, partitions=4)
+    database_url = private_postgres.database_url
+    kafka = KafkaSettings(bootstrap_servers=private_kafka.bootstrap, partitions=4)
     asyncio.run(bootstrap(kafka))
 
     sim_port, api_port = free_port(), free_port()
@@ -309,13 +298,13 @@ def test_no_order_lost_through_kills_outages_purges_and_merges(
         fleet.kill("poller-1")
         fleet.kill("worker-1")
         time.sleep(5)
-        private_stack.run("down", "kafka")
+        private_kafka.stop()
         time.sleep(10)
-        private_stack.run("up", "kafka")
+        private_kafka.start()
         time.sleep(5)
-        private_stack.run("down", "postgresql")
+        private_postgres.stop()
         time.sleep(10)
-        private_stack.run("up", "postgresql")
+        private_postgres.start()
         time.sleep(5)
         fleet.kill("poller-2")
         fleet.kill("worker-2")
@@ -344,7 +333,7 @@ def test_no_order_lost_through_kills_outages_purges_and_merges(
 
         # Rebuild the big seller from Kafka: drop its rows, replay, compare checksums.
         token_id = tokens[big]
-        before = _checksum(database_url, token_id)
+        before = token_checksum(database_url, token_id)
         replayed = subprocess.run(
             [sys.executable, "-m", "cli", "replay", "--token", token_id, "--drop-first"],
             env={**os.environ, **env},
@@ -353,7 +342,7 @@ def test_no_order_lost_through_kills_outages_purges_and_merges(
             timeout=300,
             check=False,
         )
-        after = _checksum(database_url, token_id)
+        after = token_checksum(database_url, token_id)
 
         expected = {
             s: [o for o in _truth(sim, s) if not o["merged_into"] and not o["purged"]] for s in tokens

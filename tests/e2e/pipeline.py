@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,3 +93,20 @@ def eventually(check: Callable[[], T | None], timeout: float, what: str, pipelin
     raise AssertionError(
         f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})\n{pipeline.logs()}"
     )
+
+
+def token_checksum(database_url: str, token_id: str) -> str:
+    """`db.queries.replay.token_checksum` of one token, from synchronous test code."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from db.queries import replay
+
+    async def run() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await replay.token_checksum(connection, uuid.UUID(token_id))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -21,7 +21,7 @@ import pytest
 
 from core.settings import KafkaSettings
 from db.engine import asyncpg_dsn
-from tests.e2e.pipeline import Pipeline, eventually, start_pipeline
+from tests.e2e.pipeline import Pipeline, eventually, start_pipeline, token_checksum
 
 pytestmark = pytest.mark.slow
 
@@ -173,9 +173,9 @@ def test_pipeline_ends_equal_to_the_simulator_truth_and_replay_rebuilds_it(
     assert str(len(stored)) in status.stdout
 
     # Rebuild from Kafka: delete the token's rows, replay, compare checksums.
-    checksum = _checksum(database_url, token_id)
+    checksum = token_checksum(database_url, token_id)
     asyncio.run(_delete_rows(database_url, token_id))
-    assert _checksum(database_url, token_id) != checksum
+    assert token_checksum(database_url, token_id) != checksum
     # The owner asks for a resync from Kafka through the API; the operator's `replay --pending` runs it.
     since = (datetime.now(UTC) - timedelta(days=400)).isoformat()
     requested = pipeline.api.post(
@@ -191,25 +191,9 @@ def test_pipeline_ends_equal_to_the_simulator_truth_and_replay_rebuilds_it(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert _checksum(database_url, token_id) == checksum
+    assert token_checksum(database_url, token_id) == checksum
     token = pipeline.api.get(f"/v1/users/{USER}/tokens/{token_id}").json()
     assert token["resync"] is None, token
-
-
-def _checksum(database_url: str, token_id: str) -> str:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from db.queries.replay import token_checksum
-
-    async def run() -> str:
-        engine = create_async_engine(database_url)
-        try:
-            async with engine.connect() as connection:
-                return await token_checksum(connection, uuid.UUID(token_id))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 async def _delete_rows(database_url: str, token_id: str) -> None:

@@ -19,8 +19,7 @@ from cli.processes import Child, ProcessGroup, free_port, service_env, tail
 from core.contract import SyncRunRecord, decode_sync_run
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
-from db.migrate import upgrade
-from tests.private_services import PrivateService
+from tests.private_services import PrivateService, migrated_postgres
 from tests.processors.worker import consume_all
 from tests.producers.conftest import KEYS, Sim, make_settings, running_poller, start_link, token_row, wait_for
 
@@ -36,13 +35,8 @@ def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
 
 @pytest.fixture
 def private_postgres(tmp_path: Path) -> Iterator[PrivateService]:
-    service = PrivateService(tmp_path, "postgres")
-    try:
-        service.start()
-        upgrade(service.database_url, "head")
+    with migrated_postgres(tmp_path) as service:
         yield service
-    finally:
-        service.remove()
 
 
 @pytest.fixture
