@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 # Below Allegro's 9,000/min, leaving headroom for clocks that do not agree on where a minute starts.
@@ -109,6 +109,19 @@ class RateGovernor:
             waiting=sum(len(queue) for queue in self._queues.values()),
             budget=self._budget,
         )
+
+    def recent_grants(self) -> list[float]:
+        """Times (governor clock) of the grants still inside the window, oldest first."""
+        self._expire(self._clock())
+        return list(self._granted_at)
+
+    def assume_grants(self, times: Iterable[float]) -> None:
+        """Count grants made elsewhere at `times` (governor clock) as this governor's own: a governor
+        that takes over a budget share keeps within what its predecessors already spent."""
+        merged = sorted([*self._granted_at, *times])
+        self._granted_at = deque(merged)
+        self._expire(self._clock())
+        self._dispatch()
 
     def _expire(self, now: float) -> None:
         """Drop grants that left the window."""

@@ -72,13 +72,33 @@ class CryptoSettings(_Group):
 class PollerSettings(_Group):
     """Sync cadence and sizes."""
 
+    # The journal schedule. `adaptive`: a seller is read every `journal_interval_seconds` while it sells;
+    # each quiet read multiplies its interval by `journal_interval_growth`, up to
+    # `journal_interval_recent_max_seconds` while its last event is younger than
+    # `journal_recent_activity_seconds`, else up to `journal_interval_max_seconds` (the longest any seller
+    # waits for its next read). `fixed`: every seller every `journal_interval_seconds`. A bound below
+    # the one before it counts as that one.
+    journal_schedule: Literal["adaptive", "fixed"] = "adaptive"
     journal_interval_seconds: float = Field(default=5.0, gt=0)
+    journal_interval_growth: float = Field(default=2.0, ge=1.0)
+    journal_interval_recent_max_seconds: float = Field(default=15.0, gt=0)
+    journal_recent_activity_seconds: float = Field(default=3_600.0, ge=0)
+    journal_interval_max_seconds: float = Field(default=240.0, gt=0)
+    # When more reads are due than the budget serves, a seller active within the recent window goes
+    # before quiet ones that became due up to this much earlier (quiet ones still age ahead of it).
+    journal_activity_priority_seconds: float = Field(default=30.0, ge=0)
+    # Quiet reads write nothing each: their times are written for many tokens at once this often.
+    poll_flush_seconds: float = Field(default=10.0, gt=0)
+    # The scan re-reads every scheduled row this often (between, only rows changed since the last scan).
+    full_scan_seconds: float = Field(default=60.0, gt=0)
     reconcile_interval_seconds: float = Field(default=86_400.0, gt=0)
     reconcile_overlap_seconds: float = Field(default=3_600.0, ge=0)
     backfill_days: int = Field(default=365, ge=1, le=366)
     events_page_limit: int = Field(default=1000, ge=1, le=1000)
     link_poll_seconds: float = Field(default=1.0, gt=0)
+    # Journal reads in flight at once, and, apart from them, walks (backfill, resync, reconcile) in flight.
     max_concurrent_tokens: int = Field(default=16, ge=1)
+    max_concurrent_walks: int = Field(default=4, ge=1)
     # An account Allegro refuses (403) is tried again after this, doubling per refusal up to the cap.
     access_denied_backoff_seconds: float = Field(default=60.0, gt=0)
     access_denied_backoff_max_seconds: float = Field(default=3_600.0, gt=0)
@@ -91,6 +111,12 @@ class PollerSettings(_Group):
     missing_retry_max_seconds: float = Field(default=600.0, gt=0)
     missing_confirm_seconds: float = Field(default=1_800.0, ge=0)
     missing_confirm_attempts: int = Field(default=4, ge=1)
+
+    def longest_journal_interval(self) -> float:
+        """The longest a syncing seller waits between journal reads in this schedule (seconds)."""
+        if self.journal_schedule == "fixed":
+            return self.journal_interval_seconds
+        return max(self.journal_interval_seconds, self.journal_interval_max_seconds)
 
 
 class ProcessorSettings(_Group):

@@ -77,6 +77,8 @@ class UserToken(Base):
         ),
         Index("ix_user_tokens_user_id_created_at", "user_id", "created_at"),
         Index("ix_user_tokens_status", "status"),
+        # The poller's scan reads only rows changed since its last one.
+        Index("ix_user_tokens_updated_at", "updated_at"),
     )
 
     id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
@@ -104,6 +106,8 @@ class UserToken(Base):
     last_reconcile_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_sync_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The last journal poll, quiet or not (written in batches, without touching updated_at).
+    last_polled_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(Text)
     # While `access_denied` (a lasting 403): since when, the next attempt, attempts in a row so far.
     access_denied_since: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -221,8 +225,9 @@ class SyncHistory(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", SYNC_KINDS), name="kind"),
         CheckConstraint(_in("status", SYNC_STATUSES), name="status"),
-        Index("ix_sync_history_user_id_started_at", "user_id", text("started_at DESC")),
-        Index("ix_sync_history_token_id_started_at", "token_id", text("started_at DESC")),
+        # Keyset paging, newest first: (started_at, id) within a user or a token.
+        Index("ix_sync_history_user_id_started_at_id", "user_id", text("started_at DESC"), text("id DESC")),
+        Index("ix_sync_history_token_id_started_at_id", "token_id", text("started_at DESC"), text("id DESC")),
         Index(
             "ix_sync_history_running", "token_id", "updated_at", postgresql_where=text("status = 'running'")
         ),

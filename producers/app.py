@@ -25,7 +25,7 @@ from producers.metrics import PollerMetrics
 from producers.poller import Poller
 from producers.publisher import Publisher, create_producer
 from producers.sync import SyncContext
-from producers.worker import poller_identity
+from producers.token_work import poller_identity
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,13 @@
 Allegro's budget is per client id, shared by every poller process. Each process holds a share equal to
 the fraction of token partitions the consumer group assigned it, so the processes together stay
 within the configured budget without talking to each other.
+
+A rebalance moves share between processes whose windows still hold what they spent. A resized
+process keeps its own grants in its window, so one that lost share waits until its spending fits the
+new share; one that gained share counts the gained part as already spent evenly over the last window
+(what its previous owner's paced polls would have spent), so it takes the new share up gradually over
+one window instead of at once. A poller starts with no share (`resize(0)`) and the first assignment
+is such a gain: the processes together stay within the budget through starts and rebalances.
 """
 
 from __future__ import annotations
@@ -38,12 +45,17 @@ class SharedBudget(RateGovernor):
         share = min(1.0, max(0.0, share))
         if share == self._share:
             return
+        gained = max(0.0, share - self._share) * self._full_budget
         self._share = share
-        paused_until = self._inner.paused_until
+        previous = self._inner
+        paused_until = previous.paused_until
         # Callers already queued on the old governor are served by it; new callers use the new one.
         self._inner = RateGovernor(
             max(1, int(self._full_budget * share)), window_seconds=self._window_seconds
         )
+        now, window, count = time.monotonic(), self._window_seconds, int(gained)
+        assumed = [now - window + (i + 1) * window / (count + 1) for i in range(count)]
+        self._inner.assume_grants([*previous.recent_grants(), *assumed])
         if paused_until > time.monotonic():
             self._inner.pause_until(paused_until)
 

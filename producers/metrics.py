@@ -24,6 +24,9 @@ class PollerMetrics:
     tokens_owned: Gauge
     dependency_up: Gauge
     runs_abandoned: Counter
+    polls: Counter
+    poll_delay: Histogram
+    polls_flushed: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> PollerMetrics:
@@ -76,6 +79,23 @@ class PollerMetrics:
             runs_abandoned=Counter(
                 "poller_sync_runs_abandoned",
                 "Sync runs left running by a stopped or dead poller, closed as abandoned",
+                registry=registry,
+            ),
+            polls=Counter(
+                "poller_journal_polls",
+                "Token polls by outcome (quiet: one journal read that found nothing, wrote nothing)",
+                ["outcome"],
+                registry=registry,
+            ),
+            poll_delay=Histogram(
+                "poller_poll_delay_seconds",
+                "How late a poll started after its due time (budget or slots short)",
+                buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+                registry=registry,
+            ),
+            polls_flushed=Counter(
+                "poller_poll_times_written",
+                "Journal-read times written to the token rows (in batches)",
                 registry=registry,
             ),
         )

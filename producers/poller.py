@@ -1,9 +1,12 @@
-"""The poller process: group membership, a scheduler that starts token work, link completion.
+"""The poller process: group membership, a scan of the token rows, the scheduler, link completion.
 
-The scheduler scans token rows every `link_poll_seconds`: active (and access_denied, which wait for
-their next attempt) tokens of owned partitions get a worker (woken early by sync-now or resync
-requests), due pending links get one poll each. Rebalances and the scan share one lock, so a revoked
-partition's token can never be started again after its work was stopped.
+The scan runs every `link_poll_seconds` and reads only the rows changed since the last scan (every
+`full_scan_seconds`, all scheduled rows): active (and access_denied, which wait for their next
+attempt) tokens of owned partitions get an entry in the scheduler (`producers.schedule`), polled
+at once on a sync-now or resync request; a changed row is read again before its next poll; due
+pending links get one poll each. Rebalances and the scan share one lock, so a revoked partition's
+token can never be scheduled again after its work was stopped. Journal-read times are written for
+all tokens at once every `poll_flush_seconds`.
 
 Outages: the poller never exits for want of PostgreSQL or Kafka. Joining the group waits (with backoff)
 until a broker answers; a scan that cannot read the token rows is logged and retried with backoff while
@@ -16,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -29,12 +32,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from core.topics import POLLER_TOKEN_PARTITIONS
 from core.waiting import backoff_delay, retry_until_available
-from db.queries import run_ends, token_sync
+from db.queries import run_ends, token_polls, token_sync
+from db.queries.token_sync import TokenSchedule
 from producers.budget import SharedBudget
 from producers.linking import complete_link
 from producers.membership import TokenPartitionListener, keep_membership, token_partition
+from producers.schedule import Scheduler
 from producers.sync import SyncContext
-from producers.worker import run_token
+from producers.token_work import PollLedger, TokenWork
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,13 @@ log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = (SQLAlchemyError, OSError)
 RUN_SWEEP_SECONDS = 60.0
 SILENT_RUN = "abandoned: no record from its poller for longer than the run lease"
+# A scan between full scans reads rows changed since the previous scan began, less this margin: a
+# transaction's now() is its start, so a row written by a long transaction shows an earlier time.
+SCAN_OVERLAP = timedelta(seconds=10)
+# More tokens than this appearing in one scan (a start, a rebalance) have their first polls spread out
+# (over this long, or the longest journal interval if shorter).
+SPREAD_ABOVE = 32
+SPREAD_SECONDS = 30.0
 
 
 class Poller:
@@ -54,10 +66,20 @@ class Poller:
         self._topic = tokens_topic
         self._assigned: set[int] = set()
         self._partitions = POLLER_TOKEN_PARTITIONS
-        self._work: dict[UUID, asyncio.Task[Any]] = {}
-        self._wakes: dict[UUID, asyncio.Event] = {}
+        self._links: dict[UUID, asyncio.Task[Any]] = {}
+        self._ledger = PollLedger()
+        self._scheduler = Scheduler(context.settings, context.metrics)
         self._lock = asyncio.Lock()
         self._next_sweep = 0.0
+        self._next_full_scan = 0.0
+        self._next_flush = 0.0
+        self._scanned_since: datetime | None = None
+        self._rng = random.Random()  # noqa: S311 - spreading polls, not cryptography
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The process's scheduler."""
+        return self._scheduler
 
     @property
     def assigned(self) -> set[int]:
@@ -67,7 +89,11 @@ class Poller:
     async def run(self, stop: asyncio.Event) -> None:
         """Join the group, schedule until `stop` is set, then stop all work and leave the group."""
         self._consumer.subscribe([self._topic], listener=TokenPartitionListener(self._revoke, self._assign))
+        governor = self._ctx.access.governor
+        if isinstance(governor, SharedBudget):
+            governor.resize(0.0)  # no share until the group assigns partitions (producers.budget)
         membership: asyncio.Task[None] | None = None
+        scheduling: asyncio.Task[None] | None = None
         try:
             # Raises StopRequested when stopped before any broker answered.
             await retry_until_available(
@@ -78,11 +104,15 @@ class Poller:
             )
             self._up("kafka", True)
             membership = asyncio.create_task(keep_membership(self._consumer), name="poller-membership")
+            scheduling = asyncio.create_task(self._scheduler.run(), name="poller-scheduler")
             failures = 0
             while not stop.is_set():
                 if membership.done():
                     membership = await self._restart_membership(membership)
                 failures = await self._scan_or_wait_out(failures)
+                if scheduling.done():
+                    scheduling.result()  # a defect ended it: raise it here
+                    raise RuntimeError("the scheduler ended")
                 pause = backoff_delay(failures) if failures else self._ctx.settings.link_poll_seconds
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pause)
@@ -92,8 +122,13 @@ class Poller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await membership
             async with self._lock:
-                await self._stop_work(set(self._work))
+                await self._stop_work(self._scheduler.token_ids() | set(self._links))
                 self._assigned = set()
+            if scheduling is not None:
+                scheduling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduling
+            await self._flush_polls(final=True)
             await self._consumer.stop()  # leaves the group, so the others take over at once
             log.info("poller stopped")
 
@@ -112,7 +147,8 @@ class Poller:
     async def _revoke(self, partitions: set[int]) -> None:
         async with self._lock:
             self._assigned -= partitions
-            doomed = {t for t in self._work if token_partition(t, self._partitions) in partitions}
+            owned = self._scheduler.token_ids() | set(self._links)
+            doomed = {t for t in owned if token_partition(t, self._partitions) in partitions}
             await self._stop_work(doomed)
             self._resize_budget()
         log.info("partitions revoked", extra={"partitions": sorted(partitions), "stopped": len(doomed)})
@@ -124,6 +160,7 @@ class Poller:
                 self._partitions = len(known)
             self._assigned = set(partitions)
             self._resize_budget()
+            self._next_full_scan = 0.0  # the new partitions' tokens: read them all
         log.info("partitions assigned", extra={"partitions": sorted(partitions)})
 
     def _resize_budget(self) -> None:
@@ -134,9 +171,8 @@ class Poller:
 
     async def _stop_work(self, token_ids: set[UUID]) -> None:
         """Cancel the work of these tokens and wait until it has really stopped."""
-        tasks = [self._work.pop(token_id) for token_id in token_ids if token_id in self._work]
-        for token_id in token_ids:
-            self._wakes.pop(token_id, None)
+        await self._scheduler.remove(token_ids)
+        tasks = [self._links.pop(token_id) for token_id in token_ids if token_id in self._links]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -149,6 +185,7 @@ class Poller:
         """Scan once; returns the number of scans in a row that failed for want of PostgreSQL."""
         try:
             await self._scan()
+            await self._flush_polls()
             if self._ctx.settings.run_lease_seconds and time.monotonic() >= self._next_sweep:
                 await self._sweep_silent_runs()
         except DATABASE_UNAVAILABLE as exc:
@@ -177,33 +214,92 @@ class Poller:
             )
 
     async def _scan(self) -> None:
-        """Start work for owned tokens that need it."""
+        """Schedule owned tokens that sync, mark changed rows, wake requested ones, poll due links."""
+        since = self._scanned_since
+        full = since is None or time.monotonic() >= self._next_full_scan
+        started = datetime.now(UTC)
         async with self._ctx.autocommit() as session:
-            tokens = await token_sync.list_scheduled_tokens(session)
+            if since is None or full:
+                tokens = await token_sync.list_scheduled_tokens(session)
+            else:
+                tokens = await token_sync.list_changed_tokens(session, since=since - SCAN_OVERLAP)
         now = datetime.now(UTC)
         async with self._lock:
-            for token in tokens:
-                if token_partition(token.id, self._partitions) not in self._assigned:
-                    continue
-                running = self._work.get(token.id)
-                if running is not None and not running.done():
-                    if token.sync_requested_at or token.resync_requested_at:
-                        self._wakes[token.id].set()
-                    continue
-                if token.status in token_sync.SYNCING_STATUSES:
-                    wake = asyncio.Event()
-                    self._wakes[token.id] = wake
-                    self._start(token.id, run_token(self._ctx, token.id, wake))
-                elif token.device_next_poll_at is None or token.device_next_poll_at <= now:
-                    self._wakes[token.id] = asyncio.Event()
-                    self._start(token.id, complete_link(self._ctx.access, token.id))
+            owned = [t for t in tokens if token_partition(t.id, self._partitions) in self._assigned]
+            new = [
+                t for t in owned if t.status in token_sync.SYNCING_STATUSES and t.id not in self._scheduler
+            ]
+            spread = 0.0
+            if len(new) > SPREAD_ABOVE:
+                spread = min(SPREAD_SECONDS, self._ctx.settings.longest_journal_interval())
+            for token in owned:
+                self._scan_one(token, now, spread)
+            if full:
+                # Rows gone from the scheduled set (deleted, or changed while a scan missed them): their
+                # next poll reads the row and ends the work.
+                seen = {t.id for t in owned}
+                for token_id in self._scheduler.token_ids() - seen:
+                    self._wake_changed(token_id)
+        self._scanned_since = started
+        if full:
+            self._next_full_scan = time.monotonic() + self._ctx.settings.full_scan_seconds
         stats = self._ctx.access.governor.stats()
         self._ctx.metrics.budget_used.set(stats.in_window)
 
-    def _start(self, token_id: UUID, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(work, name=f"token-{token_id}")
+    def _scan_one(self, token: TokenSchedule, now: datetime, spread: float) -> None:
+        link = self._links.get(token.id)
+        if link is not None and link.done():
+            del self._links[token.id]
+            link = None
+        work = self._scheduler.work(token.id)
+        if work is not None:
+            work.changed(token.updated_at)
+            if token.status not in token_sync.SYNCING_STATUSES:
+                self._scheduler.wake(token.id)  # its next poll reads the row and ends the work
+                return
+            request = max(filter(None, (token.sync_requested_at, token.resync_requested_at)), default=None)
+            if request is not None and request != work.woken_for:
+                work.woken_for = request
+                self._scheduler.wake(token.id)
+            return
+        if token.status in token_sync.SYNCING_STATUSES:
+            if link is not None:
+                return  # the link's own poll is still finishing
+            work = TokenWork(self._ctx, token.id, self._ledger)
+            self._scheduler.add(work, delay=self._rng.uniform(0.0, spread))
+        elif token.status == "pending" and link is None:
+            if token.device_next_poll_at is None or token.device_next_poll_at <= now:
+                self._start_link(token.id)
+
+    def _wake_changed(self, token_id: UUID) -> None:
+        work = self._scheduler.work(token_id)
+        if work is not None:
+            work.stale = True
+            self._scheduler.wake(token_id)
+
+    async def _flush_polls(self, *, final: bool = False) -> None:
+        """Write the journal-read times collected since the last flush (one statement)."""
+        if not final and time.monotonic() < self._next_flush:
+            return
+        self._next_flush = time.monotonic() + self._ctx.settings.poll_flush_seconds
+        polls = self._ledger.take()
+        if not polls:
+            return
+        try:
+            async with self._ctx.autocommit() as session:
+                await token_polls.record_polls(session, polls)
+        except DATABASE_UNAVAILABLE:
+            self._ledger.restore(polls)
+            if not final:
+                raise
+            log.warning("could not write %d journal-read times at shutdown", len(polls))
+            return
+        self._ctx.metrics.polls_flushed.inc(len(polls))
+
+    def _start_link(self, token_id: UUID) -> None:
+        task = asyncio.create_task(complete_link(self._ctx.access, token_id), name=f"link-{token_id}")
         task.add_done_callback(_log_crash)
-        self._work[token_id] = task
+        self._links[token_id] = task
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -43,7 +43,20 @@ class SyncRun:
     requests: RequestCounter = field(default_factory=RequestCounter)
     id: UUID = field(default_factory=uuid.uuid4)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: bool = False
     _last_progress: float = field(default_factory=time.monotonic)
+
+    @property
+    def did_work(self) -> bool:
+        """True once the run read an event, fetched or published a form, or made more than the one
+        request of a quiet journal read (a retried form, a 429 waited out)."""
+        return bool(self.events_read or self.orders_fetched or self.orders_changed or self.requests.count > 1)
+
+    async def start(self) -> None:
+        """Publish the `started` record, once."""
+        if not self.started:
+            self.started = True
+            await self.report("started")
 
     def record(self, phase: SyncPhase, *, error: str | None = None) -> SyncRunRecord:
         """The run as a sync-run record in `phase`."""

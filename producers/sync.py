@@ -140,8 +140,13 @@ class TokenSync:
 
         await self._run("backfill", body, cursor=state.event_cursor)
 
-    async def journal(self, state: TokenState) -> None:
-        """Read events after the cursor until a short page; publish what changed, then move the cursor."""
+    async def journal(self, state: TokenState, *, write_when_quiet: bool = True) -> int:
+        """Read events after the cursor until a short page; publish what changed, then move the cursor.
+
+        Returns the number of events read. A quiet read (no event, nothing retried) is no sync run: it
+        publishes no record, and writes nothing unless `write_when_quiet` (the caller keeps its time;
+        `db.queries.token_polls`). A run that reads events records `started` at its first event page.
+        """
         limit = self._ctx.settings.events_page_limit
 
         async def body(run: SyncRun) -> None:
@@ -152,6 +157,7 @@ class TokenSync:
                 run.events_read += len(events)
                 newest: datetime | None = None
                 if events:
+                    await run.start()
                     await self._handle_events(events, run)
                     cursor = max(events, key=_event_order).id
                     newest = max(event.occurred_at for event in events)
@@ -159,25 +165,29 @@ class TokenSync:
                         (datetime.now(UTC) - newest).total_seconds()
                     )
                 last_page = len(events) < limit
-                # Kafka has acknowledged the page's snapshots: only now may the cursor move past it.
-                # The last page's write also records the run's success: one statement, committed as
-                # it runs (an autocommit session).
-                async with self._ctx.autocommit() as session:
-                    await token_sync.advance_cursor(
-                        session,
-                        self.identity.token_id,
-                        cursor=cursor,
-                        last_event_at=newest,
-                        now=datetime.now(UTC),
-                        succeeded=last_page,
-                    )
+                if run.events_read or write_when_quiet:
+                    # Kafka has acknowledged the page's snapshots: only now may the cursor move past it.
+                    # The last page's write also records the run's success: one statement, committed
+                    # as it runs (an autocommit session).
+                    async with self._ctx.autocommit() as session:
+                        await token_sync.advance_cursor(
+                            session,
+                            self.identity.token_id,
+                            cursor=cursor,
+                            last_event_at=newest,
+                            now=datetime.now(UTC),
+                            succeeded=last_page,
+                        )
                 run.cursor_to = cursor
                 if last_page:
                     # Forms that answered 404 earlier and are due again: minutes, not the next reconcile.
                     await self._missing.retry_due(run)
                     return
 
-        await self._run("journal", body, cursor=state.event_cursor, body_records_success=True)
+        run = await self._run(
+            "journal", body, cursor=state.event_cursor, body_records_success=True, only_work=True
+        )
+        return run.events_read
 
     async def reconcile(self, state: TokenState) -> None:
         """List forms updated since the last reconciliation (with overlap); publish new revisions."""
@@ -256,11 +266,13 @@ class TokenSync:
         *,
         cursor: str | None,
         body_records_success: bool = False,
-    ) -> None:
+        only_work: bool = False,
+    ) -> SyncRun:
         """Run `body` as a recorded sync run: started, finished or failed (then re-raised).
 
         The token row gets the outcome; a body that writes its own success with its last write says
-        so with `body_records_success`.
+        so with `body_records_success`. With `only_work`, the run is recorded only when it did work
+        (`SyncRun.did_work`) or failed, and the body reports `started` itself (`SyncRun.start`).
         """
         run = SyncRun(
             self.identity.token_id, self.identity.user_id, kind, self._ctx.publisher, cursor_from=cursor
@@ -269,13 +281,15 @@ class TokenSync:
         counter_token = current_request_counter.set(run.requests)
         try:
             with log_context(sync_run_id=str(run.id), sync_kind=kind):
-                await run.report("started")
+                if not only_work:
+                    await run.start()
                 try:
                     await body(run)
                 except asyncio.CancelledError:
                     # Stopped from outside: the run ends `failed` instead of staying `running`.
                     self._ctx.metrics.sync_runs.labels(kind=kind, phase="failed").inc()
-                    await run.report_cancelled()
+                    if run.started or run.did_work:
+                        await run.report_cancelled()
                     raise
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
@@ -284,6 +298,9 @@ class TokenSync:
                     await run.report("failed", error=error)
                     await self._record_outcome(error)
                     raise
+                if only_work and not (run.started or run.did_work):
+                    self._ctx.metrics.sync_runs.labels(kind=kind, phase="quiet").inc()
+                    return run
                 self._ctx.metrics.sync_runs.labels(kind=kind, phase="finished").inc()
                 await run.report("finished")
                 if not body_records_success:
@@ -298,6 +315,7 @@ class TokenSync:
                         "requests": run.requests.count,
                     },
                 )
+                return run
         finally:
             current_request_counter.reset(counter_token)
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from simulator import (
     routes_auth,
     routes_control,
+    routes_fleet,
     routes_inspect,
     routes_orders,
     routes_records,
@@ -50,4 +51,5 @@ def create_app(config: SimulatorConfig) -> FastAPI:
     for module in (routes_auth, routes_orders, routes_control, routes_inspect, routes_verification):
         app.include_router(module.router)
     app.include_router(routes_records.router)
+    app.include_router(routes_fleet.router)
     return app

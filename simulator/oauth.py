@@ -131,6 +131,10 @@ class OAuthServer:
             old_access.revoked = True
         return 200, self._issue(record.seller_id, record.scope)
 
+    def issue_linked(self, seller_id: str, scope: tuple[str, ...]) -> dict[str, object]:
+        """A token pair for `seller_id` as if its device flow had just completed (bulk linking)."""
+        return self._issue(seller_id, scope)
+
     def _issue(self, seller_id: str, scope: tuple[str, ...]) -> dict[str, object]:
         now = time.time()
         expires_in = self.config.access_token_expires_in

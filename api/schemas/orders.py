@@ -87,10 +87,11 @@ class SyncRunOut(BaseModel):
 
 
 class SyncRunPage(BaseModel):
-    """A page of sync runs, newest first."""
+    """One keyset page of sync runs, newest first; pass `next_cursor` back as `cursor` with the same
+    filters for the next one."""
 
     items: list[SyncRunOut]
-    next_offset: int | None = Field(description="Pass as `offset` for the next page; None on the last.")
+    next_cursor: str | None = Field(description="None on the last page.")
 
 
 class Alive(BaseModel):

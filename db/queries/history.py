@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import SyncHistory
@@ -34,6 +34,14 @@ class SyncRunRow:
 _COLUMNS = tuple(getattr(SyncHistory, name) for name in SyncRunRow.__dataclass_fields__)
 
 
+@dataclass(frozen=True, slots=True)
+class RunKeyset:
+    """Where a page of sync runs ended: the last run's start and id (the next page starts below it)."""
+
+    started_at: datetime
+    id: UUID
+
+
 async def list_sync_runs(
     session: AsyncSession,
     *,
@@ -42,9 +50,10 @@ async def list_sync_runs(
     kind: str | None = None,
     status: str | None = None,
     limit: int,
-    offset: int = 0,
+    after: RunKeyset | None = None,
 ) -> list[SyncRunRow]:
-    """The user's sync runs, newest start first, id breaking ties so pages are stable."""
+    """The user's sync runs, newest start first, id breaking ties; with `after`, only the runs that come
+    after that keyset in this order (one index range of `(user_id | token_id, started_at, id)`)."""
     statement = select(*_COLUMNS).where(SyncHistory.user_id == user_id)
     if token_id is not None:
         statement = statement.where(SyncHistory.token_id == token_id)
@@ -52,7 +61,9 @@ async def list_sync_runs(
         statement = statement.where(SyncHistory.kind == kind)
     if status is not None:
         statement = statement.where(SyncHistory.status == status)
-    statement = (
-        statement.order_by(SyncHistory.started_at.desc(), SyncHistory.id.desc()).limit(limit).offset(offset)
-    )
+    if after is not None:
+        statement = statement.where(
+            tuple_(SyncHistory.started_at, SyncHistory.id) < tuple_(after.started_at, after.id)
+        )
+    statement = statement.order_by(SyncHistory.started_at.desc(), SyncHistory.id.desc()).limit(limit)
     return [SyncRunRow(*row) for row in (await session.execute(statement)).tuples()]

@@ -35,6 +35,8 @@ class TokenSchedule:
     device_next_poll_at: datetime | None
     sync_requested_at: datetime | None
     resync_requested_at: datetime | None
+    # Tells the scheduler whether the row changed since its work last read it.
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ class TokenState:
     access_retry_at: datetime | None
     access_denied_attempts: int
     reconcile_requested_at: datetime | None
+    last_event_at: datetime | None
+    last_polled_at: datetime | None
+    updated_at: datetime
 
 
 _TOKEN_STATE_COLUMNS = [getattr(UserToken, field.name) for field in fields(TokenState)]
@@ -86,16 +91,27 @@ class StoredOrder:
     bought_at: datetime | None
 
 
+_SCHEDULE_COLUMNS = (
+    UserToken.id,
+    UserToken.status,
+    UserToken.device_next_poll_at,
+    UserToken.sync_requested_at,
+    UserToken.resync_requested_at,
+    UserToken.updated_at,
+)
+
+
 async def list_scheduled_tokens(session: AsyncSession) -> list[TokenSchedule]:
     """Tokens the poller has work for: pending links and active accounts."""
+    rows = await session.execute(select(*_SCHEDULE_COLUMNS).where(UserToken.status.in_(SCHEDULED_STATUSES)))
+    return [TokenSchedule(*row) for row in rows.all()]
+
+
+async def list_changed_tokens(session: AsyncSession, *, since: datetime) -> list[TokenSchedule]:
+    """Rows of any status changed at or after `since`, and every pending link (their polls are due by
+    time, not by change): what the poller's scan reads between full scans."""
     rows = await session.execute(
-        select(
-            UserToken.id,
-            UserToken.status,
-            UserToken.device_next_poll_at,
-            UserToken.sync_requested_at,
-            UserToken.resync_requested_at,
-        ).where(UserToken.status.in_(SCHEDULED_STATUSES))
+        select(*_SCHEDULE_COLUMNS).where(or_(UserToken.updated_at >= since, UserToken.status == "pending"))
     )
     return [TokenSchedule(*row) for row in rows.all()]
 

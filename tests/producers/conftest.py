@@ -124,6 +124,10 @@ def make_settings(
         crypto={"keys": KEYS},
         poller={
             "journal_interval_seconds": 0.5,
+            # Quiet sellers are read at least every 2 s here (the adaptive schedule's bounds, shortened).
+            "journal_interval_recent_max_seconds": 1.0,
+            "journal_interval_max_seconds": 2.0,
+            "poll_flush_seconds": 0.5,
             "link_poll_seconds": 0.3,
             "reconcile_interval_seconds": 3600,
             **(poller or {}),

@@ -213,7 +213,7 @@ async def test_a_steady_run_within_the_budget_provokes_no_429(
     snapshots: SnapshotReader,
     poller_database_url: str,
 ) -> None:
-    budget = 40
+    budget = 600
     await sim.control("PUT", "/faults", {"rate_limit_per_min": budget, "block_seconds": 60})
     seller = await sim.seller()
     await sim.control("POST", f"/sellers/{seller}/orders", {"count": 30, "days_back": 20})
@@ -223,7 +223,7 @@ async def test_a_steady_run_within_the_budget_provokes_no_429(
         sim,
         kafka_settings,
         poller_database_url,
-        poller={"journal_interval_seconds": 0.02},
+        poller={"journal_interval_seconds": 0.02, "journal_schedule": "fixed"},
         requests_per_minute=budget,
     )
     async with running_poller(tight):
@@ -231,4 +231,6 @@ async def test_a_steady_run_within_the_budget_provokes_no_429(
     stats = await sim.control("GET", "/stats")
     assert stats["rate_limited"] == 0
     made = sum(n for key, n in stats["requests"].items() if key.startswith("GET /order/"))
-    assert budget * 0.8 <= made <= budget
+    # A process takes up a share it gains evenly over one window (producers.budget): at most 5 s of a
+    # 600-a-minute budget once the group assigned it partitions, where unchecked polls would make 250.
+    assert 5 <= made <= budget * 5 / 60 + 2
