@@ -54,6 +54,7 @@ def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
         link=link,
         last_sync_at=token.last_sync_at,
         last_success_at=token.last_success_at,
+        last_polled_at=token.last_polled_at,
         last_error=last_error,
         access_denied=access_denied,
         last_event_at=token.last_event_at,

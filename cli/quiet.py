@@ -50,8 +50,10 @@ async def consumer_lag(settings: Settings, topics: list[str]) -> dict[str, int]:
 async def reasons_not_quiet(settings: Settings) -> list[str]:
     """Why the pipeline is not quiet; empty when it is."""
     reasons: list[str] = []
+    # A quiet account is read at least every longest interval; its read times are written in batches.
+    poller = settings.poller
     fresh_after = datetime.now(UTC) - timedelta(
-        seconds=2 * settings.poller.journal_interval_seconds + FRESH_SLACK_SECONDS
+        seconds=2 * poller.longest_journal_interval() + poller.poll_flush_seconds + FRESH_SLACK_SECONDS
     )
     engine = create_engine(settings.database)
     try:

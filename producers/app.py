@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from prometheus_client import start_http_server
 
 from allegro_api import AllegroAuth, AllegroClient
@@ -48,8 +49,14 @@ async def sync_context(
     Waits for Kafka to answer before it yields; raises StopRequested when `stop` is set meanwhile."""
     engine = create_engine(settings.database)
     allegro = settings.allegro
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    http = httpx.AsyncClient(timeout=allegro.timeout_seconds, limits=limits)
+    # As many connections as requests in flight at once: journal polls, and walks with their concurrent
+    # fetches.
+    poller = settings.poller
+    in_flight = poller.max_concurrent_tokens + 4 * poller.max_concurrent_walks
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    # httpx's API over aiohttp's connections: a quiet poll is one request, and httpcore's pool spent
+    # about three times the CPU per request (docs/PERFORMANCE.md).
+    http = httpx.AsyncClient(timeout=allegro.timeout_seconds, transport=AiohttpTransport(limits=limits))
     producer = create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
     publisher = Publisher(
         producer,

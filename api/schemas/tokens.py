@@ -76,6 +76,10 @@ class TokenSummary(BaseModel):
     link: LinkState | None = Field(description="Only while the token is pending.")
     last_sync_at: datetime | None
     last_success_at: datetime | None
+    last_polled_at: datetime | None = Field(
+        description="The last read of the account's order journal, whether it found events or not (written "
+        "every few seconds); a read that found none leaves no sync run."
+    )
     last_error: str | None = Field(description="The last failure, secrets removed; null after a success.")
     access_denied: AccessDeniedState | None = Field(description="Only while the token is access_denied.")
     last_event_at: datetime | None = Field(description="Time of the newest journal event seen.")

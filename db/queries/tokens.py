@@ -40,6 +40,7 @@ class TokenView:
     last_reconcile_at: datetime | None
     last_sync_at: datetime | None
     last_success_at: datetime | None
+    last_polled_at: datetime | None
     last_error: str | None
     access_denied_since: datetime | None
     access_retry_at: datetime | None

@@ -91,6 +91,7 @@ async def test_token_state_reports_sync_progress_lag_and_counts(
         last_event_at=last_event,
         last_sync_at=last_event,
         last_success_at=last_event,
+        last_polled_at=last_event + timedelta(seconds=30),
         last_error="boom",
         backfill_progress={"windows_done": 3},
         access_token="sealed-access-token-value",
@@ -105,6 +106,7 @@ async def test_token_state_reports_sync_progress_lag_and_counts(
     assert body["event_cursor"] == "2026-03-01T00:00:00Z-1"
     assert body["backfill"]["progress"] == {"windows_done": 3}
     assert body["last_error"] == "boom" and body["link"] is None
+    assert datetime.fromisoformat(body["last_polled_at"]) == last_event + timedelta(seconds=30)
     assert 89 <= body["journal_lag_seconds"] < 150
     assert (body["orders_stored"], body["revisions_stored"]) == (1, 1)
     assert "sealed-access-token-value" not in response.text
