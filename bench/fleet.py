@@ -163,7 +163,11 @@ async def measure(
     workdir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     sim_port, api_port, metrics_port, web_port = (args.port_base + i for i in range(4))
     sim_url = f"http://127.0.0.1:{sim_port}"
+    # A client id of the run's own: the poller group is named after it (`<client id>-pollers`), and a
+    # shared name would put this poller in the group of any other poller on the same broker.
+    client_id = f"fleet-{uuid.uuid4().hex[:8]}"
     env = service_env(kafka, database_url, sim_url, api_port, workdir) | {
+        "ALLEGRO__CLIENT_ID": client_id,
         "API__KEYS": API_KEY,
         "LOG_LEVEL": "WARNING",
         "PROCESSOR__WEB_PORT": str(web_port),
@@ -180,7 +184,11 @@ async def measure(
     try:
         sim_proc = group.start(
             "simulator",
-            ["simulator", "--port", str(sim_port), "--seed", str(args.seed), "--device-interval", "0"],
+            [
+                "simulator",
+                *("--port", str(sim_port), "--seed", str(args.seed), "--device-interval", "0"),
+                *("--client-id", client_id),
+            ],
             env,
         )
         wait_for_port("127.0.0.1", sim_port, 60, sim_proc)
