@@ -174,6 +174,9 @@ async def measure(
         "ALLEGRO__REQUESTS_PER_MINUTE": str(args.budget),
         # The service's defaults, not the short intervals of the end-to-end tests.
         "POLLER__JOURNAL_INTERVAL_SECONDS": "5",
+        "POLLER__JOURNAL_INTERVAL_RECENT_MAX_SECONDS": "15",
+        "POLLER__JOURNAL_INTERVAL_MAX_SECONDS": "240",
+        "POLLER__POLL_FLUSH_SECONDS": "10",
         "POLLER__LINK_POLL_SECONDS": "1",
         "POLLER__RECONCILE_INTERVAL_SECONDS": "86400",
         "POLLER__RECONCILE_OVERLAP_SECONDS": "3600",

@@ -149,6 +149,9 @@ class TokenWork:
                 return PollResult(failed=True)
             if state is None or state.status not in token_sync.SYNCING_STATUSES:
                 return PollResult(stop=True)
+            if self._state is None:
+                # A row that shows no error needs no success written by a quiet first poll.
+                self._clean = state.last_error is None
             self._state, self.stale = state, False
         state = self._state
         if state.access_token is None:

@@ -65,6 +65,7 @@ class TokenState:
     reconcile_requested_at: datetime | None
     last_event_at: datetime | None
     last_polled_at: datetime | None
+    last_error: str | None
     updated_at: datetime
 
 
