@@ -60,6 +60,12 @@ class LineItem(AllegroModel):
     price: Price | None = None
 
 
+class InvoiceRequest(AllegroModel):
+    """Whether the buyer asked for an invoice."""
+
+    required: bool | None = None
+
+
 class Summary(AllegroModel):
     """What the buyer has to pay in total."""
 
@@ -84,6 +90,7 @@ class CheckoutForm(AllegroModel):
     updated_at: datetime | None = None
     revision: str | None = None
     marketplace: Marketplace | None = None
+    invoice: InvoiceRequest | None = None
 
     @property
     def bought_at(self) -> datetime | None:
@@ -111,6 +118,9 @@ class FormFacts:
     total_amount: Decimal | None
     currency: str | None
     line_item_ids: tuple[str, ...]
+    # What tells the poller an order's shipments and invoices may have changed (producers.records).
+    line_items_sent: str | None = None
+    invoice_required: bool = False
 
     @classmethod
     def of(cls, form: CheckoutForm) -> FormFacts:
@@ -130,7 +140,14 @@ class FormFacts:
             total_amount=total.amount if total else None,
             currency=_storable(total.currency if total else None),
             line_item_ids=tuple(storable_text(item) for item in form.line_item_ids),
+            line_items_sent=_storable(_line_items_sent(form)),
+            invoice_required=bool(form.invoice and form.invoice.required),
         )
+
+
+def _line_items_sent(form: CheckoutForm) -> str | None:
+    summary = form.fulfillment.shipment_summary if form.fulfillment else None
+    return summary.line_items_sent if summary else None
 
 
 def _storable(value: str | None) -> str | None:

@@ -25,14 +25,7 @@ from allegro_api.errors import ClientSideLimitError, RateLimited, Unavailable, e
 from allegro_api.events import EventStats, OrderEvent, parse_event_page, parse_event_stats
 from allegro_api.governor import RateGovernor
 from allegro_api.profile import AccountProfile
-from allegro_api.records import (
-    CarrierList,
-    OrderInvoices,
-    OrderShipments,
-    ParcelTracking,
-    parse_tracking,
-    waybill_batches,
-)
+from allegro_api.record_calls import OrderRecordCalls
 from allegro_api.retrying import retry_transient
 
 ACCEPT = "application/vnd.allegro.public.v1+json"
@@ -126,8 +119,9 @@ def endpoint_label(path: str) -> str:
     return path
 
 
-class AllegroClient:
-    """Order events and checkout forms; one instance per process over one shared httpx.AsyncClient."""
+class AllegroClient(OrderRecordCalls):
+    """Order events, checkout forms and (`OrderRecordCalls`) order records; one instance per process over
+    one shared httpx.AsyncClient."""
 
     def __init__(
         self,
@@ -251,42 +245,6 @@ class AllegroClient:
             f"/order/checkout-forms/{quote(form_id, safe='')}", [], access_token, governor_key
         )
         return FormSnapshot.from_json(response.content)
-
-    async def shipments(
-        self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
-    ) -> OrderShipments:
-        """Waybills assigned to an order; NotFound when the order is purged or merged away."""
-        path = f"/order/checkout-forms/{quote(form_id, safe='')}/shipments"
-        return OrderShipments.from_json((await self._get(path, [], access_token, governor_key)).content)
-
-    async def invoices(
-        self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
-    ) -> OrderInvoices:
-        """Invoices attached to an order (details only; Allegro has no download of the file)."""
-        path = f"/order/checkout-forms/{quote(form_id, safe='')}/invoices"
-        return OrderInvoices.from_json((await self._get(path, [], access_token, governor_key)).content)
-
-    async def carriers(self, *, access_token: str, governor_key: Hashable | None = None) -> CarrierList:
-        """Every carrier id a waybill can name."""
-        response = await self._get("/order/carriers", [], access_token, governor_key)
-        return CarrierList.from_json(response.content)
-
-    async def tracking(
-        self,
-        carrier_id: str,
-        waybills: Iterable[str],
-        *,
-        access_token: str,
-        governor_key: Hashable | None = None,
-    ) -> list[ParcelTracking]:
-        """Tracking of distinct waybills of one carrier, in calls of at most 20 (Allegro's limit);
-        one item per waybill in the order asked, none (and no call) for no waybills."""
-        path = f"/order/carriers/{quote(carrier_id, safe='')}/tracking"
-        found: list[ParcelTracking] = []
-        for batch in waybill_batches(list(waybills)):
-            params = [("waybill", waybill) for waybill in batch]
-            found.extend(parse_tracking((await self._get(path, params, access_token, governor_key)).content))
-        return found
 
     async def me(self, *, access_token: str, governor_key: Hashable | None = None) -> AccountProfile:
         """The linked account's id and login (`GET /me`)."""

@@ -7,8 +7,10 @@ Source: Allegro's OpenAPI (reference/allegro/openapi-order-records.yaml): `GET
 (`CarrierParcelTrackingResponse`, at most 20 waybills a call). Allegro purges these with the order
 (about 12 months); there is no endpoint that downloads an invoice file back.
 
-Like `FormSnapshot`, every record keeps the bytes of its JSON object as Allegro sent it (re-encoded
-compactly, key order kept), because the backup must store what Allegro said, not our reading of it.
+Like `FormSnapshot`, every record keeps the bytes of its JSON object as Allegro sent it, because the
+backup must store what Allegro said, not our reading of it: a whole answer (shipments, invoices, carriers)
+is the body itself without surrounding whitespace; a tracking item is its object re-encoded compactly, key
+order kept (tracking holds carriers' texts only, nothing a buyer typed).
 Explicit nulls are accepted wherever a value may be absent (real answers send `"trackingDetails": null`
 for a waybill the carrier does not know, allegro-api #11513, #12541), unknown fields are kept, and
 enumerations (tracking codes, verification statuses, order mode) stay strings so that a new value
@@ -26,6 +28,7 @@ import orjson
 from pydantic import Field, ValidationError
 
 from allegro_api.errors import UnexpectedResponse
+from allegro_api.form_text import strip_whitespace
 from allegro_api.model_base import AllegroModel, NullableList, load_json_object
 
 # Allegro's limit of `waybill` parameters per tracking call (spec: `maxItems: 20`); more gives 400.
@@ -182,7 +185,7 @@ class OrderShipments:
     def from_json(cls, content: bytes) -> OrderShipments:
         """Parse the answer; raises UnexpectedResponse for a body of another shape."""
         data = load_json_object(content)
-        return cls(raw=orjson.dumps(data), shipments=_records(Shipment, _objects(data, "shipments")))
+        return cls(raw=strip_whitespace(content), shipments=_records(Shipment, _objects(data, "shipments")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +206,7 @@ class OrderInvoices:
         if not isinstance(order_mode, str | None) or not isinstance(external, bool | None):
             raise UnexpectedResponse("orderMode or hasExternalInvoices of an unexpected type")
         return cls(
-            raw=orjson.dumps(data),
+            raw=strip_whitespace(content),
             order_mode=order_mode,
             has_external_invoices=external,
             invoices=_records(Invoice, _objects(data, "invoices")),
@@ -222,7 +225,7 @@ class CarrierList:
     def from_json(cls, content: bytes) -> CarrierList:
         """Parse the answer; raises UnexpectedResponse for a body of another shape."""
         data = load_json_object(content)
-        return cls(raw=orjson.dumps(data), carriers=_records(Carrier, _objects(data, "carriers")))
+        return cls(raw=strip_whitespace(content), carriers=_records(Carrier, _objects(data, "carriers")))
 
 
 @dataclass(frozen=True, slots=True)

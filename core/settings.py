@@ -25,6 +25,7 @@ class KafkaSettings(_Group):
     revisions_topic: str = "allegro.order-revisions"
     dlq_topic: str = "allegro.order-snapshots.dlq"
     tokens_topic: str = "allegro.poller-tokens"
+    records_topic: str = "allegro.order-records"
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     snapshots_retention_days: int = Field(default=30, ge=30)
@@ -33,7 +34,7 @@ class KafkaSettings(_Group):
 
     def prefixed(self, prefix: str, **changes: object) -> KafkaSettings:
         """The same layout with every topic named `<prefix>.<name>` (tests and benchmarks use their own)."""
-        topics = ("snapshots", "sync_runs", "orders", "revisions", "dlq", "tokens")
+        topics = ("snapshots", "sync_runs", "orders", "revisions", "dlq", "tokens", "records")
         names = {
             f"{t}_topic": f"{prefix}.{getattr(self, f'{t}_topic').removeprefix('allegro.')}" for t in topics
         }
@@ -91,6 +92,15 @@ class PollerSettings(_Group):
     missing_retry_max_seconds: float = Field(default=600.0, gt=0)
     missing_confirm_seconds: float = Field(default=1_800.0, ge=0)
     missing_confirm_attempts: int = Field(default=4, ge=1)
+    # Order records (shipments, invoices, tracking; producers.records). Off: forms only.
+    records_enabled: bool = True
+    # A waybill's tracking is read again this long after the last read, until a final status.
+    tracking_interval_seconds: float = Field(default=3_600.0, gt=0)
+    # An order shipped without shipments, or asking for an invoice it does not have yet, is checked
+    # again this long after the last check, for `records_follow_days` after it was first noted; a
+    # waybill with no final status is given up that long after it was first seen.
+    records_recheck_seconds: float = Field(default=21_600.0, gt=0)
+    records_follow_days: float = Field(default=30.0, gt=0)
 
 
 class ProcessorSettings(_Group):

@@ -75,6 +75,17 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
                 "max.message.bytes": max_bytes,
             },
         ),
+        # Every version of every order record (shipments, tracking, invoices), forever: keyed per content
+        # (core.order_records), so compaction only drops re-publishes of a content already there.
+        TopicSpec(
+            settings.records_topic,
+            settings.partitions,
+            {
+                "cleanup.policy": "compact",
+                "retention.ms": "-1",
+                "max.message.bytes": max_bytes,
+            },
+        ),
         TopicSpec(
             settings.dlq_topic,
             settings.partitions,

@@ -274,3 +274,87 @@ class FormRetry(Base):
     decided_at: Mapped[datetime | None] = mapped_column(Timestamp)
     successor: Mapped[str | None] = mapped_column(String(64))
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class OrderRecord(Base):
+    """The current version of one order record (core.order_records): the shipments answer, the invoices
+    answer, or one waybill's tracking, as the exact JSON text Allegro sent. Never deleted: Allegro purges
+    them with the order, the backup keeps them."""
+
+    __tablename__ = "order_records"
+    __table_args__ = (CheckConstraint("kind IN ('shipments', 'invoices', 'tracking')", name="kind"),)
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # `{carrierId}:{waybill}` for tracking, empty for the per-order answers.
+    record_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    seller_id: Mapped[str | None] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+    # SHA-256 of document (UTF-8).
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    # When this content was fetched (the newest fetch wins); when the record was first fetched at all.
+    fetched_at: Mapped[datetime] = mapped_column(Timestamp)
+    first_fetched_at: Mapped[datetime] = mapped_column(Timestamp)
+    source: Mapped[str] = mapped_column(String(16))
+    # Read off the document for queries: the earliest shipment's createdAt and every `{carrierId}:{waybill}`
+    # (shipments); the first DELIVERED status and the newest status code (tracking).
+    shipped_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    waybills: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class OrderRecordVersion(Base):
+    """Every distinct content an order record ever had, once, with when it was first fetched."""
+
+    __tablename__ = "order_record_versions"
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    first_fetched_at: Mapped[datetime] = mapped_column(Timestamp)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class OrderRecordCheck(Base):
+    """The poller's list of orders whose records (shipments, invoices) are to be read (producers.records):
+    the state that made them interesting, and when a read is due (NULL: none)."""
+
+    __tablename__ = "order_record_checks"
+    __table_args__ = (
+        Index(
+            "ix_order_record_checks_token_id_due_at",
+            "token_id",
+            "due_at",
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
+    )
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # `{fulfillment status}|{lineItemsSent}|{invoice required}` when last noted.
+    fingerprint: Mapped[str] = mapped_column(String(160))
+    reason: Mapped[str] = mapped_column(String(16))
+    noted_at: Mapped[datetime] = mapped_column(Timestamp)
+    checked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    due_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class PendingWaybill(Base):
+    """A waybill whose tracking is followed until a final status (DELIVERED, RETURNED) or given up."""
+
+    __tablename__ = "pending_waybills"
+    __table_args__ = (Index("ix_pending_waybills_token_id_next_at", "token_id", "next_at"),)
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    carrier_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    waybill: Mapped[str] = mapped_column(String(128), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_at: Mapped[datetime] = mapped_column(Timestamp)

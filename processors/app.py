@@ -1,4 +1,4 @@
-"""The Faust app factory: topics, the two agents and the resources service, from settings.
+"""The Faust app factory: topics, the agents (snapshots, sync runs, order records), the resources service.
 
 Nothing is built at import time: `python -m processors` calls `create_app(get_settings())`.
 
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> faust.App:
     app.service(resources)  # type: ignore[arg-type]
     snapshots = app.topic(kafka.snapshots_topic, key_serializer="raw", value_serializer="raw")
     sync_runs = app.topic(kafka.sync_runs_topic, key_serializer="raw", value_serializer="raw")
+    order_records = app.topic(kafka.records_topic, key_serializer="raw", value_serializer="raw")
 
     async def batches(stream: Any) -> AsyncIterator[list[Any]]:
         await resources.ready.wait()
@@ -120,5 +121,11 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(sync_runs, name="store-sync-runs")
     async def store_sync_runs(stream: Any) -> None:
         await store_while_taking(batches(stream), resources.store_sync_runs, batch_size=processor.batch_size)
+
+    @app.agent(order_records, name="store-order-records")
+    async def store_order_records(stream: Any) -> None:
+        await store_while_taking(
+            batches(stream), resources.store_order_records, batch_size=processor.batch_size
+        )
 
     return app

@@ -28,6 +28,7 @@ from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcom
 from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
 from processors.publishing import AIOKafkaPublisher
+from processors.records import handle_record_batch
 from processors.retry import run_until_done
 from processors.sync_runs import handle_sync_run_batch
 
@@ -195,3 +196,17 @@ class SinkResources(Service):
         self.metrics.storing.labels(kafka.sync_runs_topic).set(1)
         self.metrics.batch_size.labels(kafka.sync_runs_topic).observe(len(messages))
         self.metrics.dead_letters.labels(kafka.sync_runs_topic).inc(dead)
+
+    async def store_order_records(self, messages: Sequence[RawMessage]) -> None:
+        """Store one order-records batch until it is done (`processors.records`)."""
+        pool, publisher = self._require()
+        kafka = self.settings.kafka
+        dead = await run_until_done(
+            lambda: handle_record_batch(pool, publisher, messages, dlq_topic=kafka.dlq_topic),
+            what=f"order-records batch of {len(messages)}",
+            on_retry=lambda exc: self._retrying(kafka.records_topic, exc),
+            stopping=self.stopping,
+        )
+        self.metrics.storing.labels(kafka.records_topic).set(1)
+        self.metrics.batch_size.labels(kafka.records_topic).observe(len(messages))
+        self.metrics.dead_letters.labels(kafka.records_topic).inc(dead)

@@ -27,6 +27,7 @@ from producers.fetching import FetchResult, fetch_forms
 from producers.metrics import PollerMetrics
 from producers.missing import MissingForms
 from producers.publisher import Publisher
+from producers.records import OrderRecords
 from producers.runs import SyncRun
 from producers.snapshots import TokenIdentity, form_envelope
 from producers.windows import WalkPosition, bought_at_key, updated_at_key, walk_windows
@@ -79,6 +80,14 @@ class TokenSync:
             settings=context.settings,
             autocommit=context.autocommit,
             publish=self._publish,
+        )
+        self._records = OrderRecords(
+            access=context.access,
+            session=session,
+            identity=self.identity,
+            settings=context.settings,
+            autocommit=context.autocommit,
+            publisher=context.publisher,
         )
 
     async def refresh_if_expiring(self, now: datetime) -> None:
@@ -175,6 +184,8 @@ class TokenSync:
                 if last_page:
                     # Forms that answered 404 earlier and are due again: minutes, not the next reconcile.
                     await self._missing.retry_due(run)
+                    # Shipments, invoices and tracking that are due (producers.records).
+                    await self._records.read_due(run)
                     return
 
         await self._run("journal", body, cursor=state.event_cursor, body_records_success=True)
@@ -424,6 +435,7 @@ class TokenSync:
         )
         run.orders_fetched += len(result.forms)
         self._ctx.metrics.orders_fetched.labels(source="journal").inc(len(result.forms))
+        await self._records.note(list(result.forms.values()), source="journal")
         await self._publish(envelopes, run, "journal")
 
     async def _publish_forms(
@@ -439,6 +451,7 @@ class TokenSync:
         ]
         run.orders_fetched += len(forms)
         self._ctx.metrics.orders_fetched.labels(source=source).inc(len(forms))
+        await self._records.note(forms, source=source)
         await self._publish(envelopes, run, source)
 
     async def _publish(self, envelopes: list[SnapshotEnvelope], run: SyncRun, source: SnapshotSource) -> None:

@@ -1,0 +1,273 @@
+"""One token's order records: which orders' shipments and invoices to read, and which waybills to track.
+
+When (Allegro gives no event for a new parcel, a tracking status or an invoice; the order's state is the
+only hint, reference/allegro/openapi-order-records.yaml and `allegro_api.records`):
+- a form the poller publishes (journal, backfill, resync) whose record fingerprint (fulfilment status,
+  `lineItemsSent`, `invoice.required`) moved, or is seen for the first time, puts the order on the
+  check list (`order_record_checks`); a reconcile puts every listed order with records on it again;
+- at the end of each journal run the due checks are read: the shipments and the invoices of the order,
+  two requests. An order shipped without a shipment yet, or asking for an invoice it does not have yet,
+  is checked again every `records_recheck_seconds` for `records_follow_days`;
+- every waybill a shipments answer names goes on `pending_waybills` and its tracking is read (one request
+  per carrier and 20 waybills) every `tracking_interval_seconds` until a final status (DELIVERED,
+  RETURNED), or for `records_follow_days` at most.
+
+Delivery, as for forms: only records whose content differs from the stored one are published, every
+request goes through the shared budget (the client's governor, keyed by token) with the client's retries,
+and a list entry moves (checked, rescheduled, removed) only after Kafka acknowledged what its read
+published. A crash in between reads it again; the worker keeps one version per distinct content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from allegro_api import FormSnapshot, NotFound, UnexpectedResponse
+from allegro_api.records import ParcelTracking
+from core.contract import SnapshotSource
+from core.order_records import OrderRecordMessage, RecordKind, tracking_key
+from core.sending import Record
+from core.settings import PollerSettings
+from db.queries import record_checks
+from db.queries.order_records import FINAL_CODES
+from db.queries.record_checks import DueCheck, DueWaybill
+from producers.access import AllegroAccess, TokenSession
+from producers.publisher import Publisher
+from producers.runs import SyncRun
+from producers.snapshots import TokenIdentity
+
+log = logging.getLogger(__name__)
+
+DUE_PER_RUN = 100
+WAYBILLS_PER_RUN = 400
+CONCURRENCY = 8
+# Fulfilment states in which a parcel may exist (Allegro's fulfillment.status values).
+SHIPPING_STATES = frozenset({"READY_FOR_SHIPMENT", "READY_FOR_PICKUP", "SENT", "PICKED_UP", "RETURNED"})
+
+
+def fingerprint(snapshot: FormSnapshot) -> str | None:
+    """`{fulfillment status}|{lineItemsSent}|{invoice required}` of a form whose records are worth reading
+    (it may have parcels, or it asks for an invoice); None for one that has none to read yet."""
+    facts = snapshot.facts
+    shipping = facts.fulfillment_status in SHIPPING_STATES or facts.line_items_sent in ("SOME", "ALL")
+    if not shipping and not facts.invoice_required:
+        return None
+    return f"{facts.fulfillment_status or ''}|{facts.line_items_sent or ''}|{int(facts.invoice_required)}"
+
+
+def _expects(fingerprint_text: str) -> tuple[bool, bool]:
+    """(expects a shipment, expects an invoice) from a stored fingerprint."""
+    status, sent, invoice = [*fingerprint_text.split("|"), "", "", ""][:3]
+    return status in SHIPPING_STATES - {"READY_FOR_SHIPMENT"} or sent in ("SOME", "ALL"), invoice == "1"
+
+
+def _digest(message: OrderRecordMessage) -> bytes:
+    return bytes.fromhex(message.content_sha256)
+
+
+class OrderRecords:
+    """Notes, reads and tracks the records of one token's orders."""
+
+    def __init__(
+        self,
+        *,
+        access: AllegroAccess,
+        session: TokenSession,
+        identity: TokenIdentity,
+        settings: PollerSettings,
+        autocommit: async_sessionmaker[AsyncSession],
+        publisher: Publisher,
+    ) -> None:
+        self._access = access
+        self._session = session
+        self._identity = identity
+        self._settings = settings
+        self._autocommit = autocommit
+        self._publisher = publisher
+        # When the next read is due, so a quiet journal poll costs no query; None with _known: nothing.
+        self._due_at: datetime | None = None
+        self._known = False
+
+    async def note(self, forms: Sequence[FormSnapshot], *, source: SnapshotSource) -> None:
+        """Put forms whose record fingerprint moved on the check list (a reconcile: every one with
+        records). Called before the forms are published, so a crash cannot lose the hint."""
+        if not self._settings.records_enabled:
+            return
+        prints = {form.id: text for form in forms if (text := fingerprint(form)) is not None}
+        if not prints:
+            return
+        now = datetime.now(UTC)
+        async with self._autocommit() as session:
+            await record_checks.note_forms(
+                session, self._identity.token_id, prints, reason=source, now=now, force=source == "reconcile"
+            )
+        self._due_at = now if self._due_at is None else min(self._due_at, now)
+
+    async def read_due(self, run: SyncRun) -> None:
+        """Read the records of due orders and the tracking of due waybills; publish what changed."""
+        if not self._settings.records_enabled:
+            return
+        now = datetime.now(UTC)
+        if self._known and (self._due_at is None or now < self._due_at):
+            return
+        try:
+            async with self._autocommit() as session:
+                checks = await record_checks.due_checks(
+                    session, self._identity.token_id, now=now, limit=DUE_PER_RUN
+                )
+            await self._gather([self._check(check, run) for check in checks])
+            async with self._autocommit() as session:
+                waybills = await record_checks.due_waybills(
+                    session, self._identity.token_id, now=datetime.now(UTC), limit=WAYBILLS_PER_RUN
+                )
+            await self._track(waybills, run)
+        finally:
+            async with self._autocommit() as session:
+                self._due_at = await record_checks.next_due(session, self._identity.token_id)
+            self._known = True
+
+    @staticmethod
+    async def _gather(calls: Sequence[Coroutine[Any, Any, None]]) -> None:
+        """Run the calls, CONCURRENCY at a time; every outcome is collected, then the first error raised."""
+        limiter = asyncio.Semaphore(CONCURRENCY)
+
+        async def limited(call: Coroutine[Any, Any, None]) -> None:
+            async with limiter:
+                await call
+
+        outcomes = await asyncio.gather(*(limited(call) for call in calls), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _message(
+        self, form_id: str, kind: RecordKind, key: str, document: bytes, run: SyncRun, now: datetime
+    ) -> OrderRecordMessage:
+        return OrderRecordMessage.of(
+            token_id=self._identity.token_id,
+            user_id=self._identity.user_id,
+            seller_id=self._identity.seller_id,
+            checkout_form_id=form_id,
+            kind=kind,
+            record_key=key,
+            document=document.decode(),
+            fetched_at=now,
+            source=run.kind,
+            sync_run_id=run.id,
+        )
+
+    async def _check(self, check: DueCheck, run: SyncRun) -> None:
+        """Read one order's shipments and invoices, publish what changed, then move its entry."""
+        client, key, form_id = self._access.client, self._identity.token_id, check.checkout_form_id
+        try:
+            shipments = await self._session.call(
+                lambda token: client.shipments(form_id, access_token=token, governor_key=key)
+            )
+            invoices = await self._session.call(
+                lambda token: client.invoices(form_id, access_token=token, governor_key=key)
+            )
+        except NotFound:
+            # Purged or merged away (the form's own retry list decides which): nothing more to read.
+            async with self._autocommit() as session:
+                await record_checks.checked(session, key, form_id, now=datetime.now(UTC), next_due=None)
+            return
+        except UnexpectedResponse as exc:
+            log.warning("order %s: unreadable records answer (%s); checked again later", form_id, exc)
+            await self._reschedule(check, datetime.now(UTC))
+            return
+        now = datetime.now(UTC)
+        async with self._autocommit() as session:
+            stored, final = await record_checks.stored_state(session, key, form_id)
+        answers: tuple[tuple[RecordKind, bytes], ...] = (
+            ("shipments", shipments.raw),
+            ("invoices", invoices.raw),
+        )
+        messages = [self._message(form_id, kind, "", raw, run, now) for kind, raw in answers]
+        await self._publish([m for m in messages if stored.get((m.kind, "")) != _digest(m)])
+        waybills = [
+            (s.model.carrier_id, s.model.waybill)
+            for s in shipments.shipments
+            if s.model.carrier_id and s.model.waybill
+        ]
+        wants_shipment, wants_invoice = _expects(check.fingerprint)
+        missing = (wants_shipment and not waybills) or (wants_invoice and not invoices.invoices)
+        follow_until = check.noted_at + timedelta(days=self._settings.records_follow_days)
+        next_due = None
+        if missing and now < follow_until:
+            next_due = now + timedelta(seconds=self._settings.records_recheck_seconds)
+        async with self._access.sessions() as session, session.begin():
+            await record_checks.follow_waybills(session, key, form_id, waybills, now=now, finished=final)
+            await record_checks.checked(session, key, form_id, now=now, next_due=next_due)
+
+    async def _reschedule(self, check: DueCheck, now: datetime) -> None:
+        async with self._autocommit() as session:
+            await record_checks.checked(
+                session,
+                self._identity.token_id,
+                check.checkout_form_id,
+                now=now,
+                next_due=now + timedelta(seconds=self._settings.records_recheck_seconds),
+            )
+
+    async def _track(self, due: Sequence[DueWaybill], run: SyncRun) -> None:
+        """Read the tracking of due waybills, per carrier; publish what changed, then move the list."""
+        if not due:
+            return
+        by_carrier: dict[str, list[DueWaybill]] = {}
+        for entry in due:
+            by_carrier.setdefault(entry.carrier_id, []).append(entry)
+        client, key = self._access.client, self._identity.token_id
+        found: dict[tuple[str, str], ParcelTracking] = {}
+
+        async def read(carrier_id: str, entries: list[DueWaybill]) -> None:
+            waybills = [entry.waybill for entry in entries]
+            items = await self._session.call(
+                lambda token: client.tracking(carrier_id, waybills, access_token=token, governor_key=key)
+            )
+            found.update(((carrier_id, item.waybill), item) for item in items)
+
+        await self._gather([read(carrier, entries) for carrier, entries in by_carrier.items()])
+        now = datetime.now(UTC)
+        messages: list[OrderRecordMessage] = []
+        done: list[DueWaybill] = []
+        later: list[DueWaybill] = []
+        hashes: dict[str, dict[tuple[str, str], bytes]] = {}
+        for entry in due:
+            item = found.get((entry.carrier_id, entry.waybill))
+            if item is not None:
+                if entry.checkout_form_id not in hashes:
+                    async with self._autocommit() as session:
+                        hashes[entry.checkout_form_id], _ = await record_checks.stored_state(
+                            session, key, entry.checkout_form_id
+                        )
+                record_key = tracking_key(entry.carrier_id, entry.waybill)
+                message = self._message(entry.checkout_form_id, "tracking", record_key, item.raw, run, now)
+                if hashes[entry.checkout_form_id].get(("tracking", record_key)) != bytes.fromhex(
+                    message.content_sha256
+                ):
+                    messages.append(message)
+            final = item is not None and bool(item.statuses) and item.statuses[-1].code in FINAL_CODES
+            given_up = now - entry.added_at > timedelta(days=self._settings.records_follow_days)
+            (done if final or given_up else later).append(entry)
+        await self._publish(messages)
+        async with self._access.sessions() as session, session.begin():
+            await record_checks.waybills_read(
+                session,
+                key,
+                done=done,
+                later=later,
+                next_at=now + timedelta(seconds=self._settings.tracking_interval_seconds),
+            )
+
+    async def _publish(self, messages: Sequence[OrderRecordMessage]) -> None:
+        """Send and wait for every acknowledgement."""
+        if messages:
+            await self._publisher.publish_records(
+                [Record(m.key.encode(), m.encode(), route=m.route.encode()) for m in messages]
+            )
