@@ -15,7 +15,7 @@ from api.metrics import MetricsMiddleware
 from api.outages import install_outage_handlers
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
-from api.routes import export, health, history, orders, tokens
+from api.routes import export, health, history, orders, records, tokens
 from core.runtime import freeze_start_up_objects
 from core.settings import Settings, get_settings
 
@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
     # Before orders: `/orders/export` would otherwise match `/orders/{checkout_form_id}`.
     app.include_router(export.router)
     app.include_router(orders.router)
+    app.include_router(records.router)
     app.include_router(history.router)
     return app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query
@@ -34,6 +34,10 @@ def _check_range(name: str, gte: datetime | None, lte: datetime | None) -> Field
     return None
 
 
+def _days_ago(days: int | None) -> datetime | None:
+    return None if days is None else datetime.now(UTC) - timedelta(days=days)
+
+
 async def order_query(
     user_id: UserId,
     token_id: TokenFilter = None,
@@ -45,6 +49,15 @@ async def order_query(
     updated_at_lte: Annotated[Instant | None, Query(description="Updated at or before (RFC 3339).")] = None,
     buyer_login: Annotated[str | None, Query(min_length=1, max_length=256, pattern=PRINTABLE_PATTERN)] = None,
     sort: Annotated[SortParam, Query(description="Newest first by update or by purchase.")] = "-updated_at",
+    undelivered_after_days: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=3650,
+            description="Only orders shipped (a shipment created) at least this many days ago of which some "
+            "parcel has no DELIVERED tracking status stored.",
+        ),
+    ] = None,
 ) -> OrderQuery:
     """Validate the filters as a whole (ranges must not be inverted)."""
     errors = [
@@ -68,6 +81,11 @@ async def order_query(
         updated_at_gte=updated_at_gte,
         updated_at_lte=updated_at_lte,
         buyer_login=buyer_login,
+        shipped_undelivered_before=(
+            None
+            if undelivered_after_days is None
+            else datetime.now(UTC) - timedelta(days=undelivered_after_days)
+        ),
     )
     return OrderQuery(user_id=user_id, filters=filters, sort=_SORT_KEYS[sort])
 

@@ -14,8 +14,11 @@ from api.cursors import InvalidCursor, query_hash
 from api.deps import CheckoutFormId, ConfigDep, Limit, ReadPoolDep, SessionDep, TokenFilter, UserId, v1_router
 from api.order_query import OrderQueryDep
 from api.problems import FieldError, ProblemError, problem_responses
+from api.record_views import IncludeParam, parse_include, records_members
 from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
-from api.schemas.orders import OrderOut, OrderPage, RevisionList
+from api.schemas.orders import OrderPage, RevisionList
+from api.schemas.records import OrderWithRecordsOut
+from db.queries.order_records import records_of_orders
 from db.queries.orders import Keyset, OrderRow, get_order, list_orders_page, list_revisions
 
 router = v1_router("orders")
@@ -71,21 +74,32 @@ async def _find_order(
 
 @router.get(
     "/orders/{checkout_form_id}",
-    response_model=OrderOut,
+    response_model=OrderWithRecordsOut,
     response_class=RawJSONResponse,
     summary="One order",
     responses=problem_responses(401, 404, 422),
 )
 async def get_one_order(
-    user_id: UserId, checkout_form_id: CheckoutFormId, reads: ReadPoolDep, token_id: TokenFilter = None
+    user_id: UserId,
+    checkout_form_id: CheckoutFormId,
+    reads: ReadPoolDep,
+    token_id: TokenFilter = None,
+    include: IncludeParam = None,
 ) -> RawJSONResponse:
     """The order with this checkout form id.
 
     When several of the user's tokens hold the same id (the same seller linked twice), the most
-    recently updated copy is returned; pass `token_id` to choose one.
+    recently updated copy is returned; pass `token_id` to choose one. `include` adds the order's
+    stored records: `shipments`, `invoices` (each the current record or null) and `tracking` (one per
+    waybill), exactly as Allegro sent them, kept after Allegro purged the order.
     """
+    kinds = parse_include(include)
     order = await _find_order(reads, user_id, checkout_form_id, token_id)
-    return RawJSONResponse(json_bytes(order_document(order)))
+    document = order_document(order)
+    if kinds:
+        records = await records_of_orders(reads, [(order.token_id, checkout_form_id)], kinds)
+        document |= records_members(records, kinds)
+    return RawJSONResponse(json_bytes(document))
 
 
 @router.get(

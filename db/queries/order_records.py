@@ -21,8 +21,12 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from core.order_records import OrderRecordMessage, RecordKind, tracking_key
+from db.models import OrderRecord
 
 # Tracking codes after which a parcel's history does not change (allegro_api.records.TRACKING_CODES).
 FINAL_CODES = frozenset({"DELIVERED", "RETURNED"})
@@ -235,3 +239,44 @@ async def delete_token_records(connection: asyncpg.Connection, token_id: UUID) -
     """Delete a token's stored records (only before a forced rebuild from Kafka)."""
     await connection.execute("DELETE FROM order_records WHERE token_id = $1", token_id)
     await connection.execute("DELETE FROM order_record_versions WHERE token_id = $1", token_id)
+
+
+def undelivered_condition(order_token: Any, order_form: Any, cutoff: datetime) -> ColumnElement[bool]:
+    """Orders shipped (a shipment created) at or before `cutoff` of which some waybill has no DELIVERED
+    tracking status stored: "shipped but not delivered after N days" with cutoff = now - N days.
+
+    `order_token` and `order_form` are the outer query's token id and checkout form id columns."""
+    shipments = aliased(OrderRecord, name="s")
+    tracking = aliased(OrderRecord, name="t")
+    waybill = func.unnest(shipments.waybills).table_valued("k").render_derived(name="w")
+    delivered = (
+        select(tracking.record_key)
+        .where(
+            tracking.token_id == shipments.token_id,
+            tracking.checkout_form_id == shipments.checkout_form_id,
+            tracking.kind == "tracking",
+            tracking.record_key == waybill.c.k,
+            tracking.delivered_at.is_not(None),
+        )
+        .correlate_except(tracking)
+        .exists()
+    )
+    undelivered = select(waybill.c.k).where(~delivered).correlate(shipments).exists()
+    return (
+        select(shipments.kind)
+        .where(
+            shipments.token_id == order_token,
+            shipments.checkout_form_id == order_form,
+            shipments.kind == "shipments",
+            shipments.shipped_at <= cutoff,
+            undelivered,
+        )
+        .exists()
+    )
+
+
+async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy one (same transaction), for the functions above."""
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver

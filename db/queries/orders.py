@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import Order, OrderRevision
+from db.queries.order_records import undelivered_condition
 
 SortKey = Literal["updated_at", "bought_at"]
 
@@ -38,6 +39,8 @@ class OrderFilters:
     updated_at_gte: datetime | None = None
     updated_at_lte: datetime | None = None
     buyer_login: str | None = None
+    # Shipped at or before this instant and not delivered (db.queries.order_records.undelivered_condition).
+    shipped_undelivered_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,10 @@ def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElemen
             conditions.append(column >= gte)
         if lte is not None:
             conditions.append(column <= lte)
+    if filters.shipped_undelivered_before is not None:
+        conditions.append(
+            undelivered_condition(Order.token_id, Order.checkout_form_id, filters.shipped_undelivered_before)
+        )
     return conditions
 
 
