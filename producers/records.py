@@ -21,10 +21,10 @@ published. A crash in between reads it again; the worker keeps one version per d
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -121,7 +121,7 @@ class OrderRecords:
                 checks = await record_checks.due_checks(
                     session, self._identity.token_id, now=now, limit=DUE_PER_RUN
                 )
-            await self._gather([self._check(check, run) for check in checks])
+            await self._gather([functools.partial(self._check, check, run) for check in checks])
             async with self._autocommit() as session:
                 waybills = await record_checks.due_waybills(
                     session, self._identity.token_id, now=datetime.now(UTC), limit=WAYBILLS_PER_RUN
@@ -133,13 +133,14 @@ class OrderRecords:
             self._known = True
 
     @staticmethod
-    async def _gather(calls: Sequence[Coroutine[Any, Any, None]]) -> None:
-        """Run the calls, CONCURRENCY at a time; every outcome is collected, then the first error raised."""
+    async def _gather(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
+        """Run the calls, CONCURRENCY at a time; every outcome is collected, then the first error raised
+        (a call is started only once it has a slot, so a cancellation leaves none half-made)."""
         limiter = asyncio.Semaphore(CONCURRENCY)
 
-        async def limited(call: Coroutine[Any, Any, None]) -> None:
+        async def limited(call: Callable[[], Awaitable[None]]) -> None:
             async with limiter:
-                await call
+                await call()
 
         outcomes = await asyncio.gather(*(limited(call) for call in calls), return_exceptions=True)
         for outcome in outcomes:
@@ -232,7 +233,9 @@ class OrderRecords:
             )
             found.update(((carrier_id, item.waybill), item) for item in items)
 
-        await self._gather([read(carrier, entries) for carrier, entries in by_carrier.items()])
+        await self._gather(
+            [functools.partial(read, carrier, entries) for carrier, entries in by_carrier.items()]
+        )
         now = datetime.now(UTC)
         messages: list[OrderRecordMessage] = []
         done: list[DueWaybill] = []

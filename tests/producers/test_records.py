@@ -1,0 +1,118 @@
+"""The poller's order records (producers.records) against the simulator, on real Kafka and PostgreSQL:
+what moves an order onto the check list, what its read publishes, and waybills followed until a final
+tracking status across a restart."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.order_records import OrderRecordMessage, decode_order_record
+from core.settings import KafkaSettings
+from db.engine import asyncpg_dsn
+from tests.processors.worker import consume_all
+from tests.producers.conftest import Sim, make_settings, running_poller, start_link, token_row, wait_for
+
+QUICK = {"tracking_interval_seconds": 0.5}
+
+
+async def _records(kafka: KafkaSettings, token_id: uuid.UUID) -> list[OrderRecordMessage]:
+    found = [
+        decode_order_record(m.value)
+        for m in await consume_all(kafka.bootstrap_servers, kafka.records_topic, 2)
+    ]
+    return [m for m in found if m.token_id == token_id]
+
+
+def _latest(messages: list[OrderRecordMessage], form_id: str, kind: str, key: str = "") -> Any:
+    matching = [m for m in messages if (m.checkout_form_id, m.kind, m.record_key) == (form_id, kind, key)]
+    return matching[-1] if matching else None
+
+
+async def _pending(database_url: str, token_id: uuid.UUID) -> set[tuple[str, str, str]]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT checkout_form_id, carrier_id, waybill FROM pending_waybills WHERE token_id = $1", token_id
+        )
+    finally:
+        await conn.close()
+    return {(r["checkout_form_id"], r["carrier_id"], r["waybill"]) for r in rows}
+
+
+async def test_a_shipped_order_gets_its_records_read_and_a_waybill_is_tracked_to_delivered_across_a_restart(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str
+) -> None:
+    settings = make_settings(sim, kafka_settings, poller_database_url, poller=QUICK)
+    seller = await sim.seller()
+    ids = (await sim.control("POST", f"/sellers/{seller}/orders", {"count": 6, "days_back": 0}))["ids"]
+    truth = (await sim.control("GET", f"/sellers/{seller}/truth"))["orders"]
+    # An order no buyer asked an invoice for and nobody shipped has no records to read.
+    quiet = [o["id"] for o in truth if not (o["form"].get("invoice") or {}).get("required")]
+    order = ids[0]
+    untouched = next((i for i in quiet if i != order), None)
+    token_id = await start_link(sim, db, user_id=f"user-{uuid.uuid4().hex[:6]}", seller_id=seller)
+    async with running_poller(settings):
+        await wait_for(
+            lambda: _active_and_backfilled(db, token_id), within=60, what="the backfill", every=0.3
+        )
+        # A parcel, its first status and an invoice appear; Allegro sends no event for them.
+        await sim.control(
+            "POST", f"/sellers/{seller}/orders/{order}/parcels", {"carrier_id": "DHL", "waybill": "W-REC-1"}
+        )
+        await sim.control("POST", "/tracking", {"carrier_id": "DHL", "waybill": "W-REC-1", "code": "PENDING"})
+        await sim.control(
+            "POST", f"/sellers/{seller}/orders/{order}/invoices", {"invoice_number": "FV 9/2026"}
+        )
+        # The seller sends it: the journal sees the fulfilment move and the records are read.
+        await sim.control("POST", f"/sellers/{seller}/orders/{order}/mutate", {"fulfillment_status": "SENT"})
+
+        async def read() -> list[OrderRecordMessage] | None:
+            messages = await _records(kafka_settings, token_id)
+            tracking = _latest(messages, order, "tracking", "DHL:W-REC-1")
+            return messages if tracking and _latest(messages, order, "invoices") else None
+
+        messages = await wait_for(read, within=60, what="the order's records on the topic")
+        shipments = _latest(messages, order, "shipments").document
+        assert '"waybill":"W-REC-1"' in shipments and '"carrierId":"DHL"' in shipments
+        assert "FV 9/2026" in _latest(messages, order, "invoices").document
+        assert '"code":"PENDING"' in _latest(messages, order, "tracking", "DHL:W-REC-1").document
+        if untouched is not None:
+            assert not [m for m in messages if m.checkout_form_id == untouched]
+        assert (order, "DHL", "W-REC-1") in await _pending(poller_database_url, token_id)
+
+    # Stopped: the carrier delivers meanwhile. A new poller finds the waybill on the persisted list.
+    await sim.control(
+        "POST",
+        "/tracking",
+        {
+            "carrier_id": "DHL",
+            "waybill": "W-REC-1",
+            "code": "DELIVERED",
+            "occurred_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    async with running_poller(settings):
+
+        async def delivered() -> bool:
+            messages = await _records(kafka_settings, token_id)
+            latest = _latest(messages, order, "tracking", "DHL:W-REC-1")
+            pending = await _pending(poller_database_url, token_id)
+            return '"code":"DELIVERED"' in latest.document and (order, "DHL", "W-REC-1") not in pending
+
+        await wait_for(delivered, within=60, what="DELIVERED published and the waybill off the list")
+    # Every version on the topic is keyed by its content, routed by the order.
+    for message in await _records(kafka_settings, token_id):
+        assert (
+            message.key.endswith(message.content_sha256)
+            and message.route == f"{token_id}:{message.checkout_form_id}"
+        )
+
+
+async def _active_and_backfilled(db: AsyncEngine, token_id: uuid.UUID) -> bool:
+    row = await token_row(db, token_id)
+    return bool(row["status"] == "active" and row["backfill_completed_at"] is not None)
