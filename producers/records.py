@@ -23,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from allegro_api import FormSnapshot, NotFound, UnexpectedResponse
-from allegro_api.records import ParcelTracking
+from allegro_api.records import OrderInvoices, OrderShipments, ParcelTracking
 from core.contract import SnapshotSource
 from core.order_records import OrderRecordMessage, RecordKind, tracking_key
 from core.sending import Record
@@ -47,24 +49,59 @@ log = logging.getLogger(__name__)
 DUE_PER_RUN = 100
 WAYBILLS_PER_RUN = 400
 CONCURRENCY = 8
+# Allegro limits GET /order/checkout-forms/{id}/shipments to 50 requests per second per client id (the
+# spec's description, reference/allegro/openapi-order-records.yaml); a 429 there would pause the whole
+# client id (`allegro_api.client`), so calls are spaced below it.
+SHIPMENTS_PER_SECOND = 40.0
 # Fulfilment states in which a parcel may exist (Allegro's fulfillment.status values).
 SHIPPING_STATES = frozenset({"READY_FOR_SHIPMENT", "READY_FOR_PICKUP", "SENT", "PICKED_UP", "RETURNED"})
 
 
 def fingerprint(snapshot: FormSnapshot) -> str | None:
-    """`{fulfillment status}|{lineItemsSent}|{invoice required}` of a form whose records are worth reading
-    (it may have parcels, or it asks for an invoice); None for one that has none to read yet."""
+    """`{fulfillment status}|{lineItemsSent}|{invoice asked}` of a form whose records are worth reading:
+    it may have parcels, or it is paid and asked for an invoice (a seller invoices a paid order); None
+    for one that has nothing to read yet."""
     facts = snapshot.facts
     shipping = facts.fulfillment_status in SHIPPING_STATES or facts.line_items_sent in ("SOME", "ALL")
-    if not shipping and not facts.invoice_required:
+    invoice_asked = facts.invoice_required and facts.status == "READY_FOR_PROCESSING"
+    if not shipping and not invoice_asked:
         return None
-    return f"{facts.fulfillment_status or ''}|{facts.line_items_sent or ''}|{int(facts.invoice_required)}"
+    return f"{facts.fulfillment_status or ''}|{facts.line_items_sent or ''}|{int(invoice_asked)}"
 
 
 def _expects(fingerprint_text: str) -> tuple[bool, bool]:
-    """(expects a shipment, expects an invoice) from a stored fingerprint."""
+    """(may have parcels, asked for an invoice) from a stored fingerprint."""
     status, sent, invoice = [*fingerprint_text.split("|"), "", "", ""][:3]
-    return status in SHIPPING_STATES - {"READY_FOR_SHIPMENT"} or sent in ("SOME", "ALL"), invoice == "1"
+    return status in SHIPPING_STATES or sent in ("SOME", "ALL"), invoice == "1"
+
+
+class Pace:
+    """Spaces calls to one Allegro resource evenly at `per_second` (times this process's share of the
+    client id's budget); a call reserves its slot before it waits, so concurrent callers queue fairly."""
+
+    def __init__(self, per_second: float, share: Callable[[], float]) -> None:
+        self._per_second = per_second
+        self._share = share
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        """Return at this caller's slot."""
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + 1.0 / max(0.1, self._per_second * self._share())
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+_PACES: weakref.WeakKeyDictionary[object, Pace] = weakref.WeakKeyDictionary()
+
+
+def pace_for(governor: object) -> Pace:
+    """The shipments pace of the process that owns `governor` (one per budget, shared by its tokens)."""
+    pace = _PACES.get(governor)
+    if pace is None:
+        pace = _PACES[governor] = Pace(SHIPMENTS_PER_SECOND, lambda: float(getattr(governor, "share", 1.0)))
+    return pace
 
 
 def _digest(message: OrderRecordMessage) -> bytes:
@@ -164,15 +201,25 @@ class OrderRecords:
         )
 
     async def _check(self, check: DueCheck, run: SyncRun) -> None:
-        """Read one order's shipments and invoices, publish what changed, then move its entry."""
+        """Read one order's shipments (a shipping order) and invoices (a shipping order, or a paid one
+        that asked for an invoice), publish what changed, then move its entry."""
         client, key, form_id = self._access.client, self._identity.token_id, check.checkout_form_id
+        shipping, invoice_asked = _expects(check.fingerprint)
+        pace = pace_for(self._access.governor)
+        shipments: OrderShipments | None = None
+        invoices: OrderInvoices | None = None
+
+        async def read_shipments(token: str) -> OrderShipments:
+            await pace.wait()  # Allegro's own limit on this resource (see SHIPMENTS_PER_SECOND)
+            return await client.shipments(form_id, access_token=token, governor_key=key)
+
         try:
-            shipments = await self._session.call(
-                lambda token: client.shipments(form_id, access_token=token, governor_key=key)
-            )
-            invoices = await self._session.call(
-                lambda token: client.invoices(form_id, access_token=token, governor_key=key)
-            )
+            if shipping:
+                shipments = await self._session.call(read_shipments)
+            if shipping or invoice_asked:
+                invoices = await self._session.call(
+                    lambda token: client.invoices(form_id, access_token=token, governor_key=key)
+                )
         except NotFound:
             # Purged or merged away (the form's own retry list decides which): nothing more to read.
             async with self._autocommit() as session:
@@ -185,19 +232,21 @@ class OrderRecords:
         now = datetime.now(UTC)
         async with self._autocommit() as session:
             stored, final = await record_checks.stored_state(session, key, form_id)
-        answers: tuple[tuple[RecordKind, bytes], ...] = (
-            ("shipments", shipments.raw),
-            ("invoices", invoices.raw),
-        )
+        answers: list[tuple[RecordKind, bytes]] = []
+        if shipments is not None:
+            answers.append(("shipments", shipments.raw))
+        if invoices is not None:
+            answers.append(("invoices", invoices.raw))
         messages = [self._message(form_id, kind, "", raw, run, now) for kind, raw in answers]
         await self._publish([m for m in messages if stored.get((m.kind, "")) != _digest(m)])
         waybills = [
             (s.model.carrier_id, s.model.waybill)
-            for s in shipments.shipments
+            for s in (shipments.shipments if shipments is not None else ())
             if s.model.carrier_id and s.model.waybill
         ]
-        wants_shipment, wants_invoice = _expects(check.fingerprint)
-        missing = (wants_shipment and not waybills) or (wants_invoice and not invoices.invoices)
+        missing = (shipping and not waybills) or (
+            invoice_asked and invoices is not None and not invoices.invoices
+        )
         follow_until = check.noted_at + timedelta(days=self._settings.records_follow_days)
         next_due = None
         if missing and now < follow_until:
