@@ -46,7 +46,7 @@ from producers.snapshots import TokenIdentity
 
 log = logging.getLogger(__name__)
 
-DUE_PER_RUN = 100
+DUE_PER_RUN = 400
 WAYBILLS_PER_RUN = 400
 CONCURRENCY = 8
 # Allegro limits GET /order/checkout-forms/{id}/shipments to 50 requests per second per client id (the
