@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.order_records import OrderRecordMessage, decode_order_record
@@ -116,3 +117,61 @@ async def test_a_shipped_order_gets_its_records_read_and_a_waybill_is_tracked_to
 async def _active_and_backfilled(db: AsyncEngine, token_id: uuid.UUID) -> bool:
     row = await token_row(db, token_id)
     return bool(row["status"] == "active" and row["backfill_completed_at"] is not None)
+
+
+async def _check_row(database_url: str, token_id: uuid.UUID, form_id: str) -> dict[str, Any] | None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT due_at, checked_at FROM order_record_checks"
+            " WHERE token_id = $1 AND checkout_form_id = $2",
+            token_id,
+            form_id,
+        )
+    finally:
+        await conn.close()
+    return dict(row) if row is not None else None
+
+
+async def test_nothing_moves_on_the_lists_until_kafka_acknowledged_the_records(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str
+) -> None:
+    # Publishing fails for real: the records topic does not exist yet and the broker does not auto-create.
+    missing = kafka_settings.model_copy(update={"records_topic": f"{kafka_settings.records_topic}.later"})
+    settings = make_settings(sim, missing, poller_database_url, poller=QUICK)
+    seller = await sim.seller()
+    [order] = (await sim.control("POST", f"/sellers/{seller}/orders", {"count": 1, "days_back": 0}))["ids"]
+    token_id = await start_link(sim, db, user_id=f"user-{uuid.uuid4().hex[:6]}", seller_id=seller)
+    async with running_poller(settings, kafka_request_timeout_ms=1500):
+        await wait_for(
+            lambda: _active_and_backfilled(db, token_id), within=60, what="the backfill", every=0.3
+        )
+        await sim.control(
+            "POST", f"/sellers/{seller}/orders/{order}/parcels", {"carrier_id": "DPD", "waybill": "W-ACK-1"}
+        )
+        await sim.control("POST", f"/sellers/{seller}/orders/{order}/mutate", {"fulfillment_status": "SENT"})
+
+        async def failed_with_the_check_waiting() -> bool:
+            row, token = await _check_row(poller_database_url, token_id, order), await token_row(db, token_id)
+            return row is not None and token["last_error"] is not None
+
+        await wait_for(failed_with_the_check_waiting, within=60, what="a journal run failing on the records")
+        row = await _check_row(poller_database_url, token_id, order)
+        assert row is not None and row["due_at"] is not None and row["checked_at"] is None
+        assert not await _pending(poller_database_url, token_id)
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(missing.records_topic, 2, 1)])
+        finally:
+            await admin.close()
+
+        async def checked() -> bool:
+            row = await _check_row(poller_database_url, token_id, order)
+            return row is not None and row["checked_at"] is not None
+
+        await wait_for(checked, within=60, what="the check done once Kafka takes the records")
+        assert (order, "DPD", "W-ACK-1") in await _pending(poller_database_url, token_id)
+    published = await _records(missing, token_id)
+    assert '"waybill":"W-ACK-1"' in _latest(published, order, "shipments").document
