@@ -387,7 +387,7 @@ async def _replay(
                 orders, revisions = await delete_token_orders(connection, token)
                 await delete_token_records(await driver_connection(connection), token)
             console.print(
-                f"token {token}: deleted {orders} orders, {revisions} revisions and its order records"
+                f"token {token}: deleted {orders} orders and {revisions} revisions (and its order records)"
                 " before the rebuild"
             )
         for token_id in tokens:
