@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,3 +217,15 @@ async def stored_state(
             carrier_id, _, waybill = record_key.partition(":")
             final.add((carrier_id, waybill))
     return hashes, frozenset(final)
+
+
+async def due_reads(connection: AsyncConnection | AsyncSession, *, now: datetime) -> int:
+    """Record reads of every token that are due now: orders on the check list and followed waybills."""
+    result = await connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM order_record_checks WHERE due_at <= :now)"
+            " + (SELECT count(*) FROM pending_waybills WHERE next_at <= :now)"
+        ),
+        {"now": now},
+    )
+    return int(result.scalar_one())
