@@ -4,7 +4,8 @@ When (Allegro gives no event for a new parcel, a tracking status or an invoice; 
 only hint, reference/allegro/openapi-order-records.yaml and `allegro_api.records`):
 - a form the poller publishes (journal, backfill, resync) whose record fingerprint (fulfilment status,
   `lineItemsSent`, `invoice.required`) moved, or is seen for the first time, puts the order on the
-  check list (`order_record_checks`); a reconcile puts every listed order with records on it again;
+  check list (`order_record_checks`); a reconcile or a resync puts every listed order with records on
+  it again;
 - at the end of each journal run the due checks are read: the shipments and the invoices of the order,
   two requests. An order shipped without a shipment yet, or asking for an invoice it does not have yet,
   is checked again every `records_recheck_seconds` for `records_follow_days`;
@@ -53,6 +54,9 @@ CONCURRENCY = 8
 # spec's description, reference/allegro/openapi-order-records.yaml); a 429 there would pause the whole
 # client id (`allegro_api.client`), so calls are spaced below it.
 SHIPMENTS_PER_SECOND = 40.0
+# Runs that read every listed order's records again, whatever its fingerprint: a reconcile, and a resync
+# (the owner asked for everything again).
+FORCING = frozenset({"reconcile", "resync"})
 # Fulfilment states in which a parcel may exist (Allegro's fulfillment.status values).
 SHIPPING_STATES = frozenset({"READY_FOR_SHIPMENT", "READY_FOR_PICKUP", "SENT", "PICKED_UP", "RETURNED"})
 
@@ -142,7 +146,7 @@ class OrderRecords:
         now = datetime.now(UTC)
         async with self._autocommit() as session:
             await record_checks.note_forms(
-                session, self._identity.token_id, prints, reason=source, now=now, force=source == "reconcile"
+                session, self._identity.token_id, prints, reason=source, now=now, force=source in FORCING
             )
         self._due_at = now if self._due_at is None else min(self._due_at, now)
 
@@ -252,7 +256,14 @@ class OrderRecords:
         if missing and now < follow_until:
             next_due = now + timedelta(seconds=self._settings.records_recheck_seconds)
         async with self._access.sessions() as session, session.begin():
-            await record_checks.follow_waybills(session, key, form_id, waybills, now=now, finished=final)
+            await record_checks.follow_waybills(
+                session,
+                key,
+                form_id,
+                waybills,
+                now=now,
+                finished=final,
+            )
             await record_checks.checked(session, key, form_id, now=now, next_due=next_due)
 
     async def _reschedule(self, check: DueCheck, now: datetime) -> None:
