@@ -267,13 +267,18 @@ def export(
     user_id: UserId,
     fmt: Annotated[str, typer.Option("--format", help="ndjson or csv")] = "ndjson",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
+    include: Annotated[
+        str | None,
+        typer.Option(help="Order records to add, comma separated: shipments, tracking, invoices."),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API,
 ) -> None:
-    """Export every order of a user, streamed."""
+    """Export every order of a user, streamed (with `--include`, its shipments, tracking, invoices)."""
     api = _api(api_url)
     sink = output.open("wb") if output else sys.stdout.buffer
+    params = {"format": fmt, **({"include": include} if include else {})}
     try:
-        for chunk in api.stream_lines(f"/v1/users/{user_id}/orders/export", {"format": fmt}):
+        for chunk in api.stream_lines(f"/v1/users/{user_id}/orders/export", params):
             sink.write(chunk)
     except ServiceApiError as exc:
         errors.print(f"[red]{exc}[/red]")
