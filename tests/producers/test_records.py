@@ -15,8 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.order_records import OrderRecordMessage, decode_order_record
 from core.settings import KafkaSettings
 from db.engine import asyncpg_dsn
+from db.queries.tokens import record_reconcile_request
 from tests.processors.worker import consume_all
-from tests.producers.conftest import Sim, make_settings, running_poller, start_link, token_row, wait_for
+from tests.producers.conftest import (
+    Sim,
+    make_settings,
+    running_poller,
+    sessions_for,
+    start_link,
+    token_row,
+    wait_for,
+)
 
 QUICK = {"tracking_interval_seconds": 0.5}
 
@@ -175,3 +184,37 @@ async def test_nothing_moves_on_the_lists_until_kafka_acknowledged_the_records(
         assert (order, "DPD", "W-ACK-1") in await _pending(poller_database_url, token_id)
     published = await _records(missing, token_id)
     assert '"waybill":"W-ACK-1"' in _latest(published, order, "shipments").document
+
+
+async def test_a_reconcile_reads_the_records_of_the_orders_it_lists_again(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str
+) -> None:
+    settings = make_settings(sim, kafka_settings, poller_database_url, poller=QUICK)
+    seller = await sim.seller()
+    [order] = (await sim.control("POST", f"/sellers/{seller}/orders", {"count": 1, "days_back": 0}))["ids"]
+    token_id = await start_link(sim, db, user_id=f"user-{uuid.uuid4().hex[:6]}", seller_id=seller)
+    async with running_poller(settings):
+        await wait_for(
+            lambda: _active_and_backfilled(db, token_id), within=60, what="the backfill", every=0.3
+        )
+        await sim.control("POST", f"/sellers/{seller}/orders/{order}/mutate", {"fulfillment_status": "SENT"})
+
+        async def invoices_read() -> bool:
+            return _latest(await _records(kafka_settings, token_id), order, "invoices") is not None
+
+        await wait_for(invoices_read, within=60, what="the first read of the order's records")
+        # An invoice arrives without any change to the order: only a reconcile can find it.
+        await sim.control(
+            "POST", f"/sellers/{seller}/orders/{order}/invoices", {"invoice_number": "FV 3/2026"}
+        )
+        async with sessions_for(db)() as session, session.begin():
+            user_id = (await token_row(db, token_id))["user_id"]
+            assert await record_reconcile_request(
+                session, user_id=user_id, token_id=token_id, now=datetime.now(UTC)
+            )
+
+        async def invoice_found() -> bool:
+            latest = _latest(await _records(kafka_settings, token_id), order, "invoices")
+            return "FV 3/2026" in latest.document
+
+        await wait_for(invoice_found, within=60, what="the invoice found by the reconcile")
