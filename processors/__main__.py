@@ -42,7 +42,7 @@ def main() -> None:
         )
     if "worker" in sys.argv and not any(arg.startswith("--with") for arg in sys.argv):
         # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
-        # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.
+        # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__METRICS_PORT.
         sys.argv.append("--without-web")
     if settings.log_json and "worker" in sys.argv and not {"-q", "--quiet", "--no-quiet"} & set(sys.argv):
         # Faust prints a coloured start-up banner on stdout; with JSON logs that would be the one thing in

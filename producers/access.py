@@ -76,7 +76,7 @@ class AllegroAccess:
 
 
 @dataclass
-class TokenSession:
+class TokenAccess:
     """One token's view of Allegro: its current access token and the refresh that renews it."""
 
     access: AllegroAccess
