@@ -3,7 +3,7 @@
 A Faust agent whose body raises has its buffered messages acked, i.e. lost. So the agents call their
 handler through `run_until_done`, which never raises (except on cancellation, when the worker stops and
 the batch stays unacked): it keeps the batch until the handler succeeds. While it does, the agent takes
-no other batch, so every partition that agent's stream reads waits with it (see README, "Operating it").
+no other batch, so every partition of its topic this worker owns waits with it (README, "Outages").
 
 - outages (`core.outages.is_outage`: PostgreSQL unreachable or restarting, the broker timing out) and a
   batch another writer overtook (`StoredStateChanged`) are retried forever with exponential backoff and
