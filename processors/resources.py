@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from core.runtime import release_free_memory
 from core.sending import create_producer
 from core.settings import Settings
 from db.queries import sink
+from processors.faust_internals import real_stderr
 from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcome, store_snapshot_batch
 from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
@@ -57,12 +57,8 @@ class SinkResources(Service):
 
     async def on_start(self) -> None:
         """Open the pool and the producer, serve metrics, then drain the outbox in the background."""
-        # To the process's real stderr: Faust's worker command swaps sys.stderr for a proxy that feeds its
-        # own logging, where a handler writing into the proxy meets its recursion guard. Every record
-        # logged after start-up was dropped.
-        configure_logging(
-            self.settings.log_level, json_logs=self.settings.log_json, stream=sys.__stderr__ or sys.stderr
-        )
+        # Not into Faust's stderr proxy, where every record logged after start-up was dropped.
+        configure_logging(self.settings.log_level, json_logs=self.settings.log_json, stream=real_stderr())
         kafka = self.settings.kafka
         # min_size=0: no connection is made here, so a worker starts while PostgreSQL is down and its
         # batches wait in the retry loop instead of the process crashing.
