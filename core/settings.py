@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.version import VERSION
+
 
 class _Group(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -58,7 +60,7 @@ class AllegroSettings(_Group):
     client_id: str = "demo-client"
     client_secret: SecretStr = SecretStr("demo-secret")
     scope: str = "allegro:api:orders:read allegro:api:profile:read"
-    user_agent: str = "AllegroOrdersBackup/0.1.0 (+https://example.invalid/allegro-orders-backup)"
+    user_agent: str = f"AllegroOrdersBackup/{VERSION} (+https://example.invalid/allegro-orders-backup)"
     requests_per_minute: int = Field(default=8000, ge=1, description="Our budget, below Allegro's 9,000/min.")
     timeout_seconds: float = Field(default=20.0, gt=0)
     max_retries: int = Field(default=4, ge=0)

@@ -1,7 +1,7 @@
 """A person links an account in a real browser: headless Chromium (Debian's `chromium` and
 `chromium-driver`, driven by Selenium through the system chromedriver, nothing downloaded) opens
 `verification_uri_complete` on a served simulator, picks a seller and approves or denies; the device-code
-poll then answers as Allegro would (README §1.2)."""
+poll then answers as Allegro would (reference/allegro/README.md §1.2)."""
 
 import os
 import shutil

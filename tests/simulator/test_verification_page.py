@@ -1,5 +1,5 @@
 """The verification page at `verification_uri`: what it shows, what it refuses, and that its answers are
-the control API's (README §1.1, §1.2)."""
+the control API's (reference/allegro/README.md §1.1, §1.2)."""
 
 import asyncio
 import re
