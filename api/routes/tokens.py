@@ -15,7 +15,7 @@ from api.problems import ProblemError, problem_responses
 from api.schemas.tokens import LinkStarted, ResyncRequest, SyncAccepted, TokenDetail, TokenList
 from api.token_views import token_detail, token_summary
 from db.queries.tokens import (
-    PendingLink,
+    NewLink,
     count_stored,
     create_pending_token,
     list_tokens,
@@ -61,7 +61,7 @@ async def start_link(
     """Start the device flow; the poller finishes it in the background once the user approves."""
     device = await _start_device_flow(resources, config.settings.allegro.scope)
     issued_at = datetime.now(UTC)
-    link = PendingLink(
+    link = NewLink(
         sealed_device_code=config.keyring.seal(device.device_code),
         user_code=device.user_code,
         verification_uri=device.verification_uri,

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.common import Instant, TokenStatus
+from api.schemas.common import Instant
+from core.states import TokenStatus
 
 
 class LinkStarted(BaseModel):
