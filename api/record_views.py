@@ -15,7 +15,7 @@ from api.problems import FieldError, ProblemError
 from api.rendering import CSV_COLUMNS, csv_lines, order_document
 from core.order_records import RECORD_KINDS, RecordKind, split_tracking_key
 from db.queries.order_records import StoredRecord, StoredVersion
-from db.queries.orders import OrderRow
+from db.queries.orders import OrderView
 
 IncludeParam = Annotated[
     str | None,
@@ -107,7 +107,7 @@ def with_record_cells(order_lines: bytes, cells: Sequence[Sequence[str]]) -> byt
 
 
 def ndjson_with_records(
-    rows: Sequence[OrderRow], records: Sequence[StoredRecord], include: Sequence[RecordKind]
+    rows: Sequence[OrderView], records: Sequence[StoredRecord], include: Sequence[RecordKind]
 ) -> bytes:
     """NDJSON lines of orders (`api.rendering.order_document`, one line each) with their records."""
     grouped = group_by_order(records)
@@ -122,7 +122,7 @@ def ndjson_with_records(
 
 
 def csv_with_records(
-    rows: Sequence[OrderRow], records: Sequence[StoredRecord], include: Sequence[RecordKind]
+    rows: Sequence[OrderView], records: Sequence[StoredRecord], include: Sequence[RecordKind]
 ) -> bytes:
     """CSV lines of orders (`api.rendering.csv_lines`) with a JSON column per record kind asked for."""
     grouped = group_by_order(records)

@@ -38,7 +38,7 @@ from core.crypto import KeyRing
 from core.settings import Settings, get_settings
 from core.topics import ensure_topics, topic_specs
 from db.queries import record_checks, token_sync
-from producers.access import TokenSession
+from producers.access import TokenAccess
 from producers.app import sync_context
 from producers.linking import complete_link
 from producers.metrics import PollerMetrics
@@ -63,7 +63,7 @@ def _progress(message: str) -> None:
 
 async def _link(
     http: httpx.AsyncClient, context: SyncContext, url: str, client_id: str, keyring: KeyRing
-) -> tuple[str, uuid.UUID, TokenSession]:
+) -> tuple[str, uuid.UUID, TokenAccess]:
     """A new seller linked through the device flow: (seller id, token id, its session)."""
     sim = f"{url}/_sim"
     seller = (await http.post(f"{sim}/sellers", json={})).json()["seller_id"]
@@ -83,7 +83,7 @@ async def _link(
     async with context.sessions() as session:
         state = await token_sync.load_token(session, token_id)
     assert state is not None and state.access_token is not None  # noqa: S101
-    return seller, token_id, TokenSession(context.access, token_id, keyring.open(state.access_token), None)
+    return seller, token_id, TokenAccess(context.access, token_id, keyring.open(state.access_token), None)
 
 
 async def _life(
@@ -91,7 +91,7 @@ async def _life(
     context: SyncContext,
     url: str,
     seller: str,
-    token: TokenSession,
+    token: TokenAccess,
     orders: int,
 ) -> dict[str, dict[str, int]]:
     """The seller's three steps; requests by endpoint per step."""

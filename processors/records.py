@@ -19,13 +19,13 @@ from core.order_records import OrderRecordMessage, decode_order_record
 from db.queries.order_records import store_records
 from processors.handler import DATA_ERRORS
 from processors.messages import DeadLetter, RawMessage
-from processors.publishing import Publisher, dead_letter_records
+from processors.publishing import RecordPublisher, dead_letter_records
 
 log = logging.getLogger(__name__)
 
 
 async def handle_record_batch(
-    pool: asyncpg.Pool, publisher: Publisher, messages: Sequence[RawMessage], *, dlq_topic: str
+    pool: asyncpg.Pool, publisher: RecordPublisher, messages: Sequence[RawMessage], *, dlq_topic: str
 ) -> int:
     """Store the batch's valid records, dead-letter the rest; returns how many were dead-lettered."""
     records: list[tuple[RawMessage, OrderRecordMessage]] = []

@@ -40,8 +40,8 @@ from core.settings import PollerSettings
 from db.queries import record_checks
 from db.queries.order_records import FINAL_CODES
 from db.queries.record_checks import DueCheck, DueWaybill
-from producers.access import AllegroAccess, TokenSession
-from producers.publisher import Publisher
+from producers.access import AllegroAccess, TokenAccess
+from producers.publisher import PollerPublisher
 from producers.runs import SyncRun
 from producers.snapshots import TokenIdentity
 
@@ -119,14 +119,14 @@ class OrderRecords:
         self,
         *,
         access: AllegroAccess,
-        session: TokenSession,
+        token: TokenAccess,
         identity: TokenIdentity,
         settings: PollerSettings,
         autocommit: async_sessionmaker[AsyncSession],
-        publisher: Publisher,
+        publisher: PollerPublisher,
     ) -> None:
         self._access = access
-        self._session = session
+        self._token = token
         self._identity = identity
         self._settings = settings
         self._autocommit = autocommit
@@ -219,9 +219,9 @@ class OrderRecords:
 
         try:
             if shipping:
-                shipments = await self._session.call(read_shipments)
+                shipments = await self._token.call(read_shipments)
             if shipping or invoice_asked:
-                invoices = await self._session.call(
+                invoices = await self._token.call(
                     lambda token: client.invoices(form_id, access_token=token, governor_key=key)
                 )
         except NotFound:
@@ -288,7 +288,7 @@ class OrderRecords:
 
         async def read(carrier_id: str, entries: list[DueWaybill]) -> None:
             waybills = [entry.waybill for entry in entries]
-            items = await self._session.call(
+            items = await self._token.call(
                 lambda token: client.tracking(carrier_id, waybills, access_token=token, governor_key=key)
             )
             found.update(((carrier_id, item.waybill), item) for item in items)

@@ -19,7 +19,7 @@ from api.rendering import RawJSONResponse, json_bytes, order_document, revision_
 from api.schemas.orders import OrderPage, RevisionList
 from api.schemas.records import OrderWithRecordsOut
 from db.queries.order_records import records_of_orders
-from db.queries.orders import Keyset, OrderRow, get_order, list_orders_page, list_revisions
+from db.queries.orders import Keyset, OrderView, get_order, list_orders_page, list_revisions
 
 router = v1_router("orders")
 
@@ -65,7 +65,7 @@ async def list_orders(
 
 async def _find_order(
     reads: ReadPoolDep, user_id: str, checkout_form_id: str, token_id: TokenFilter
-) -> OrderRow:
+) -> OrderView:
     order = await get_order(reads, user_id=user_id, checkout_form_id=checkout_form_id, token_id=token_id)
     if order is None:
         raise ProblemError(404, f"no order {checkout_form_id} for user {user_id}")

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import SyncKind, SyncStatus
+from core.states import SyncKind, SyncStatus
 
 CHECKOUT_FORM_DESCRIPTION = "The checkout form exactly as Allegro returned it."
 

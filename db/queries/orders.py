@@ -52,7 +52,7 @@ class Keyset:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRow:
+class OrderView:
     """One stored order with its form as JSON text."""
 
     id: int
@@ -112,8 +112,8 @@ _ORDER_COLUMNS = (
 )
 
 
-def _order_row(row: Sequence[Any]) -> OrderRow:
-    return OrderRow(*row)
+def _order_row(row: Sequence[Any]) -> OrderView:
+    return OrderView(*row)
 
 
 def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElement[bool]]:
@@ -178,7 +178,7 @@ async def list_orders_page(
     sort: SortKey,
     after: Keyset | None,
     limit: int,
-) -> list[OrderRow]:
+) -> list[OrderView]:
     """Up to `limit` orders of the user after the keyset, newest first."""
     statement = order_page_statement(user_id=user_id, filters=filters, sort=sort, after=after, limit=limit)
     result = await session.execute(statement)
@@ -191,7 +191,7 @@ async def list_orders_page(
 # orders whose token row is gone (restored from Kafka without it) are reachable only by listing.
 _ORDER_SELECT_LIST = ", ".join(
     "coalesce(order_json, order_data::text)" if name == "order_data" else name
-    for name in OrderRow.__dataclass_fields__
+    for name in OrderView.__dataclass_fields__
 )
 GET_ORDER_SQL = (
     f"SELECT {_ORDER_SELECT_LIST} FROM orders"  # noqa: S608 - constant column names, values are parameters
@@ -209,7 +209,7 @@ async def get_order(
     user_id: str,
     checkout_form_id: str,
     token_id: UUID | None = None,
-) -> OrderRow | None:
+) -> OrderView | None:
     """One order of the user; with several tokens holding the id, the most recently updated one."""
     row = await connection.fetchrow(GET_ORDER_SQL, user_id, checkout_form_id, token_id)
     return _order_row(tuple(row)) if row is not None else None
@@ -238,7 +238,7 @@ async def list_revisions(
 
 async def stream_orders(
     connection: AsyncConnection, *, user_id: str, filters: OrderFilters, sort: SortKey, batch_size: int
-) -> AsyncIterator[Sequence[OrderRow]]:
+) -> AsyncIterator[Sequence[OrderView]]:
     """Every matching order in list order, in batches, through a server-side cursor (constant memory)."""
     statement = _ordered_orders(user_id, filters, sort).execution_options(yield_per=batch_size)
     result = await connection.stream(statement)

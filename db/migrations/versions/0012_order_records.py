@@ -7,7 +7,7 @@ are filled by the worker from `allegro.order-records` and rebuilt from it by rep
 (waybills followed until a final tracking status) are the poller's lists, so a restart loses nothing.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0014
 Create Date: 2026-11-30
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("waybills", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column("delivered_at", stamp),
         sa.Column("last_code", sa.String(32)),
-        sa.CheckConstraint("kind IN ('shipments', 'invoices', 'tracking')", name="ck_order_records_kind"),
+        sa.CheckConstraint("kind IN ('shipments', 'invoices', 'tracking')", name="kind"),
         sa.PrimaryKeyConstraint(
             "token_id", "checkout_form_id", "kind", "record_key", name="pk_order_records"
         ),
