@@ -20,6 +20,7 @@ does not break the read. The fields the spec requires are required here; an answ
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -28,7 +29,7 @@ import orjson
 from pydantic import Field, ValidationError
 
 from allegro_api.errors import UnexpectedResponse
-from allegro_api.form_text import strip_whitespace
+from allegro_api.form_text import decode_object, strip_whitespace
 from allegro_api.model_base import AllegroModel, NullableList, load_json_object
 
 # Allegro's limit of `waybill` parameters per tracking call (spec: `maxItems: 20`); more gives 400.
@@ -152,8 +153,7 @@ class RawRecord(Generic[ModelT]):
 
     def as_dict(self) -> dict[str, Any]:
         """Decode the stored bytes again (a fresh dict each call)."""
-        decoded: dict[str, Any] = orjson.loads(self.raw)
-        return decoded
+        return decode_object(self.raw)
 
 
 def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -166,10 +166,20 @@ def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
+def _encoded(item: dict[str, Any]) -> bytes:
+    """An object's compact encoding, key order kept. orjson refuses strings with lone surrogates (which
+    arrive escaped, and which the decoder keeps): those objects are encoded by the standard library, whose
+    ASCII output escapes them again (and every other non-ASCII character: the same JSON values)."""
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return json.dumps(item, separators=(",", ":")).encode()
+
+
 def _records(model: type[ModelT], items: list[dict[str, Any]]) -> tuple[RawRecord[ModelT], ...]:
     """Validate each object and keep its bytes."""
     try:
-        return tuple(RawRecord(orjson.dumps(item), model.model_validate(item)) for item in items)
+        return tuple(RawRecord(_encoded(item), model.model_validate(item)) for item in items)
     except ValidationError as exc:
         raise UnexpectedResponse(f"malformed {model.__name__}: {exc.error_count()} errors") from exc
 
