@@ -22,9 +22,10 @@ from db.queries.order_records import store_records
 from tests.api.rows import Rows
 
 NOW = datetime.now(UTC)
-# Key order and spacing as a carrier might send them: given back as they are.
+# Key order, spacing and an escaped U+0000 (which jsonb refuses) as Allegro might send them: given back
+# as they are.
 INVOICES = (
-    '{"invoices":[{"id":"9b0f","invoiceNumber":"FV 1/2026","createdAt":"2026-03-01T10:00:00.000Z",'
+    '{"invoices":[{"id":"9b0f","invoiceNumber":"FV 1/2026 \\u0000","createdAt":"2026-03-01T10:00:00.000Z",'
     '"file":null}],"hasExternalInvoices":false,"links":[]}'
 )
 
