@@ -300,20 +300,18 @@ class OrderRecords:
         messages: list[OrderRecordMessage] = []
         done: list[DueWaybill] = []
         later: list[DueWaybill] = []
-        hashes: dict[str, dict[tuple[str, str], bytes]] = {}
+        async with self._autocommit() as session:  # one statement for every waybill read
+            stored = await record_checks.tracking_hashes(
+                session,
+                key,
+                [(e.checkout_form_id, tracking_key(e.carrier_id, e.waybill)) for e in due],
+            )
         for entry in due:
             item = found.get((entry.carrier_id, entry.waybill))
             if item is not None:
-                if entry.checkout_form_id not in hashes:
-                    async with self._autocommit() as session:
-                        hashes[entry.checkout_form_id], _ = await record_checks.stored_state(
-                            session, key, entry.checkout_form_id
-                        )
                 record_key = tracking_key(entry.carrier_id, entry.waybill)
                 message = self._message(entry.checkout_form_id, "tracking", record_key, item.raw, run, now)
-                if hashes[entry.checkout_form_id].get(("tracking", record_key)) != bytes.fromhex(
-                    message.content_sha256
-                ):
+                if stored.get((entry.checkout_form_id, record_key)) != _digest(message):
                     messages.append(message)
             final = item is not None and bool(item.statuses) and item.statuses[-1].code in FINAL_CODES
             given_up = now - entry.added_at > timedelta(days=self._settings.records_follow_days)

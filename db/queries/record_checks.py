@@ -229,3 +229,20 @@ async def due_reads(connection: AsyncConnection | AsyncSession, *, now: datetime
         {"now": now},
     )
     return int(result.scalar_one())
+
+
+async def tracking_hashes(
+    session: AsyncSession, token_id: UUID, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], bytes]:
+    """The stored content hash of each (checkout form id, tracking record key) that has one."""
+    if not keys:
+        return {}
+    result = await session.execute(
+        text(
+            "SELECT checkout_form_id, record_key, content_hash FROM order_records"
+            " WHERE token_id = :t AND kind = 'tracking' AND (checkout_form_id, record_key)"
+            " IN (SELECT * FROM unnest(CAST(:f AS text[]), CAST(:k AS text[])))"
+        ),
+        {"t": token_id, "f": [form for form, _ in keys], "k": [key for _, key in keys]},
+    )
+    return {(form, key): digest for form, key, digest in result.tuples()}
