@@ -18,6 +18,7 @@ from api.app import create_app
 from simulator.app import create_app as create_simulator
 from simulator.config import SimulatorConfig
 from tests.api.conftest import API_KEY, api_settings
+from tests.api.record_rows import store_fuzz_records
 from tests.api.rows import Rows
 
 FUZZ_USER = "fuzz-user"
@@ -37,6 +38,7 @@ async def _seed(database_url: str) -> None:
         await rows.order(token, minutes=None, bought_minutes=None)
         await rows.revision(token, form_id, "r1", minutes=1)
         await rows.sync_run(token, kind="journal", minutes=1)
+        await store_fuzz_records(database_url, token, FUZZ_USER, form_id)
     finally:
         await engine.dispose()
 
