@@ -6,9 +6,10 @@ only hint, reference/allegro/openapi-order-records.yaml and `allegro_api.records
   `lineItemsSent`, `invoice.required`) moved, or is seen for the first time, puts the order on the
   check list (`order_record_checks`); a reconcile or a resync puts every listed order with records on
   it again;
-- at the end of each journal run the due checks are read: the shipments and the invoices of the order,
-  two requests. An order shipped without a shipment yet, or asking for an invoice it does not have yet,
-  is checked again every `records_recheck_seconds` for `records_follow_days`;
+- at the end of each journal run the due checks are read: the shipments of an order that may have
+  parcels, the invoices of that order or of a paid one that asked for an invoice (one or two requests).
+  An order shipped without a shipment yet, or asking for an invoice it does not have yet, is checked
+  again every `records_recheck_seconds` for `records_follow_days`;
 - every waybill a shipments answer names goes on `pending_waybills` and its tracking is read (one request
   per carrier and 20 waybills) every `tracking_interval_seconds` until a final status (DELIVERED,
   RETURNED), or for `records_follow_days` at most.
@@ -29,6 +30,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from allegro_api import FormSnapshot, NotFound, UnexpectedResponse
@@ -136,8 +138,8 @@ class OrderRecords:
         self._known = False
 
     async def note(self, forms: Sequence[FormSnapshot], *, source: SnapshotSource) -> None:
-        """Put forms whose record fingerprint moved on the check list (a reconcile: every one with
-        records). Called before the forms are published, so a crash cannot lose the hint."""
+        """Put forms whose record fingerprint moved on the check list (a reconcile or a resync: every one
+        with records). Called before the forms are published, so a crash cannot lose the hint."""
         if not self._settings.records_enabled:
             return
         prints = {form.id: text for form in forms if (text := fingerprint(form)) is not None}
@@ -190,6 +192,19 @@ class OrderRecords:
 
     def _message(
         self, form_id: str, kind: RecordKind, key: str, document: bytes, run: SyncRun, now: datetime
+    ) -> OrderRecordMessage | None:
+        """The record's message; None (logged) for one the contract refuses (an id or key of a shape
+        Allegro does not use), which would otherwise fail every run."""
+        try:
+            return self._build(form_id, kind, key, document, run, now)
+        except ValidationError as exc:
+            log.warning(
+                "order %s: %s record %r not published: %s", form_id, kind, key, exc.errors()[0]["msg"]
+            )
+            return None
+
+    def _build(
+        self, form_id: str, kind: RecordKind, key: str, document: bytes, run: SyncRun, now: datetime
     ) -> OrderRecordMessage:
         return OrderRecordMessage.of(
             token_id=self._identity.token_id,
@@ -241,7 +256,7 @@ class OrderRecords:
             answers.append(("shipments", shipments.raw))
         if invoices is not None:
             answers.append(("invoices", invoices.raw))
-        messages = [self._message(form_id, kind, "", raw, run, now) for kind, raw in answers]
+        messages = [m for kind, raw in answers if (m := self._message(form_id, kind, "", raw, run, now))]
         await self._publish([m for m in messages if stored.get((m.kind, "")) != _digest(m)])
         waybills = [
             (s.model.carrier_id, s.model.waybill)
@@ -311,7 +326,9 @@ class OrderRecords:
             if item is not None:
                 record_key = tracking_key(entry.carrier_id, entry.waybill)
                 message = self._message(entry.checkout_form_id, "tracking", record_key, item.raw, run, now)
-                if stored.get((entry.checkout_form_id, record_key)) != _digest(message):
+                if message is not None and stored.get((entry.checkout_form_id, record_key)) != _digest(
+                    message
+                ):
                     messages.append(message)
             final = item is not None and bool(item.statuses) and item.statuses[-1].code in FINAL_CODES
             given_up = now - entry.added_at > timedelta(days=self._settings.records_follow_days)
