@@ -21,7 +21,9 @@ from core.settings import Settings, get_settings
 from core.version import VERSION
 
 DESCRIPTION = """\
-Links Allegro seller accounts (OAuth device flow) and serves the orders this service keeps forever.
+Links Allegro seller accounts (OAuth device flow) and serves the orders this service keeps forever, with
+their shipments, parcel tracking and invoices (`?include=shipments,tracking,invoices`), which Allegro
+purges with the order.
 
 Every `/v1` call needs `Authorization: Bearer <API key>` and is scoped by the path's `user_id`: another
 user's tokens and orders are answered with 404. Errors are `application/problem+json`.
@@ -83,7 +85,11 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
         redoc_url=None,
         openapi_tags=[
             {"name": "tokens", "description": "Linked Allegro accounts and their sync."},
-            {"name": "orders", "description": "Stored orders, revisions and exports."},
+            {
+                "name": "orders",
+                "description": "Stored orders, revisions and exports; their shipments, parcel tracking and "
+                "invoices, each with its history (`include`, `…/shipments`, `…/tracking`, `…/invoices`).",
+            },
             {"name": "sync history", "description": "Sync runs."},
             {"name": "health", "description": "Liveness, readiness, metrics (no key needed)."},
         ],
