@@ -24,6 +24,7 @@ class PollerMetrics:
     tokens_owned: Gauge
     dependency_up: Gauge
     runs_abandoned: Counter
+    records_published: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> PollerMetrics:
@@ -76,6 +77,12 @@ class PollerMetrics:
             runs_abandoned=Counter(
                 "poller_sync_runs_abandoned",
                 "Sync runs left running by a stopped or dead poller, closed as abandoned",
+                registry=registry,
+            ),
+            records_published=Counter(
+                "poller_order_records_published",
+                "Order records published (new contents): shipments, invoices, tracking",
+                ["kind"],
                 registry=registry,
             ),
         )

@@ -43,6 +43,7 @@ from db.queries import record_checks
 from db.queries.order_records import FINAL_CODES
 from db.queries.record_checks import DueCheck, DueWaybill
 from producers.access import AllegroAccess, TokenAccess
+from producers.metrics import PollerMetrics
 from producers.publisher import PollerPublisher
 from producers.runs import SyncRun
 from producers.snapshots import TokenIdentity
@@ -126,6 +127,7 @@ class OrderRecords:
         settings: PollerSettings,
         autocommit: async_sessionmaker[AsyncSession],
         publisher: PollerPublisher,
+        metrics: PollerMetrics | None = None,
     ) -> None:
         self._access = access
         self._token = token
@@ -133,6 +135,7 @@ class OrderRecords:
         self._settings = settings
         self._autocommit = autocommit
         self._publisher = publisher
+        self._metrics = metrics
         # When the next read is due, so a quiet journal poll costs no query; None with _known: nothing.
         self._due_at: datetime | None = None
         self._known = False
@@ -349,3 +352,6 @@ class OrderRecords:
             await self._publisher.publish_records(
                 [Record(m.key.encode(), m.encode(), route=m.route.encode()) for m in messages]
             )
+            if self._metrics is not None:
+                for message in messages:
+                    self._metrics.records_published.labels(kind=message.kind).inc()

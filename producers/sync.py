@@ -88,6 +88,7 @@ class TokenSync:
             settings=context.settings,
             autocommit=context.autocommit,
             publisher=context.publisher,
+            metrics=context.metrics,
         )
 
     async def refresh_if_expiring(self, now: datetime) -> None:

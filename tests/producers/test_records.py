@@ -16,6 +16,7 @@ from core.order_records import OrderRecordMessage, decode_order_record
 from core.settings import KafkaSettings
 from db.engine import asyncpg_dsn
 from db.queries.tokens import record_reconcile_request
+from producers.metrics import PollerMetrics
 from tests.processors.worker import consume_all
 from tests.producers.conftest import (
     Sim,
@@ -66,7 +67,8 @@ async def test_a_shipped_order_gets_its_records_read_and_a_waybill_is_tracked_to
     order = ids[0]
     untouched = next((i for i in quiet if i != order), None)
     token_id = await start_link(sim, db, user_id=f"user-{uuid.uuid4().hex[:6]}", seller_id=seller)
-    async with running_poller(settings):
+    metrics = PollerMetrics.create()
+    async with running_poller(settings, metrics=metrics):
         await wait_for(
             lambda: _active_and_backfilled(db, token_id), within=60, what="the backfill", every=0.3
         )
@@ -94,6 +96,11 @@ async def test_a_shipped_order_gets_its_records_read_and_a_waybill_is_tracked_to
         if untouched is not None:
             assert not [m for m in messages if m.checkout_form_id == untouched]
         assert (order, "DHL", "W-REC-1") in await _pending(poller_database_url, token_id)
+        published = {
+            kind: metrics.registry.get_sample_value("poller_order_records_published_total", {"kind": kind})
+            for kind in ("shipments", "invoices", "tracking")
+        }
+        assert all(count and count >= 1 for count in published.values()), published
 
     # Stopped: the carrier delivers meanwhile. A new poller finds the waybill on the persisted list.
     await sim.control(
