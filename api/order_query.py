@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query
@@ -32,10 +32,6 @@ def _check_range(name: str, gte: datetime | None, lte: datetime | None) -> Field
             loc=["query", f"{name}_gte"], msg=f"{name}_gte must not be after {name}_lte", type="range_order"
         )
     return None
-
-
-def _days_ago(days: int | None) -> datetime | None:
-    return None if days is None else datetime.now(UTC) - timedelta(days=days)
 
 
 async def order_query(
@@ -81,11 +77,7 @@ async def order_query(
         updated_at_gte=updated_at_gte,
         updated_at_lte=updated_at_lte,
         buyer_login=buyer_login,
-        shipped_undelivered_before=(
-            None
-            if undelivered_after_days is None
-            else datetime.now(UTC) - timedelta(days=undelivered_after_days)
-        ),
+        undelivered_after_days=undelivered_after_days,
     )
     return OrderQuery(user_id=user_id, filters=filters, sort=_SORT_KEYS[sort])
 

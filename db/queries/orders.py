@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
@@ -39,8 +39,9 @@ class OrderFilters:
     updated_at_gte: datetime | None = None
     updated_at_lte: datetime | None = None
     buyer_login: str | None = None
-    # Shipped at or before this instant and not delivered (db.queries.order_records.undelivered_condition).
-    shipped_undelivered_before: datetime | None = None
+    # Shipped at least this many days ago and not delivered (db.queries.order_records.undelivered_condition).
+    # Days, not an instant, so that the filter (and a page cursor bound to it) stays the same across pages.
+    undelivered_after_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +135,9 @@ def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElemen
             conditions.append(column >= gte)
         if lte is not None:
             conditions.append(column <= lte)
-    if filters.shipped_undelivered_before is not None:
-        conditions.append(
-            undelivered_condition(Order.token_id, Order.checkout_form_id, filters.shipped_undelivered_before)
-        )
+    if filters.undelivered_after_days is not None:
+        cutoff = datetime.now(UTC) - timedelta(days=filters.undelivered_after_days)
+        conditions.append(undelivered_condition(Order.token_id, Order.checkout_form_id, cutoff))
     return conditions
 
 

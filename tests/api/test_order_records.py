@@ -131,6 +131,16 @@ async def test_shipped_but_not_delivered_after_n_days(
     assert await undelivered(7) == {half}
     assert await undelivered(1) == {half, untracked}
     assert await undelivered(30) == set()
+    # Paged one by one: the cursor holds across pages of the filtered list.
+    first = await client.get(f"/v1/users/{user_id}/orders", params={"undelivered_after_days": 1, "limit": 1})
+    cursor = first.json()["next_cursor"]
+    assert cursor is not None
+    second = await client.get(
+        f"/v1/users/{user_id}/orders", params={"undelivered_after_days": 1, "limit": 1, "cursor": cursor}
+    )
+    assert second.status_code == 200, second.text
+    paged = {item["checkout_form_id"] for page in (first, second) for item in page.json()["items"]}
+    assert paged == {half, untracked} and second.json()["next_cursor"] is None
 
 
 async def test_exports_carry_the_records(
