@@ -8,13 +8,14 @@ import io
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import asyncpg
 import orjson
 from fastapi import Query
 
 from api.problems import FieldError, ProblemError
 from api.rendering import CSV_COLUMNS, csv_lines, order_document
 from core.order_records import RECORD_KINDS, RecordKind, split_tracking_key
-from db.queries.order_records import StoredRecord, StoredVersion
+from db.queries.order_records import StoredRecord, StoredVersion, records_of_orders
 from db.queries.orders import OrderView
 
 IncludeParam = Annotated[
@@ -133,3 +134,18 @@ def csv_with_records(
 def csv_header_with_records(include: Sequence[RecordKind]) -> bytes:
     """The CSV header with the record columns asked for."""
     return csv_text([[*CSV_COLUMNS, *(kind for kind in RECORD_CSV_COLUMNS if kind in include)]])
+
+
+async def with_records(
+    reads: asyncpg.Pool,
+    rows: Sequence[OrderView],
+    documents: Sequence[dict[str, Any]],
+    include: Sequence[RecordKind],
+) -> list[dict[str, Any]]:
+    """The order documents of `rows` (same order) with their records, read in one query."""
+    records = await records_of_orders(reads, [(row.token_id, row.checkout_form_id) for row in rows], include)
+    grouped = group_by_order(records)
+    return [
+        document | records_members(grouped.get((row.token_id, row.checkout_form_id), []), include)
+        for row, document in zip(rows, documents, strict=True)
+    ]

@@ -14,10 +14,10 @@ from api.cursors import InvalidCursor, query_hash
 from api.deps import CheckoutFormId, ConfigDep, Limit, ReadPoolDep, SessionDep, TokenFilter, UserId, v1_router
 from api.order_query import OrderQueryDep
 from api.problems import FieldError, ProblemError, problem_responses
-from api.record_views import IncludeParam, parse_include, records_members
+from api.record_views import IncludeParam, parse_include, records_members, with_records
 from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
-from api.schemas.orders import OrderPage, RevisionList
-from api.schemas.records import OrderWithRecordsOut
+from api.schemas.orders import RevisionList
+from api.schemas.records import OrderWithRecordsOut, OrderWithRecordsPage
 from db.queries.order_records import records_of_orders
 from db.queries.orders import Keyset, OrderView, get_order, list_orders_page, list_revisions
 
@@ -33,15 +33,23 @@ Cursor = Annotated[
 
 @router.get(
     "/orders",
-    response_model=OrderPage,
+    response_model=OrderWithRecordsPage,
     response_class=RawJSONResponse,
     summary="List orders (keyset pagination)",
     responses=problem_responses(400, 401, 422),
 )
 async def list_orders(
-    query: OrderQueryDep, config: ConfigDep, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+    query: OrderQueryDep,
+    config: ConfigDep,
+    session: SessionDep,
+    reads: ReadPoolDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    include: IncludeParam = None,
 ) -> RawJSONResponse:
-    """Newest first by `sort`; rows inserted while paging never shift or repeat the following pages."""
+    """Newest first by `sort`; rows inserted while paging never shift or repeat the following pages.
+    `include` adds each order's records, as on `GET …/orders/{id}`."""
+    kinds = parse_include(include)
     scope = query_hash(user_id=query.user_id, sort=query.sort, filters=query.filters)
     after = None
     if cursor is not None:
@@ -59,7 +67,10 @@ async def list_orders(
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = config.cursors.encode(Keyset(last.sort_value(query.sort), last.id), query=scope)
-    body = {"items": [order_document(row) for row in rows], "next_cursor": next_cursor}
+    items = [order_document(row) for row in rows]
+    if kinds:
+        items = await with_records(reads, rows, items, kinds)
+    body = {"items": items, "next_cursor": next_cursor}
     return RawJSONResponse(json_bytes(body))
 
 

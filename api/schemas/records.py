@@ -60,3 +60,10 @@ class OrderWithRecordsOut(OrderOut):
     )
     invoices: RecordOut | None = Field(default=None, description="With include=invoices; null: none stored.")
     tracking: list[RecordOut] | None = Field(default=None, description="With include=tracking: per waybill.")
+
+
+class OrderWithRecordsPage(BaseModel):
+    """One keyset page of orders (`OrderPage`), each with the records `include` asked for."""
+
+    items: list[OrderWithRecordsOut]
+    next_cursor: str | None = Field(description="None on the last page.")

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from api.schemas.records import OrderWithRecordsOut, RecordList
+from api.schemas.records import OrderWithRecordsOut, OrderWithRecordsPage, RecordList
 from tests.api.record_rows import INVOICES, shipments_text, store, tracking_text
 from tests.api.rows import Rows
 
@@ -51,6 +51,10 @@ async def test_include_adds_the_records_exactly_as_stored_and_each_kind_has_its_
     only = (await client.get(f"/v1/users/{user_id}/orders/{form}", params={"include": "invoices"})).json()
     assert "invoices" in only and "shipments" not in only and "tracking" not in only
 
+    page = await client.get(f"/v1/users/{user_id}/orders", params={"include": "invoices"})
+    [item] = OrderWithRecordsPage.model_validate_json(page.content).items
+    assert item.invoices is not None and item.invoices.document == orjson.loads(INVOICES)
+    assert "shipments" not in page.json()["items"][0]
     listed = await client.get(f"/v1/users/{user_id}/orders/{form}/shipments")
     history = RecordList.model_validate_json(listed.content)
     assert [item.document for item in history.items] == [orjson.loads(second)]
@@ -69,6 +73,7 @@ async def test_include_adds_the_records_exactly_as_stored_and_each_kind_has_its_
         ("/orders", {"undelivered_after_days": "-1"}),
         ("/orders", {"undelivered_after_days": "soon"}),
         ("/orders/export", {"include": "everything"}),
+        ("/orders", {"include": "labels"}),
     ],
 )
 async def test_bad_record_parameters_are_problem_documents(
