@@ -73,9 +73,9 @@ def plan_batch(
     }
     new_contents = 0
     for content, row in firsts.items():
-        key = content[:2]
+        key = content.order
         state = stored.get(key)
-        if content in known or (state is not None and state.content_hash == content[3]):
+        if content in known or (state is not None and state.content_hash == content.content_hash):
             continue
         new_contents += 1
         if state is None:

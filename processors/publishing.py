@@ -51,14 +51,8 @@ def change_record(change: ChangedOrder) -> Record:
         superseded_at=change.superseded_at,
         superseded_by=change.superseded_by,
         missing_upstream_since=change.missing_upstream_since,
-        bought_at=change.bought_at,
-        status=change.status,
-        fulfillment_status=change.fulfillment_status,
-        buyer_login=change.buyer_login,
-        total_amount=change.total_amount,
-        currency=change.currency,
-        line_item_ids=change.line_item_ids,
         first_seen_at=change.first_seen_at,
+        fields=change.fields,
     )
     return Record(order_key(change.token_id, change.checkout_form_id).encode(), value)
 
