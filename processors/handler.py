@@ -44,15 +44,13 @@ from db.queries.sink import (
     ChangedOrder,
     ChangeKey,
     ContentKey,
-    Fetched,
     Gone,
     NewRevision,
     OrderKey,
     OrderRow,
-    StoredState,
 )
 from processors.messages import DeadLetter, RawMessage
-from processors.newness import first_copies, plan_batch
+from processors.newness import disproved_marks, first_copies, plan_batch
 from processors.publishing import Publisher, change_record, dead_letter_records, revision_record
 
 # Errors PostgreSQL raises because of what a row holds, not because of the connection or the server.
@@ -146,7 +144,7 @@ async def store_batch(
     known = await sink.fetch_stored_contents(conn, unsure)
     plan = plan_batch(firsts, stored, known, len(rows))
     upserts = list(plan.current.values())
-    disproved = _disproved_marks(rows, stored, {r.key for r in upserts})
+    disproved = disproved_marks(rows, stored, {r.key for r in upserts})
     outcome = StoreOutcome(skipped=plan.skipped)
     async with conn.transaction():
         result = await sink.upsert_orders(conn, upserts, stored, plan.first_seen)
@@ -171,22 +169,6 @@ async def store_batch(
     outcome.revisions = [_new_revision(firsts[k], token_id=k.token_id) for k in new_revisions]
     outcome.outbox_entries = [entry] if entry is not None else []
     return outcome
-
-
-def _disproved_marks(
-    rows: Sequence[OrderRow], stored: dict[OrderKey, StoredState], upserted: set[OrderKey]
-) -> list[Fetched]:
-    """The latest fetch of each marked order that a form fetched after the mark answers again,
-    with content already stored (an upserted newer version clears the marks itself). Re-deliveries of
-    snapshots fetched before the mark disprove nothing."""
-    latest: dict[OrderKey, datetime] = {}
-    for row in rows:
-        key = row.key
-        state = stored.get(key)
-        if state is None or state.marked_at is None or key in upserted or row.fetched_at <= state.marked_at:
-            continue
-        latest[key] = max(latest.get(key, row.fetched_at), row.fetched_at)
-    return [Fetched(key.token_id, key.checkout_form_id, fetched_at) for key, fetched_at in latest.items()]
 
 
 def _new_revision(row: OrderRow, *, token_id: UUID) -> NewRevision:

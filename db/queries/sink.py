@@ -224,6 +224,17 @@ def _changed(record: asyncpg.Record, *, change: str, order_json: str) -> Changed
     )
 
 
+# Gone marks a fetch of the form at `{0}.fetched_at` disproves: a missing-upstream mark, or a superseded
+# mark without a successor (a merge that names its successor stays), set before that fetch. Every statement
+# that clears marks uses these; `_MARKED_AT` is what the caller's rule compares a fetch with
+# (`processors.newness.disproved_marks`).
+_MARKED_AT = "GREATEST(o.missing_upstream_since, CASE WHEN o.superseded_by IS NULL THEN o.superseded_at END)"
+_CLEAR_MARKS = """superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < {0}.fetched_at
+            THEN NULL ELSE o.superseded_at END,
+        missing_upstream_since = CASE WHEN o.missing_upstream_since < {0}.fetched_at THEN NULL
+            ELSE o.missing_upstream_since END"""
+
+
 # The key lookups below are LATERAL subqueries ending in LIMIT 1, so PostgreSQL probes the index once per
 # key (a nested loop) instead of flattening them into a join: flattened, PostgreSQL chose a merge join
 # that read every stored order of the batch's sellers, a cost growing with the backup's size.
@@ -236,9 +247,8 @@ async def fetch_stored_state(
     if not keys:
         return {}
     records = await conn.fetch(
-        """SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash,
-            GREATEST(o.missing_upstream_since,
-                CASE WHEN o.superseded_by IS NULL THEN o.superseded_at END) AS marked_at
+        f"""SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash,
+            {_MARKED_AT} AS marked_at
         FROM unnest($1::uuid[], $2::text[]) AS k(token_id, checkout_form_id)
         CROSS JOIN LATERAL (SELECT * FROM orders o
             WHERE o.token_id = k.token_id AND o.checkout_form_id = k.checkout_form_id LIMIT 1) AS o""",
@@ -324,10 +334,7 @@ WITH s AS ({_SENT}), ins AS (
         order_data = nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, source = s.source,
         last_synced_at = s.fetched_at,
         -- Fetched after it was marked gone, the form answers again: a mark without a successor goes.
-        superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < s.fetched_at THEN NULL
-            ELSE o.superseded_at END,
-        missing_upstream_since = CASE WHEN o.missing_upstream_since < s.fetched_at THEN NULL
-            ELSE o.missing_upstream_since END
+        {_CLEAR_MARKS.format("s")}
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
         AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash
@@ -506,15 +513,11 @@ async def clear_disproved_marks(conn: asyncpg.Connection, fetched: Sequence[Fetc
         return []
     records = await conn.fetch(
         f"""UPDATE orders AS o SET
-            superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < f.fetched_at THEN NULL
-                ELSE o.superseded_at END,
-            missing_upstream_since = CASE WHEN o.missing_upstream_since < f.fetched_at THEN NULL
-                ELSE o.missing_upstream_since END,
+            {_CLEAR_MARKS.format("f")},
             last_synced_at = GREATEST(o.last_synced_at, f.fetched_at)
         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS f(token_id, checkout_form_id, fetched_at)
         WHERE o.token_id = f.token_id AND o.checkout_form_id = f.checkout_form_id
-            AND (o.missing_upstream_since < f.fetched_at
-                OR (o.superseded_by IS NULL AND o.superseded_at < f.fetched_at))
+            AND {_MARKED_AT} < f.fetched_at
         RETURNING {_CHANGED_COLUMNS}, {_DOCUMENT.format("o")} AS order_json""",
         [f.token_id for f in fetched],
         [f.checkout_form_id for f in fetched],
