@@ -167,6 +167,16 @@ ORDER_FIELDS: tuple[OrderField, ...] = (
         "The form's line item ids, which survive a merge of forms.",
         shown=False,
     ),
+    OrderField(
+        "delivery_method_name",
+        str | None,
+        member("delivery", "method", "name"),
+        Text(),
+        "text",
+        "The delivery method the buyer chose, as Allegro names it.",
+        ("Allegro Paczkomaty InPost",),
+        filter="delivery_method",
+    ),
 )
 
 # The order's members that are not read off its form, by group, named alike in every layer (the columns
