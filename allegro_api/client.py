@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import TypedDict, Unpack
 from urllib.parse import quote
@@ -174,32 +174,6 @@ class AllegroClient:
         response = await self._get("/order/events", params, access_token, governor_key)
         return parse_event_page(response.content).events
 
-    async def iter_events(
-        self,
-        *,
-        access_token: str,
-        from_id: str | None = None,
-        types: Iterable[str] = (),
-        limit: int = MAX_EVENTS_PAGE,
-        governor_key: Hashable | None = None,
-    ) -> AsyncIterator[list[OrderEvent]]:
-        """Pages of events until a short page; persist each page before asking for the next."""
-        type_list = list(types)
-        cursor = from_id
-        while True:
-            page = await self.events(
-                access_token=access_token,
-                from_id=cursor,
-                types=type_list,
-                limit=limit,
-                governor_key=governor_key,
-            )
-            if page:
-                yield page
-                cursor = page[-1].id
-            if len(page) < limit:
-                return
-
     async def checkout_forms(
         self,
         offset: int = 0,
@@ -213,35 +187,6 @@ class AllegroClient:
         params = checkout_form_params(offset, limit, filters)
         response = await self._get("/order/checkout-forms", params, access_token, governor_key)
         return CheckoutFormPage.from_json(response.content, offset=offset, limit=limit)
-
-    async def iter_checkout_forms(
-        self,
-        *,
-        access_token: str,
-        start_offset: int = 0,
-        page_size: int = MAX_FORMS_PAGE,
-        governor_key: Hashable | None = None,
-        **filters: Unpack[CheckoutFormFilters],
-    ) -> AsyncIterator[CheckoutFormPage]:
-        """Pages until the list is exhausted; raises ClientSideLimitError rather than pass offset 10,000."""
-        offset = start_offset
-        total_count: int | None = None
-        while True:
-            limit = min(page_size, MAX_LIST_DEPTH - offset)
-            if limit < 1:
-                raise ClientSideLimitError(
-                    f"the list holds more than {MAX_LIST_DEPTH} forms; split the boughtAt window",
-                    offset=offset,
-                    limit=page_size,
-                    total_count=total_count,
-                )
-            page = await self.checkout_forms(
-                offset, limit, access_token=access_token, governor_key=governor_key, **filters
-            )
-            yield page
-            if page.is_last:
-                return
-            offset, total_count = page.next_offset, page.total_count
 
     async def checkout_form(
         self, form_id: str, *, access_token: str, governor_key: Hashable | None = None

@@ -18,6 +18,7 @@ from api.resources import AppConfig, open_resources
 from api.routes import export, health, history, orders, tokens
 from core.runtime import freeze_start_up_objects
 from core.settings import Settings, get_settings
+from core.version import VERSION
 
 DESCRIPTION = """\
 Links Allegro seller accounts (OAuth device flow) and serves the orders this service keeps forever.
@@ -74,7 +75,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
 
     app = BackupApi(
         title="Allegro Orders Backup",
-        version="1.0.0",
+        version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
         # FastAPI's own pages load their assets from CDNs; install_local_docs serves them from here.

@@ -12,7 +12,7 @@ import orjson
 from fastapi.responses import JSONResponse
 
 from core.order_fields import KEY, SHOWN_NAMES, STORED, VERSION, decimal_text
-from db.queries.orders import OrderRow, RevisionRow
+from db.queries.orders import OrderView, RevisionRow
 
 # The order document's members in order (the form's last).
 CSV_COLUMNS = (*KEY, *VERSION, *SHOWN_NAMES, *STORED, "order")
@@ -28,7 +28,7 @@ class RawJSONResponse(JSONResponse):
         return content
 
 
-def order_document(row: OrderRow, *, one_line: bool = False) -> dict[str, Any]:
+def order_document(row: OrderView, *, one_line: bool = False) -> dict[str, Any]:
     """The API shape of an order (OrderOut), the form as a fragment of its stored text (`one_line`:
     line breaks between its tokens become spaces)."""
     return {
@@ -63,7 +63,7 @@ def json_bytes(document: Any) -> bytes:
     return orjson.dumps(document, default=decimal_text)
 
 
-def ndjson_lines(rows: Sequence[OrderRow]) -> bytes:
+def ndjson_lines(rows: Sequence[OrderView]) -> bytes:
     """One JSON document per order, newline-terminated.
 
     A form is its text as Allegro sent it; should that text hold line breaks, they are whitespace
@@ -86,7 +86,7 @@ def csv_header() -> bytes:
     return _csv_lines([CSV_COLUMNS])
 
 
-def csv_lines(rows: Sequence[OrderRow]) -> bytes:
+def csv_lines(rows: Sequence[OrderView]) -> bytes:
     """CSV rows; the form goes in the last column as JSON text."""
     return _csv_lines(
         [

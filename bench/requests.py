@@ -28,7 +28,7 @@ from core.crypto import KeyRing
 from core.settings import Settings, get_settings
 from core.topics import ensure_topics, topic_specs
 from db.queries import token_sync
-from producers.access import TokenSession
+from producers.access import TokenAccess
 from producers.app import sync_context
 from producers.linking import complete_link
 from producers.metrics import PollerMetrics
@@ -101,7 +101,7 @@ async def _measure(orders: int) -> dict[str, object]:
             async with context.sessions() as session:
                 state = await token_sync.load_token(session, token_id)
             assert state is not None and state.access_token is not None  # noqa: S101
-            token = TokenSession(
+            token = TokenAccess(
                 context.access, token_id, keyring.open(state.access_token), state.access_expires_at
             )
             sync = TokenSync(context, state, token)

@@ -114,7 +114,7 @@ def worker_env(kafka: KafkaSettings, database_url: str, data_dir: Path) -> dict[
         "DATABASE__URL": database_url,
         "PROCESSOR__APP_ID": f"w{uuid.uuid4().hex[:8]}",
         "PROCESSOR__DATA_DIR": str(data_dir),
-        "PROCESSOR__WEB_PORT": str(free_port()),
+        "PROCESSOR__METRICS_PORT": str(free_port()),
     }
 
 

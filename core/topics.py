@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixed
 
 from core.settings import KafkaSettings
 
@@ -141,8 +142,8 @@ async def read_topic_configs(
     A topic created a moment ago may not be known to the broker that answers yet, so an empty or
     failed answer is retried for up to `wait_seconds`.
     """
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while True:
+
+    async def read() -> tuple[dict[str, str], bool]:
         responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
         configs: dict[str, str] = {}
         failed = False
@@ -152,9 +153,17 @@ async def read_topic_configs(
                 failed = failed or resource[0] != 0
                 for entry in resource[4]:
                     configs[entry[0]] = entry[1]
-        if (configs and not failed) or asyncio.get_running_loop().time() > deadline:
-            return configs
-        await asyncio.sleep(0.1)
+        return configs, failed
+
+    retrying = AsyncRetrying(
+        retry=retry_if_result(lambda answer: not answer[0] or answer[1]),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_fixed(0.1),
+        # Out of time: what the last answer held (possibly nothing).
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else ({}, True),
+    )
+    answer: tuple[dict[str, str], bool] = await retrying(read)
+    return answer[0]
 
 
 async def partition_ids(bootstrap_servers: str, topic: str) -> list[int]:

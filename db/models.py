@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.order_fields import ORDER_FIELDS
+from core.states import SyncKind, SyncStatus, TokenStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -36,25 +37,15 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TOKEN_STATUSES = (
-    "pending",
-    "active",
-    "needs_reauth",
-    "unlinked",
-    "link_expired",
-    "link_denied",
-    "access_denied",
-    # a link request for an account the user had already linked: that token took the new credentials
-    "relinked",
-)
-SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
-SYNC_STATUSES = ("running", "finished", "failed", "abandoned")
+TOKEN_STATUSES = tuple(TokenStatus)
+SYNC_KINDS = tuple(SyncKind)
+SYNC_STATUSES = tuple(SyncStatus)
 
 Timestamp = DateTime(timezone=True)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Base(DeclarativeBase):

@@ -12,6 +12,7 @@ from core.settings import Settings, get_settings
 from core.topics import bootstrap
 from core.waiting import retry_until_available
 from processors.app import create_app
+from processors.faust_internals import worker_argv
 
 
 def asks_for_help(argv: list[str]) -> bool:
@@ -40,14 +41,8 @@ def main() -> None:
         asyncio.run(
             retry_until_available(lambda: bootstrap(settings.kafka), what="creating the Kafka topics")
         )
-    if "worker" in sys.argv and not any(arg.startswith("--with") for arg in sys.argv):
-        # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
-        # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.
-        sys.argv.append("--without-web")
-    if settings.log_json and "worker" in sys.argv and not {"-q", "--quiet", "--no-quiet"} & set(sys.argv):
-        # Faust prints a coloured start-up banner on stdout; with JSON logs that would be the one thing in
-        # the process's output that is not a JSON line. Our logs do not go through Faust's output.
-        sys.argv.insert(sys.argv.index("worker"), "--quiet")
+    # Faust's CLI reads sys.argv itself: no web server, no banner (processors.faust_internals).
+    sys.argv[:] = worker_argv(sys.argv, json_logs=settings.log_json)
     app = create_app(settings)
     # The worker holds nothing between batches, so rarer young collections cost it no memory and make
     # the agent faster (docs/PERFORMANCE.md).

@@ -7,7 +7,7 @@ merged/purged forms, link successors, and record an outbox row; after the commit
 to `allegro.order-revisions` and changes to `allegro.orders`, wait for the acks, delete the outbox row.
 What is published is built from the very rows written, so a replay of the topics rebuilds them exactly.
 
-Plain async functions over an asyncpg pool and a `Publisher`; no Faust here, so the same code runs under
+Plain async functions over an asyncpg pool and a `RecordPublisher`; no Faust here, so the same code runs under
 the Faust agent, a plain aiokafka consumer and the tests.
 
 Delivery: the caller acks the batch's offsets only after `handle_snapshot_batch` returned. Everything it
@@ -51,7 +51,7 @@ from db.queries.sink import (
 )
 from processors.messages import DeadLetter, RawMessage
 from processors.newness import disproved_marks, first_copies, plan_batch
-from processors.publishing import Publisher, change_record, dead_letter_records, revision_record
+from processors.publishing import RecordPublisher, change_record, dead_letter_records, revision_record
 
 # Errors PostgreSQL raises because of what a row holds, not because of the connection or the server.
 DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -265,7 +265,7 @@ class Topics:
 
 async def publish_outcome(
     pool: asyncpg.Pool,
-    publisher: Publisher,
+    publisher: RecordPublisher,
     topics: Topics,
     changes: Sequence[ChangedOrder],
     revisions: Sequence[NewRevision],
@@ -307,7 +307,7 @@ class StoredBatch:
 
 async def store_snapshot_batch(
     pool: asyncpg.Pool,
-    publisher: Publisher,
+    publisher: RecordPublisher,
     messages: Sequence[RawMessage],
     *,
     topics: Topics,
@@ -337,7 +337,7 @@ async def store_snapshot_batch(
 
 async def handle_snapshot_batch(
     pool: asyncpg.Pool,
-    publisher: Publisher,
+    publisher: RecordPublisher,
     messages: Sequence[RawMessage],
     *,
     topics: Topics,
@@ -363,7 +363,9 @@ async def handle_snapshot_batch(
     return stored.report
 
 
-async def publish_outbox_entry(pool: asyncpg.Pool, publisher: Publisher, topics: Topics, entry: int) -> None:
+async def publish_outbox_entry(
+    pool: asyncpg.Pool, publisher: RecordPublisher, topics: Topics, entry: int
+) -> None:
     """Publish what one outbox row stands for, from the current rows, then delete it."""
     async with pool.acquire() as conn:
         payload = await conn.fetchval("SELECT payload FROM publish_outbox WHERE id = $1", entry)
@@ -390,7 +392,7 @@ def _hash_of(entry: list[Any]) -> bytes | None:
 
 
 async def drain_outbox(
-    pool: asyncpg.Pool, publisher: Publisher, topics: Topics, *, up_to: int | None = None
+    pool: asyncpg.Pool, publisher: RecordPublisher, topics: Topics, *, up_to: int | None = None
 ) -> int:
     """Publish the outbox rows left behind (a crash came between commit and publish), those with ids up to
     `up_to` when given; returns the count."""

@@ -14,18 +14,18 @@ from core.sending import Record, send_all
 from db.queries.sink import ChangedOrder, NewRevision
 from processors.messages import DeadLetter
 
-__all__ = ["AIOKafkaPublisher", "Publisher", "Record"]
+__all__ = ["KafkaRecordPublisher", "Record", "RecordPublisher"]
 
 
-class Publisher(Protocol):
+class RecordPublisher(Protocol):
     """Sends records and returns only once the broker has acknowledged every one of them."""
 
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
         """Send all records; raise if any of them is not acknowledged."""
 
 
-class AIOKafkaPublisher:
-    """A `Publisher` over one shared aiokafka producer (acks=all, idempotent)."""
+class KafkaRecordPublisher:
+    """A `RecordPublisher` over one shared aiokafka producer (acks=all, idempotent)."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer

@@ -23,7 +23,7 @@ from producers.keys import RotationReport, rotate_keys
 from producers.membership import create_membership_consumer
 from producers.metrics import PollerMetrics
 from producers.poller import Poller
-from producers.publisher import Publisher, create_producer
+from producers.publisher import PollerPublisher, create_poller_producer
 from producers.sync import SyncContext
 from producers.worker import poller_identity
 
@@ -50,11 +50,11 @@ async def sync_context(
     allegro = settings.allegro
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     http = httpx.AsyncClient(timeout=allegro.timeout_seconds, limits=limits)
-    producer = create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
-    publisher = Publisher(
+    producer = create_poller_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
+    publisher = PollerPublisher(
         producer,
         settings.kafka,
-        renew=lambda: create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms),
+        renew=lambda: create_poller_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms),
     )
     governor = SharedBudget(allegro.requests_per_minute)
 

@@ -29,7 +29,7 @@ T = TypeVar("T")
 SPENT_PRODUCER = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
 
-def create_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
+def create_poller_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
     """The poller's producer (see `core.sending.create_producer`)."""
     return sending.create_producer(
         settings,
@@ -39,7 +39,7 @@ def create_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000
     )
 
 
-class Publisher:
+class PollerPublisher:
     """Sends snapshots and sync-run records to their topics.
 
     A producer that a broker answered with `SPENT_PRODUCER` is replaced by a new one from `renew`

@@ -28,7 +28,7 @@ from core.logging import log_context
 from core.settings import PollerSettings
 from db.queries import run_ends, token_sync
 from db.queries.token_sync import TokenState
-from producers.access import TokenSession
+from producers.access import TokenAccess
 from producers.sync import SyncContext, TokenSync, cursor_expired
 from producers.windows import IncompleteWalk
 
@@ -83,13 +83,13 @@ async def _loop(context: SyncContext, token_id: UUID, wake: asyncio.Event) -> No
                 await _close_earlier_runs(context, token_id)
                 taken_over = True
             if sync is None:
-                session = TokenSession(
+                token = TokenAccess(
                     context.access,
                     token_id,
                     context.access.keyring.open(state.access_token),
                     state.access_expires_at,
                 )
-                sync = TokenSync(context, state, session)
+                sync = TokenSync(context, state, token)
             await cycle(context, sync, state)
             if state.status == "access_denied":
                 await _restore_access(context, token_id)

@@ -16,7 +16,7 @@ from api.order_query import OrderQueryDep
 from api.problems import FieldError, ProblemError, problem_responses
 from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
 from api.schemas.orders import OrderOut, OrderPage, RevisionList
-from db.queries.orders import Keyset, OrderRow, get_order, list_orders_page, list_revisions
+from db.queries.orders import Keyset, OrderView, get_order, list_orders_page, list_revisions
 
 router = v1_router("orders")
 
@@ -62,7 +62,7 @@ async def list_orders(
 
 async def _find_order(
     reads: ReadPoolDep, user_id: str, checkout_form_id: str, token_id: TokenFilter
-) -> OrderRow:
+) -> OrderView:
     order = await get_order(reads, user_id=user_id, checkout_form_id=checkout_form_id, token_id=token_id)
     if order is None:
         raise ProblemError(404, f"no order {checkout_form_id} for user {user_id}")

@@ -13,8 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, create_model
 
-from api.schemas.common import SyncKind, SyncStatus
 from core.order_fields import SHOWN, OrderField
+from core.states import SyncKind, SyncStatus
 
 CHECKOUT_FORM_DESCRIPTION = "The checkout form exactly as Allegro returned it."
 

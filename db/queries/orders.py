@@ -51,7 +51,7 @@ _BOUGHT_AT = SHOWN_NAMES.index("bought_at")
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRow:
+class OrderView:
     """One stored order with its form as JSON text; `fields` holds the order's fields the API shows, in
     `core.order_fields.SHOWN` order."""
 
@@ -88,7 +88,7 @@ class RevisionRow:
 
 _COLUMNS = Order.__table__.c
 _BOUGHT_AT_COLUMN = _COLUMNS.bought_at
-# The columns of `OrderRow` but its fields, in its order; the order's shown fields follow them.
+# The columns of `OrderView` but its fields, in its order; the order's shown fields follow them.
 _HEAD = ("id", *KEY, *VERSION, *STORED)
 _ORDER_COLUMNS = (
     *(_COLUMNS[name] for name in _HEAD),
@@ -97,9 +97,9 @@ _ORDER_COLUMNS = (
 )
 
 
-def _order_row(row: Sequence[Any]) -> OrderRow:
+def _order_row(row: Sequence[Any]) -> OrderView:
     split = len(_HEAD) + 1  # the head's columns and the form's text
-    return OrderRow(tuple(row[split:]), *row[:split])
+    return OrderView(tuple(row[split:]), *row[:split])
 
 
 def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElement[bool]]:
@@ -156,7 +156,7 @@ async def list_orders_page(
     sort: SortKey,
     after: Keyset | None,
     limit: int,
-) -> list[OrderRow]:
+) -> list[OrderView]:
     """Up to `limit` orders of the user after the keyset, newest first."""
     statement = order_page_statement(user_id=user_id, filters=filters, sort=sort, after=after, limit=limit)
     result = await session.execute(statement)
@@ -184,7 +184,7 @@ async def get_order(
     user_id: str,
     checkout_form_id: str,
     token_id: UUID | None = None,
-) -> OrderRow | None:
+) -> OrderView | None:
     """One order of the user; with several tokens holding the id, the most recently updated one."""
     row = await connection.fetchrow(GET_ORDER_SQL, user_id, checkout_form_id, token_id)
     return _order_row(tuple(row)) if row is not None else None
@@ -213,7 +213,7 @@ async def list_revisions(
 
 async def stream_orders(
     connection: AsyncConnection, *, user_id: str, filters: OrderFilters, sort: SortKey, batch_size: int
-) -> AsyncIterator[Sequence[OrderRow]]:
+) -> AsyncIterator[Sequence[OrderView]]:
     """Every matching order in list order, in batches, through a server-side cursor (constant memory)."""
     statement = _ordered_orders(user_id, filters, sort).execution_options(yield_per=batch_size)
     result = await connection.stream(statement)

@@ -54,7 +54,7 @@ class TokenView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PendingLink:
+class NewLink:
     """What the device flow returned, with the device code already sealed."""
 
     sealed_device_code: str
@@ -85,7 +85,7 @@ _SECRET_FIELDS: dict[str, Any] = {
 }
 
 
-async def create_pending_token(session: AsyncSession, *, user_id: str, link: PendingLink) -> TokenView:
+async def create_pending_token(session: AsyncSession, *, user_id: str, link: NewLink) -> TokenView:
     """Insert a `pending` row for a device flow that the poller will complete."""
     statement = (
         insert(UserToken)

@@ -61,7 +61,7 @@ class Fleet:
         if name.startswith("worker"):
             # one consumer group (the app id), a state folder and metrics port per worker
             env["PROCESSOR__DATA_DIR"] = str(self.workdir / name)
-            env["PROCESSOR__WEB_PORT"] = str(free_port())
+            env["PROCESSOR__METRICS_PORT"] = str(free_port())
             args = ["processors", "worker"]
         elif name.startswith("poller"):
             args = ["producers"]

@@ -16,7 +16,7 @@ from api.schemas.orders import OrderOut
 from core.contract import OrderChange, SnapshotEnvelope
 from core.order_fields import NAMES, ORDER_FIELDS, SHOWN_NAMES, extract
 from db.models import Order
-from db.queries.orders import OrderRow
+from db.queries.orders import OrderView
 from db.queries.replay import RESTORED_COLUMNS
 from db.queries.sink import ChangedOrder
 
@@ -66,7 +66,7 @@ def test_a_replay_restores_every_column_of_orders() -> None:
 
 
 def test_the_api_document_csv_and_schema_have_the_same_members() -> None:
-    row = OrderRow(
+    row = OrderView(
         tuple(None for _ in SHOWN_NAMES),
         1,
         uuid.uuid4(),

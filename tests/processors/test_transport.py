@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from core.settings import KafkaSettings, ProcessorSettings, Settings
-from processors.app import QuietMonitor, create_app
-from processors.transport import DeliveringConsumer
+from processors.app import create_app
+from processors.faust_internals import DeliveringConsumer, QuietMonitor
 
 Deliver = Callable[[Any], Awaitable[Any]]
 

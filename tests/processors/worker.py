@@ -44,7 +44,7 @@ class Worker:
     @property
     def metrics_port(self) -> int:
         """Where this worker serves /metrics."""
-        return int(self.env["PROCESSOR__WEB_PORT"])
+        return int(self.env["PROCESSOR__METRICS_PORT"])
 
     def start(self) -> Worker:
         """Start the process, appending its output to the log file."""

@@ -6,7 +6,7 @@ as the poller's extraction does; orders stored without a query copy (jsonb refus
 NULL until their next revision is stored.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0014
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
