@@ -20,7 +20,7 @@ with `split_document`, since a JSON decoder may refuse (pydantic's) or alter wha
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeVar
 from uuid import UUID
 
 import orjson
@@ -204,17 +204,27 @@ def revision_key(
     return base if content_hash is None else f"{base}:{content_hash.hex()}"
 
 
+class RecordContent(NamedTuple):
+    """What a change and a revision record both say: which content of which order, when and how it came."""
+
+    token_id: UUID
+    checkout_form_id: str
+    revision: str
+    updated_at: datetime | None
+    captured_at: datetime
+    source: str
+
+    def members(self) -> dict[str, Any]:
+        """These as the record's JSON members (with the schema version)."""
+        return {"schema_version": SCHEMA_VERSION, **self._asdict(), "token_id": str(self.token_id)}
+
+
 def encode_order_change(
+    content: RecordContent,
     *,
     change: ChangeType,
-    token_id: UUID,
     user_id: str,
     seller_id: str,
-    checkout_form_id: str,
-    revision: str,
-    updated_at: datetime | None,
-    captured_at: datetime,
-    source: str,
     order_json: str,
     superseded_at: datetime | None = None,
     superseded_by: str | None = None,
@@ -226,7 +236,7 @@ def encode_order_change(
     order's field values in `core.order_fields.ORDER_FIELDS` order (None: none known)."""
     return orjson.dumps(
         {
-            **_content_members(token_id, checkout_form_id, revision, updated_at, captured_at, source),
+            **content.members(),
             "change": change,
             "user_id": user_id,
             "seller_id": seller_id,
@@ -241,43 +251,9 @@ def encode_order_change(
     )
 
 
-def encode_revision_record(
-    *,
-    token_id: UUID,
-    checkout_form_id: str,
-    revision: str,
-    updated_at: datetime | None,
-    captured_at: datetime,
-    source: str,
-    order_json: str,
-) -> bytes:
+def encode_revision_record(content: RecordContent, order_json: str) -> bytes:
     """Encode a `RevisionRecord` around the stored form's JSON text without parsing it."""
-    return orjson.dumps(
-        {
-            **_content_members(token_id, checkout_form_id, revision, updated_at, captured_at, source),
-            "order": orjson.Fragment(order_json),
-        }
-    )
-
-
-def _content_members(
-    token_id: UUID,
-    checkout_form_id: str,
-    revision: str,
-    updated_at: datetime | None,
-    captured_at: datetime,
-    source: str,
-) -> dict[str, Any]:
-    """What a change and a revision record both say: which content of which order, when and how it came."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "token_id": str(token_id),
-        "checkout_form_id": checkout_form_id,
-        "revision": revision,
-        "updated_at": updated_at,
-        "captured_at": captured_at,
-        "source": source,
-    }
+    return orjson.dumps({**content.members(), "order": orjson.Fragment(order_json)})
 
 
 M = TypeVar("M", bound=_Message)

@@ -36,7 +36,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from core.contract import ContractError, SnapshotEnvelope, decode_snapshot
+from core.contract import ContractError, RecordContent, SnapshotEnvelope, decode_snapshot
 from core.documents import content_hash, jsonb_text
 from core.order_fields import values_of
 from db.queries import sink
@@ -172,16 +172,10 @@ async def store_batch(
 
 
 def _new_revision(row: OrderRow, *, token_id: UUID) -> NewRevision:
-    return NewRevision(
-        token_id=token_id,
-        checkout_form_id=row.checkout_form_id,
-        revision=row.revision,
-        updated_at=row.updated_at,
-        captured_at=row.fetched_at,
-        source=row.source,
-        order_json=row.order_json,
-        content_hash=row.content_hash,
+    content = RecordContent(
+        token_id, row.checkout_form_id, row.revision, row.updated_at, row.fetched_at, row.source
     )
+    return NewRevision(content, row.order_json, row.content_hash)
 
 
 def _is_json(text: str | None) -> bool:

@@ -28,6 +28,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from core.contract import RecordContent
 from core.order_fields import KEY, NAMES, ORDER_FIELDS, OWNER, STORED, VERSION
 from db.engine import asyncpg_dsn
 
@@ -183,12 +184,7 @@ class ChangedOrder:
 class NewRevision:
     """A revision that entered the history, as `allegro.order-revisions` publishes it."""
 
-    token_id: UUID
-    checkout_form_id: str
-    revision: str
-    updated_at: datetime | None
-    captured_at: datetime
-    source: str
+    content: RecordContent
     order_json: str
     content_hash: bytes | None
 
@@ -674,7 +670,7 @@ async def fetch_revisions(conn: asyncpg.Connection, keys: Sequence[ContentKey]) 
             AND r.revision = k.revision AND (k.content_hash IS NULL OR r.content_hash = k.content_hash)""",
         *_content_arrays(keys),
     )
-    return [NewRevision(**dict(r)) for r in records]
+    return [NewRevision(RecordContent(*r[:6]), r["order_json"], r["content_hash"]) for r in records]
 
 
 def _content_arrays(keys: Sequence[ContentKey]) -> list[list[Any]]:
