@@ -29,12 +29,12 @@ class OrderQuery:
 
 
 # Filters whose values Allegro enumerates; every other order field filter takes printable text.
-_FILTER_VALUES: dict[str, Any] = {"status": CheckoutFormStatus, "fulfillment_status": FulfillmentStatus}
+FILTER_VALUES: dict[str, Any] = {"status": CheckoutFormStatus, "fulfillment_status": FulfillmentStatus}
 
 
 def _filter_parameter(order_field: OrderField) -> inspect.Parameter:
     assert order_field.filter is not None  # noqa: S101 - FILTERS holds filterable fields only
-    values = _FILTER_VALUES.get(order_field.filter)
+    values = FILTER_VALUES.get(order_field.filter)
     query = (
         Query(description=order_field.description)
         if values is not None

@@ -11,10 +11,11 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from api.order_query import FILTER_VALUES
 from api.rendering import CSV_COLUMNS, order_document
 from api.schemas.orders import OrderOut
 from core.contract import OrderChange, SnapshotEnvelope
-from core.order_fields import NAMES, ORDER_FIELDS, SHOWN_NAMES, extract
+from core.order_fields import FILTERS, NAMES, ORDER_FIELDS, SHOWN_NAMES, extract
 from db.models import Order
 from db.queries.orders import OrderView
 from db.queries.replay import RESTORED_COLUMNS
@@ -84,3 +85,7 @@ def test_the_api_document_csv_and_schema_have_the_same_members() -> None:
     document = order_document(row)
     assert list(document) == list(CSV_COLUMNS)
     assert set(document) == set(OrderOut.model_fields)
+
+
+def test_the_filters_with_allegros_enumerations_are_declared_filters() -> None:
+    assert set(FILTER_VALUES) <= {f.filter for f in FILTERS}
