@@ -69,11 +69,12 @@ def fingerprint(snapshot: FormSnapshot) -> str | None:
     it may have parcels, or it is paid and asked for an invoice (a seller invoices a paid order); None
     for one that has nothing to read yet."""
     facts = snapshot.facts
-    shipping = facts.fulfillment_status in SHIPPING_STATES or facts.line_items_sent in ("SOME", "ALL")
-    invoice_asked = facts.invoice_required and facts.status == "READY_FOR_PROCESSING"
+    fulfillment = facts.columns.get("fulfillment_status")
+    shipping = fulfillment in SHIPPING_STATES or facts.line_items_sent in ("SOME", "ALL")
+    invoice_asked = facts.invoice_required and facts.columns.get("status") == "READY_FOR_PROCESSING"
     if not shipping and not invoice_asked:
         return None
-    return f"{facts.fulfillment_status or ''}|{facts.line_items_sent or ''}|{int(invoice_asked)}"
+    return f"{fulfillment or ''}|{facts.line_items_sent or ''}|{int(invoice_asked)}"
 
 
 def _expects(fingerprint_text: str) -> tuple[bool, bool]:

@@ -7,7 +7,7 @@ are filled by the worker from `allegro.order-records` and rebuilt from it by rep
 (waybills followed until a final tracking status) are the poller's lists, so a restart loses nothing.
 
 Revision ID: 0012
-Revises: 0014
+Revises: 0013
 Create Date: 2026-11-30
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0012"
-down_revision: str | None = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
