@@ -14,6 +14,7 @@ from fastapi import Query
 
 from api.problems import FieldError, ProblemError
 from api.rendering import CSV_COLUMNS, csv_lines, order_document
+from core.order_fields import decimal_text
 from core.order_records import RECORD_KINDS, RecordKind, split_tracking_key
 from db.queries.order_records import StoredRecord, StoredVersion, records_of_orders
 from db.queries.orders import OrderView
@@ -116,6 +117,7 @@ def ndjson_with_records(
         orjson.dumps(
             order_document(row, one_line=True)
             | records_members(grouped.get((row.token_id, row.checkout_form_id), []), include),
+            default=decimal_text,
             option=orjson.OPT_APPEND_NEWLINE,
         )
         for row in rows
