@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -35,13 +34,7 @@ from producers.metrics import PollerMetrics
 from producers.sync import TokenSync
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.environments import free_port
 
 
 def _progress(message: str) -> None:
@@ -50,7 +43,7 @@ def _progress(message: str) -> None:
 
 async def _measure(orders: int) -> dict[str, object]:
     base = get_settings()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     client_id = f"bench-{uuid.uuid4().hex[:8]}"
     app = create_app(SimulatorConfig(client_id=client_id, public_url=url, device_poll_interval=0))

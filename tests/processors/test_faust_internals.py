@@ -79,7 +79,7 @@ def test_the_fetch_loop_hands_each_message_over_as_delivering_consumer_expects()
     assert "suspend_flow" in inspect.getsource(faust_kafka.Consumer.stop_flow)
 
 
-def test_the_app_builds_our_transport_and_consumer() -> None:
+async def test_the_app_builds_our_transport_and_consumer() -> None:
     app = _app()
     assert list(inspect.signature(faust.App._new_transport).parameters) == ["self"]
     assert isinstance(app.transport, Transport)
@@ -118,7 +118,7 @@ class _Event:
         return bool(self.consumer.ack(self.message))
 
 
-def test_a_withheld_ack_is_a_no_op_for_faust_until_released() -> None:
+async def test_a_withheld_ack_is_a_no_op_for_faust_until_released() -> None:
     app = _app()
     consumer = _consumer(app)
     app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
@@ -133,7 +133,7 @@ def test_a_withheld_ack_is_a_no_op_for_faust_until_released() -> None:
     assert sorted(consumer._acked[TP("internals", 0)]) == [5, 6]
 
 
-def test_the_quiet_monitor_overrides_the_hooks_faust_calls_per_message() -> None:
+async def test_the_quiet_monitor_overrides_the_hooks_faust_calls_per_message() -> None:
     for hook in ("on_message_in", "on_stream_event_in", "on_stream_event_out", "on_message_out"):
         ours, faust_s = getattr(QuietMonitor, hook), getattr(Monitor, hook)
         assert list(inspect.signature(ours).parameters) == list(inspect.signature(faust_s).parameters), hook

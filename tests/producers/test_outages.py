@@ -15,10 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from cli.processes import Child, ProcessGroup, free_port, service_env, tail
+from cli.processes import Child, ProcessGroup, tail
 from core.contract import SyncRunRecord, decode_sync_run
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
+from tests.environments import free_port, service_env
 from tests.private_services import PrivateService, migrated_postgres
 from tests.processors.worker import consume_all
 from tests.producers.conftest import KEYS, Sim, make_settings, running_poller, start_link, token_row, wait_for
