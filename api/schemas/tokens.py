@@ -107,6 +107,13 @@ class TokenList(BaseModel):
     items: list[TokenSummary]
 
 
+class NoOptions(BaseModel):
+    """The body of a request that takes no options: none, or `{}`. Anything else is refused (422), so a
+    client's misplaced option is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class ResyncRequest(BaseModel):
     """Fetch everything again since a time: from Allegro, or replayed from Kafka."""
 
