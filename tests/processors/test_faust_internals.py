@@ -21,8 +21,6 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types.tuples import TP, Message
 from mode.services import WaitResults
 
-from core.settings import KafkaSettings, ProcessorSettings, Settings
-from processors.app import create_app
 from processors.faust_internals import (
     RELIED_ON,
     DeliveringConsumer,
@@ -33,6 +31,7 @@ from processors.faust_internals import (
     withhold_acks,
     worker_argv,
 )
+from tests.processors.unstarted import unstarted_consumer, worker_app
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 PINNED = ("faust-streaming", "mode-streaming", "aiokafka")
@@ -43,16 +42,11 @@ async def _deliver(message: Message) -> None:
 
 
 def _consumer(app: faust.App) -> Any:
-    return app.transport.create_consumer(
-        callback=_deliver, on_partitions_revoked=None, on_partitions_assigned=None
-    )
+    return unstarted_consumer(app, _deliver)
 
 
 def _app() -> faust.App:
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"), processor=ProcessorSettings(app_id="internals")
-    )
-    return create_app(settings)
+    return worker_app("internals")
 
 
 def test_the_installed_versions_are_the_pinned_ones() -> None:
