@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -17,7 +16,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -28,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.order_fields import ORDER_FIELDS
 from core.states import SyncKind, SyncStatus, TokenStatus
 
 NAMING_CONVENTION = {
@@ -131,14 +130,11 @@ class Order(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     checkout_form_id: Mapped[str] = mapped_column(String(64))
     revision: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str | None] = mapped_column(String(32))
-    fulfillment_status: Mapped[str | None] = mapped_column(String(32))
-    buyer_login: Mapped[str | None] = mapped_column(String(256))
-    bought_at: Mapped[datetime | None] = mapped_column(Timestamp)
     updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
-    currency: Mapped[str | None] = mapped_column(String(8))
-    line_item_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # The order's fields (`core.order_fields`) are added below, one column each; the ones queries name:
+    if TYPE_CHECKING:
+        bought_at: Mapped[datetime | None]
+        line_item_ids: Mapped[list[str]]
     # The form's JSON text exactly as fetched: the document of record (NULL in rows stored before 0006).
     order_json: Mapped[str | None] = mapped_column(Text)
     # SHA-256 of order_json: what "this content is stored" is decided by (core.documents).
@@ -152,6 +148,17 @@ class Order(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(64))
     missing_upstream_since: Mapped[datetime | None] = mapped_column(Timestamp)
     seller_id: Mapped[str | None] = mapped_column(String(64))
+
+
+for _field in ORDER_FIELDS:
+    # A list is never NULL (an empty array instead); every other field may be absent from a form.
+    setattr(
+        Order,
+        _field.name,
+        mapped_column(
+            _field.column, nullable=not _field.is_list, server_default="{}" if _field.is_list else None
+        ),
+    )
 
 
 class OrderLineItem(Base):

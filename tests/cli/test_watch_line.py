@@ -23,10 +23,13 @@ def _change(user_id: str, *, total: Decimal | None) -> OrderChange:
         revision="rev-2",
         captured_at=datetime(2026, 11, 30, 9, 15, 7, tzinfo=UTC),
         source="journal",
-        status="READY_FOR_PROCESSING",
-        total_amount=total,
-        currency="PLN" if total is not None else None,
         order={"id": "29738e61-7f6a-11e8-ac45-09db60ede9d6"},
+        # The order's fields (core.order_fields) are members made from the declaration.
+        **{
+            "status": "READY_FOR_PROCESSING",
+            "total_amount": total,
+            "currency": "PLN" if total is not None else None,
+        },
     )
 
 
