@@ -26,6 +26,8 @@ from processors.faust_internals import (
     DeliveringConsumer,
     QuietMonitor,
     Transport,
+    asks_for_help,
+    help_argv,
     real_stderr,
     release_acks,
     withhold_acks,
@@ -143,3 +145,8 @@ def test_the_worker_command_options_and_output_are_what_we_change() -> None:
     assert worker_argv(["prog", "worker"], json_logs=True) == ["prog", "--quiet", "worker", "--without-web"]
     assert worker_argv(["prog", "worker", "--with-web"], json_logs=False) == ["prog", "worker", "--with-web"]
     assert worker_argv(["prog", "--help"], json_logs=True) == ["prog", "--help"]
+    assert asks_for_help([]) and asks_for_help(["-h"]) and asks_for_help(["worker", "--help"])
+    assert not asks_for_help(["worker", "-h", "127.0.0.1"])  # the worker's --web-host
+    assert help_argv(["prog"]) == ["prog", "--help"] == help_argv(["prog", "-h"])
+    assert help_argv(["prog", "worker", "--help"]) == ["prog", "worker", "--help"]
+    assert re.search(r'"--web-host",\s*"-h"', inspect.getsource(faust.cli.worker))
