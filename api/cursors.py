@@ -51,22 +51,29 @@ class CursorCodec:
     def encode(self, keyset: Keyset, *, query: str) -> str:
         """A cursor that continues `query` after `keyset`."""
         value = keyset.value.isoformat() if keyset.value is not None else None
-        return self._signer.dumps([_VERSION, query, value, keyset.id])
+        return self._signed([_VERSION, query, value, keyset.id])
 
     def decode(self, cursor: str, *, query: str) -> Keyset:
         """The keyset inside a cursor made by `encode` for the same query; raises InvalidCursor."""
-        try:
-            payload = self._signer.loads(cursor)
-        except BadData as exc:
-            raise InvalidCursor("the cursor was altered or was not issued by this service") from exc
-        except UnicodeError as exc:
-            raise InvalidCursor("the cursor is malformed") from exc
-        parsed = _parse(payload)
+        parsed = _parse(self._verified(cursor))
         if parsed[1] != query:
             raise InvalidCursor("the cursor belongs to another query (user, sort or filters differ)")
         return Keyset(
             value=datetime.fromisoformat(parsed[2]) if parsed[2] is not None else None, id=parsed[3]
         )
+
+    def _signed(self, payload: list[Any]) -> str:
+        """The URL-safe signed form of a JSON payload."""
+        return self._signer.dumps(payload)
+
+    def _verified(self, cursor: str) -> Any:
+        """The JSON payload of a cursor signed with our secret (its shape not yet checked)."""
+        try:
+            return self._signer.loads(cursor)
+        except BadData as exc:
+            raise InvalidCursor("the cursor was altered or was not issued by this service") from exc
+        except UnicodeError as exc:
+            raise InvalidCursor("the cursor is malformed") from exc
 
 
 def _parse(parsed: Any) -> list[Any]:

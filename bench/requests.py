@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import socket
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -45,16 +44,10 @@ from producers.metrics import PollerMetrics
 from producers.sync import SyncContext, TokenSync
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
+from tests.environments import free_port
 
 STEPS = ("new", "sent", "delivered")
 MAX_SYNCS_PER_STEP = 200
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _progress(message: str) -> None:
@@ -152,7 +145,7 @@ def _documents(stats: dict[str, int]) -> int:
 
 async def _measure(orders: int) -> dict[str, object]:
     base = get_settings()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     client_id = f"bench-{uuid.uuid4().hex[:8]}"
     app = create_app(SimulatorConfig(client_id=client_id, public_url=url, device_poll_interval=0))

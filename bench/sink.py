@@ -33,7 +33,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progress, snapshot_values
-from cli.processes import worker_env
 from core.contract import decode_snapshot
 from core.runtime import freeze_start_up_objects, use_uvloop
 from core.sending import create_producer
@@ -44,6 +43,7 @@ from db.queries import sink
 from processors.handler import Topics, _row, handle_snapshot_batch
 from processors.messages import RawMessage
 from processors.publishing import KafkaRecordPublisher
+from tests.environments import worker_env
 
 # The worker's defaults, so the plain consumer and the handler phases run the handler as the agent does.
 LANES = ProcessorSettings().store_lanes

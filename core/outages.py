@@ -3,6 +3,8 @@ again later is expected to work. One classification for every process (the worke
 poller's scans and start-up, the API's 503s), so they agree on what is worth waiting out.
 
 Anything else (a wrong statement, a constraint, a defect) is not an outage: callers log it loudly.
+Allegro's answers are classified apart, by `allegro_api.retrying.classify` (a 5xx there is transient,
+a 403 or a dead refresh token changes the account's state).
 """
 
 from __future__ import annotations

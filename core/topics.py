@@ -177,15 +177,29 @@ async def read_topic_configs(
     return answer[0]
 
 
-async def partition_ids(bootstrap_servers: str, topic: str) -> list[int]:
-    """A topic's partition numbers, from the admin API (a fresh consumer knows no metadata yet)."""
+async def partition_ids(bootstrap_servers: str, topic: str, wait_seconds: float = 10.0) -> list[int]:
+    """A topic's partition numbers, from the admin API (a fresh consumer knows no metadata yet).
+
+    A topic created a moment ago may not be described by the broker that answers yet (no leader): an
+    empty answer is asked again for up to `wait_seconds`; [] when the topic still has no partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
-    try:
+
+    async def read() -> list[int]:
         described = await admin.describe_topics([topic])
+        return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+
+    retrying = AsyncRetrying(
+        retry=retry_if_result(lambda found: not found),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_fixed(0.1),
+        retry_error_callback=lambda state: [],
+    )
+    try:
+        found: list[int] = await retrying(read)
     finally:
         await admin.close()
-    return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+    return found
 
 
 async def bootstrap(settings: KafkaSettings) -> BootstrapReport:

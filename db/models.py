@@ -74,7 +74,7 @@ class UserToken(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     seller_id: Mapped[str | None] = mapped_column(String(64))
     login: Mapped[str | None] = mapped_column(String(256))
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status: Mapped[str] = mapped_column(String(16), server_default=TokenStatus.PENDING.value)
     # Encrypted values are `key_id:ciphertext`, so each carries the key it was sealed with.
     access_token: Mapped[str | None] = mapped_column(Text)
     refresh_token: Mapped[str | None] = mapped_column(Text)

@@ -12,25 +12,16 @@ from core.settings import Settings, get_settings
 from core.topics import bootstrap
 from core.waiting import retry_until_available
 from processors.app import create_app
-from processors.faust_internals import worker_argv
-
-
-def asks_for_help(argv: list[str]) -> bool:
-    """Whether the command line (without the program name) only asks Faust's CLI for its help text.
-
-    `-h` counts before a command only: `worker -h` is the worker's `--web-host`.
-    """
-    return not argv or "--help" in argv or argv[0] == "-h"
+from processors.faust_internals import asks_for_help, help_argv, worker_argv
 
 
 def main() -> None:
     """The processor's composition root."""
     wants_help = asks_for_help(sys.argv[1:])
     if wants_help:
-        # Faust's CLI knows --help only; and help needs neither the environment nor Kafka: the app is built
-        # from the code's defaults, unvalidated, just to list its commands and options.
-        if sys.argv[1:2] in ([], ["-h"]):
-            sys.argv[1:2] = ["--help"]
+        # Help needs neither the environment nor Kafka: the app is built from the code's defaults,
+        # unvalidated, just to list its commands and options.
+        sys.argv[:] = help_argv(sys.argv)
         settings = Settings.model_construct()
     else:
         settings = get_settings()

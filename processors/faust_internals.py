@@ -24,7 +24,8 @@ What is relied on, and why:
   spinner (`Worker.spinner`) even into a pipe; its worker command swaps `sys.stderr` for a proxy that
   feeds its own logging (a handler writing into it meets the proxy's recursion guard, and the record is
   dropped), so our logs go to `sys.__stderr__`; its command line turns a web server on unless told
-  `--without-web` and prints a banner unless `--quiet`;
+  `--without-web`, prints a banner unless `--quiet`, and knows `--help` but not `-h` or a bare call
+  (`asks_for_help`, `help_argv`);
 - a service instance, not a class, passed to `App.service` (`App._prepare_subservice` takes either).
 """
 
@@ -165,6 +166,21 @@ def release_acks(events: Sequence[Any]) -> None:
 def real_stderr() -> TextIO:
     """The process's own stderr, not the proxy Faust's worker command puts in `sys.stderr`."""
     return sys.__stderr__ or sys.stderr
+
+
+def asks_for_help(argv: list[str]) -> bool:
+    """Whether the command line (without the program name) only asks Faust's CLI for its help text.
+
+    `-h` counts before a command only: `worker -h` is the worker's `--web-host`.
+    """
+    return not argv or "--help" in argv or argv[0] == "-h"
+
+
+def help_argv(argv: list[str]) -> list[str]:
+    """Faust's CLI knows `--help` only, not a bare call or `-h` before a command."""
+    if argv[1:2] in ([], ["-h"]):
+        return [*argv[:1], "--help", *argv[2:]]
+    return list(argv)
 
 
 def worker_argv(argv: list[str], *, json_logs: bool) -> list[str]:

@@ -14,6 +14,7 @@ from api.deps import ConfigDep, ResourcesDep, SessionDep, UserId, UserTokenDep, 
 from api.problems import ProblemError, problem_responses
 from api.schemas.tokens import LinkStarted, NoOptions, ResyncRequest, SyncAccepted, TokenDetail, TokenList
 from api.token_views import token_detail, token_summary
+from core.states import TokenStatus
 from db.queries.tokens import (
     NewLink,
     count_stored,
@@ -116,7 +117,7 @@ async def delete_token(token: UserTokenDep, session: SessionDep) -> Response:
 
 
 def _require_active(token: UserTokenDep) -> None:
-    if token.status != "active":
+    if token.status != TokenStatus.ACTIVE:
         raise ProblemError(
             409, f"the token is {token.status}; only active tokens sync", slug="token-not-active"
         )

@@ -55,4 +55,4 @@ async def list_sync_runs(
     statement = (
         statement.order_by(SyncHistory.started_at.desc(), SyncHistory.id.desc()).limit(limit).offset(offset)
     )
-    return [SyncRunRow(*row) for row in (await session.execute(statement)).tuples()]
+    return [SyncRunRow(*row) for row in (await session.execute(statement))]

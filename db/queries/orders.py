@@ -167,7 +167,7 @@ async def list_orders_page(
     """Up to `limit` orders of the user after the keyset, newest first."""
     statement = order_page_statement(user_id=user_id, filters=filters, sort=sort, after=after, limit=limit)
     result = await session.execute(statement)
-    return [_order_row(row) for row in result.tuples()]
+    return [_order_row(row) for row in result]
 
 
 # The single-order lookup is the hottest read: it runs as one prepared statement on a plain asyncpg
@@ -215,7 +215,7 @@ async def list_revisions(
         .offset(offset)
     )
     result = await session.execute(statement)
-    return [RevisionRow(*row) for row in result.tuples()]
+    return [RevisionRow(*row) for row in result]
 
 
 async def stream_orders(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
@@ -21,6 +20,7 @@ from allegro_api import (
 from allegro_api.retrying import Disposition, classify
 from tests.allegro_api.conftest import HarnessFactory
 from tests.allegro_api.harness import USER_AGENT, Harness
+from tests.environments import free_port
 
 
 def _api_requests(counters: dict[str, int], status_prefix: str = "") -> int:
@@ -160,9 +160,7 @@ async def test_timeouts_are_retried_then_unavailable(make_http_harness: HarnessF
 
 
 async def test_connection_errors_are_retried_then_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     outcomes: list[str] = []
     async with httpx.AsyncClient(timeout=1.0) as http:
         client = AllegroClient(

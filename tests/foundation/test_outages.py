@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import asyncpg
 import pytest
@@ -16,16 +15,11 @@ from core.outages import database_unreachable, is_outage, kafka_unavailable
 from core.waiting import StopRequested, backoff_delay, retry_until_available
 from processors.handler import StoredStateChanged
 from processors.retry import is_transient
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.environments import free_port
 
 
 async def test_a_refused_database_connection_is_an_outage_through_sqlalchemy_and_asyncpg() -> None:
-    port = _closed_port()
+    port = free_port()
     with pytest.raises(OSError) as raw:
         await asyncpg.connect(f"postgresql://backup:backup@127.0.0.1:{port}/none", timeout=5)
     assert database_unreachable(raw.value) and is_outage(raw.value)

@@ -21,18 +21,19 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types.tuples import TP, Message
 from mode.services import WaitResults
 
-from core.settings import KafkaSettings, ProcessorSettings, Settings
-from processors.app import create_app
 from processors.faust_internals import (
     RELIED_ON,
     DeliveringConsumer,
     QuietMonitor,
     Transport,
+    asks_for_help,
+    help_argv,
     real_stderr,
     release_acks,
     withhold_acks,
     worker_argv,
 )
+from tests.processors.unstarted import unstarted_consumer, worker_app
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 PINNED = ("faust-streaming", "mode-streaming", "aiokafka")
@@ -43,16 +44,11 @@ async def _deliver(message: Message) -> None:
 
 
 def _consumer(app: faust.App) -> Any:
-    return app.transport.create_consumer(
-        callback=_deliver, on_partitions_revoked=None, on_partitions_assigned=None
-    )
+    return unstarted_consumer(app, _deliver)
 
 
 def _app() -> faust.App:
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"), processor=ProcessorSettings(app_id="internals")
-    )
-    return create_app(settings)
+    return worker_app("internals")
 
 
 def test_the_installed_versions_are_the_pinned_ones() -> None:
@@ -79,7 +75,7 @@ def test_the_fetch_loop_hands_each_message_over_as_delivering_consumer_expects()
     assert "suspend_flow" in inspect.getsource(faust_kafka.Consumer.stop_flow)
 
 
-def test_the_app_builds_our_transport_and_consumer() -> None:
+async def test_the_app_builds_our_transport_and_consumer() -> None:
     app = _app()
     assert list(inspect.signature(faust.App._new_transport).parameters) == ["self"]
     assert isinstance(app.transport, Transport)
@@ -118,7 +114,7 @@ class _Event:
         return bool(self.consumer.ack(self.message))
 
 
-def test_a_withheld_ack_is_a_no_op_for_faust_until_released() -> None:
+async def test_a_withheld_ack_is_a_no_op_for_faust_until_released() -> None:
     app = _app()
     consumer = _consumer(app)
     app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
@@ -133,7 +129,7 @@ def test_a_withheld_ack_is_a_no_op_for_faust_until_released() -> None:
     assert sorted(consumer._acked[TP("internals", 0)]) == [5, 6]
 
 
-def test_the_quiet_monitor_overrides_the_hooks_faust_calls_per_message() -> None:
+async def test_the_quiet_monitor_overrides_the_hooks_faust_calls_per_message() -> None:
     for hook in ("on_message_in", "on_stream_event_in", "on_stream_event_out", "on_message_out"):
         ours, faust_s = getattr(QuietMonitor, hook), getattr(Monitor, hook)
         assert list(inspect.signature(ours).parameters) == list(inspect.signature(faust_s).parameters), hook
@@ -149,3 +145,8 @@ def test_the_worker_command_options_and_output_are_what_we_change() -> None:
     assert worker_argv(["prog", "worker"], json_logs=True) == ["prog", "--quiet", "worker", "--without-web"]
     assert worker_argv(["prog", "worker", "--with-web"], json_logs=False) == ["prog", "worker", "--with-web"]
     assert worker_argv(["prog", "--help"], json_logs=True) == ["prog", "--help"]
+    assert asks_for_help([]) and asks_for_help(["-h"]) and asks_for_help(["worker", "--help"])
+    assert not asks_for_help(["worker", "-h", "127.0.0.1"])  # the worker's --web-host
+    assert help_argv(["prog"]) == ["prog", "--help"] == help_argv(["prog", "-h"])
+    assert help_argv(["prog", "worker", "--help"]) == ["prog", "worker", "--help"]
+    assert re.search(r'"--web-host",\s*"-h"', inspect.getsource(faust.cli.worker))

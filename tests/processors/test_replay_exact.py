@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from allegro_api import FormSnapshot
-from cli.processes import kafka_env
 from cli.replay import replay
 from core.contract import SnapshotSource
 from core.sending import create_producer
@@ -27,6 +26,7 @@ from processors.handler import Topics, handle_snapshot_batch
 from processors.messages import RawMessage
 from processors.publishing import KafkaRecordPublisher
 from producers.snapshots import TokenIdentity, form_envelope, gone_envelope
+from tests.environments import kafka_env
 
 FIELD_CASES = Path(__file__).resolve().parents[2] / "reference" / "field-cases"
 NEWER = (FIELD_CASES / "E05b.newer.json").read_bytes().strip()

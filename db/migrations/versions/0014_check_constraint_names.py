@@ -6,6 +6,11 @@
 (`db.models`, values from `core.states`) and the error messages that name them have it. Their
 definitions are unchanged.
 
+A later migration that replaces one of them must name it as it is now, past alembic's naming
+convention: `op.drop_constraint(op.f("ck_user_tokens_status"), "user_tokens", type_="check")` (a plain
+"ck_user_tokens_status" is prefixed again by the convention, as 0006 and 0007 relied on) or raw SQL as
+in 0008.
+
 Revision ID: 0014
 Revises: 0010
 Create Date: 2026-11-30
