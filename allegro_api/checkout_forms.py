@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ from pydantic import Field, ValidationError
 from allegro_api.errors import UnexpectedResponse
 from allegro_api.form_text import decode_object, page_form_texts, storable_text, strip_whitespace
 from allegro_api.model_base import AllegroModel, NullableList, collector_paused
+from core import order_fields
 
 
 class Price(AllegroModel):
@@ -60,6 +62,12 @@ class LineItem(AllegroModel):
     price: Price | None = None
 
 
+class InvoiceRequest(AllegroModel):
+    """Whether the buyer asked for an invoice."""
+
+    required: bool | None = None
+
+
 class Summary(AllegroModel):
     """What the buyer has to pay in total."""
 
@@ -84,6 +92,7 @@ class CheckoutForm(AllegroModel):
     updated_at: datetime | None = None
     revision: str | None = None
     marketplace: Marketplace | None = None
+    invoice: InvoiceRequest | None = None
 
     @property
     def bought_at(self) -> datetime | None:
@@ -99,38 +108,57 @@ class CheckoutForm(AllegroModel):
 
 @dataclass(frozen=True, slots=True)
 class FormFacts:
-    """The few fields of a validated form that the service reads (indexed columns, sync decisions)."""
+    """What the service reads off a validated form: its identity and newness, which sync decisions use,
+    and the order's fields (`core.order_fields`: the envelope's members, the indexed columns)."""
 
     id: str
     revision: str | None
     updated_at: datetime | None
-    bought_at: datetime | None
-    status: str | None
-    fulfillment_status: str | None
-    buyer_login: str | None
-    total_amount: Decimal | None
-    currency: str | None
-    line_item_ids: tuple[str, ...]
+    columns: dict[str, Any]
+    # What tells the poller an order's shipments and invoices may have changed (producers.records).
+    line_items_sent: str | None = None
+    invoice_required: bool = False
 
     @classmethod
-    def of(cls, form: CheckoutForm) -> FormFacts:
-        """Read the facts off a validated form.
+    def of(cls, form: CheckoutForm, data: Mapping[str, Any]) -> FormFacts:
+        """Read the facts off a validated form and its decoded JSON.
 
         The texts are what PostgreSQL's text columns and a JSON encoder take: U+0000 and lone surrogates
-        (which a buyer-typed field may hold) become U+FFFD here. The form itself keeps them."""
-        total = form.summary.total_to_pay if form.summary else None
+        (which a buyer-typed field may hold) become U+FFFD here. The form itself keeps them.
+
+        Raises pydantic.ValidationError when an order field holds a value of another type."""
         return cls(
             id=storable_text(form.id),
             revision=_storable(form.revision),
             updated_at=form.updated_at,
-            bought_at=form.bought_at,
-            status=_storable(form.status),
-            fulfillment_status=_storable(form.fulfillment.status if form.fulfillment else None),
-            buyer_login=_storable(form.buyer.login if form.buyer else None),
-            total_amount=total.amount if total else None,
-            currency=_storable(total.currency if total else None),
-            line_item_ids=tuple(storable_text(item) for item in form.line_item_ids),
+            columns=order_fields.extract(data, _storable_value),
+            line_items_sent=_storable(_line_items_sent(form)),
+            invoice_required=bool(form.invoice and form.invoice.required),
         )
+
+    @property
+    def bought_at(self) -> datetime | None:
+        """The latest line-item purchase time, which is what Allegro's boughtAt filters apply to."""
+        bought_at: datetime | None = self.columns["bought_at"]
+        return bought_at
+
+    @property
+    def line_item_ids(self) -> tuple[str, ...]:
+        """Line-item ids: the key that links a merged form to its successor."""
+        return tuple(self.columns["line_item_ids"])
+
+
+def _storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return [_storable_value(item) for item in value]
+    return value
+
+
+def _line_items_sent(form: CheckoutForm) -> str | None:
+    summary = form.fulfillment.shipment_summary if form.fulfillment else None
+    return summary.line_items_sent if summary else None
 
 
 def _storable(value: str | None) -> str | None:
@@ -156,10 +184,10 @@ class FormSnapshot:
         """Validate a decoded form and keep `raw`, its exact text (its orjson encoding when not given);
         the dict is not modified."""
         try:
-            form = CheckoutForm.model_validate(data)
+            facts = FormFacts.of(CheckoutForm.model_validate(data), data)
         except ValidationError as exc:
             raise UnexpectedResponse(f"malformed checkout form: {exc.error_count()} errors") from exc
-        return cls(raw=orjson.dumps(data) if raw is None else raw, facts=FormFacts.of(form))
+        return cls(raw=orjson.dumps(data) if raw is None else raw, facts=facts)
 
     @classmethod
     def from_json(cls, content: bytes) -> FormSnapshot:

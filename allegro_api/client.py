@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import TypedDict, Unpack
 from urllib.parse import quote
@@ -25,14 +25,7 @@ from allegro_api.errors import ClientSideLimitError, RateLimited, Unavailable, e
 from allegro_api.events import EventStats, OrderEvent, parse_event_page, parse_event_stats
 from allegro_api.governor import RateGovernor
 from allegro_api.profile import AccountProfile
-from allegro_api.records import (
-    CarrierList,
-    OrderInvoices,
-    OrderShipments,
-    ParcelTracking,
-    parse_tracking,
-    waybill_batches,
-)
+from allegro_api.record_calls import OrderRecordCalls
 from allegro_api.retrying import retry_transient
 
 ACCEPT = "application/vnd.allegro.public.v1+json"
@@ -126,8 +119,9 @@ def endpoint_label(path: str) -> str:
     return path
 
 
-class AllegroClient:
-    """Order events and checkout forms; one instance per process over one shared httpx.AsyncClient."""
+class AllegroClient(OrderRecordCalls):
+    """Order events, checkout forms and (`OrderRecordCalls`) order records; one instance per process over
+    one shared httpx.AsyncClient."""
 
     def __init__(
         self,
@@ -174,32 +168,6 @@ class AllegroClient:
         response = await self._get("/order/events", params, access_token, governor_key)
         return parse_event_page(response.content).events
 
-    async def iter_events(
-        self,
-        *,
-        access_token: str,
-        from_id: str | None = None,
-        types: Iterable[str] = (),
-        limit: int = MAX_EVENTS_PAGE,
-        governor_key: Hashable | None = None,
-    ) -> AsyncIterator[list[OrderEvent]]:
-        """Pages of events until a short page; persist each page before asking for the next."""
-        type_list = list(types)
-        cursor = from_id
-        while True:
-            page = await self.events(
-                access_token=access_token,
-                from_id=cursor,
-                types=type_list,
-                limit=limit,
-                governor_key=governor_key,
-            )
-            if page:
-                yield page
-                cursor = page[-1].id
-            if len(page) < limit:
-                return
-
     async def checkout_forms(
         self,
         offset: int = 0,
@@ -214,35 +182,6 @@ class AllegroClient:
         response = await self._get("/order/checkout-forms", params, access_token, governor_key)
         return CheckoutFormPage.from_json(response.content, offset=offset, limit=limit)
 
-    async def iter_checkout_forms(
-        self,
-        *,
-        access_token: str,
-        start_offset: int = 0,
-        page_size: int = MAX_FORMS_PAGE,
-        governor_key: Hashable | None = None,
-        **filters: Unpack[CheckoutFormFilters],
-    ) -> AsyncIterator[CheckoutFormPage]:
-        """Pages until the list is exhausted; raises ClientSideLimitError rather than pass offset 10,000."""
-        offset = start_offset
-        total_count: int | None = None
-        while True:
-            limit = min(page_size, MAX_LIST_DEPTH - offset)
-            if limit < 1:
-                raise ClientSideLimitError(
-                    f"the list holds more than {MAX_LIST_DEPTH} forms; split the boughtAt window",
-                    offset=offset,
-                    limit=page_size,
-                    total_count=total_count,
-                )
-            page = await self.checkout_forms(
-                offset, limit, access_token=access_token, governor_key=governor_key, **filters
-            )
-            yield page
-            if page.is_last:
-                return
-            offset, total_count = page.next_offset, page.total_count
-
     async def checkout_form(
         self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
     ) -> FormSnapshot:
@@ -251,42 +190,6 @@ class AllegroClient:
             f"/order/checkout-forms/{quote(form_id, safe='')}", [], access_token, governor_key
         )
         return FormSnapshot.from_json(response.content)
-
-    async def shipments(
-        self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
-    ) -> OrderShipments:
-        """Waybills assigned to an order; NotFound when the order is purged or merged away."""
-        path = f"/order/checkout-forms/{quote(form_id, safe='')}/shipments"
-        return OrderShipments.from_json((await self._get(path, [], access_token, governor_key)).content)
-
-    async def invoices(
-        self, form_id: str, *, access_token: str, governor_key: Hashable | None = None
-    ) -> OrderInvoices:
-        """Invoices attached to an order (details only; Allegro has no download of the file)."""
-        path = f"/order/checkout-forms/{quote(form_id, safe='')}/invoices"
-        return OrderInvoices.from_json((await self._get(path, [], access_token, governor_key)).content)
-
-    async def carriers(self, *, access_token: str, governor_key: Hashable | None = None) -> CarrierList:
-        """Every carrier id a waybill can name."""
-        response = await self._get("/order/carriers", [], access_token, governor_key)
-        return CarrierList.from_json(response.content)
-
-    async def tracking(
-        self,
-        carrier_id: str,
-        waybills: Iterable[str],
-        *,
-        access_token: str,
-        governor_key: Hashable | None = None,
-    ) -> list[ParcelTracking]:
-        """Tracking of distinct waybills of one carrier, in calls of at most 20 (Allegro's limit);
-        one item per waybill in the order asked, none (and no call) for no waybills."""
-        path = f"/order/carriers/{quote(carrier_id, safe='')}/tracking"
-        found: list[ParcelTracking] = []
-        for batch in waybill_batches(list(waybills)):
-            params = [("waybill", waybill) for waybill in batch]
-            found.extend(parse_tracking((await self._get(path, params, access_token, governor_key)).content))
-        return found
 
     async def me(self, *, access_token: str, governor_key: Hashable | None = None) -> AccountProfile:
         """The linked account's id and login (`GET /me`)."""

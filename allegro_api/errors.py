@@ -1,25 +1,28 @@
-"""Errors raised by the Allegro client; behaviour travels as attributes, not as class checks.
+"""Errors raised by the Allegro client; what an error means is its class.
+
+Every error carries `status`, `code`, `message`, `trace_id` and `details` (the parsed body); callers
+tell errors apart by class (`except NeedsReauth`, `isinstance(exc, Unavailable)`), and what the client
+and the poller do about each class is decided in one place, `allegro_api.retrying.classify`:
 
 ```
-AllegroError                 retriable, status, code, message, trace_id, details
+AllegroError                 anything else: the run fails, the next cycle tries again
  ├── AuthError
- │    ├── AccessTokenExpired  401 on the REST API: refresh once, then retry (needs_refresh)
- │    ├── NeedsReauth         the refresh token is dead: the seller must link again (needs_reauth)
+ │    ├── AccessTokenExpired  401 on the REST API: refresh once, then retry
+ │    ├── NeedsReauth         the refresh token is dead or missing: the seller must link again
  │    │    └── InvalidGrant   400 invalid_grant from /auth/oauth/token
  │    └── ClientAuthFailed    401 on /auth/oauth/*: our client id/secret are wrong (configuration)
- ├── Forbidden               403: access denied (scope, account); the account waits (denies_access)
+ ├── Forbidden               403: access denied (scope, account); the account waits
  ├── NotFound                404: unknown, purged or merged checkout form
  ├── ValidationFailed        400 / 422: parameters Allegro rejects
  ├── NotAcceptable           406: missing or wrong Accept header
- ├── RateLimited             429: the client id is blocked; pause everything (retry_after, pause_client)
- ├── Unavailable             5xx, 408, timeouts, connection errors (retriable)
+ ├── RateLimited             429: the client id is blocked; pause everything (`retry_after`)
+ ├── Unavailable             5xx, 408, timeouts, connection errors: retried within the call
  ├── UnexpectedResponse      a 2xx body that is not the JSON we expect
  └── ClientSideLimitError    refused before any request (offset + limit > 10 000, limit out of range)
 ```
 
 Device-flow outcomes (pending, slow down, denied, invalid code) are normal results, not errors: see
-`allegro_api.auth`. What the client and the poller do with each error is decided in one place:
-`allegro_api.retrying.classify`.
+`allegro_api.auth`.
 
 Secrets never ride on an error: `error_from_response` scrubs the texts it copies out of a body
 (`core.redaction.scrub`: the call's known secrets, then secret shapes), because Allegro echoes tokens
@@ -67,10 +70,6 @@ class ErrorBody:
 class AllegroError(Exception):
     """Base of every error the Allegro client raises."""
 
-    retriable: ClassVar[bool] = False
-    needs_refresh: ClassVar[bool] = False
-    needs_reauth: ClassVar[bool] = False
-
     def __init__(
         self,
         message: str,
@@ -105,13 +104,9 @@ class AuthError(AllegroError):
 class AccessTokenExpired(AuthError):
     """The access token is expired or revoked; refresh once (serialised per token), then retry."""
 
-    needs_refresh = True
-
 
 class NeedsReauth(AuthError):
-    """The refresh token no longer works; the seller must link the account again."""
-
-    needs_reauth = True
+    """The refresh token no longer works, or none is stored; the seller must link the account again."""
 
 
 class InvalidGrant(NeedsReauth):
@@ -128,8 +123,6 @@ class Forbidden(AllegroError):
     Allegro answers it for scope and account problems that last (allegro-api threads #12884, #11939),
     so the poller puts the account in `access_denied` and retries with a growing interval.
     """
-
-    denies_access: ClassVar[bool] = True
 
 
 class NotFound(AllegroError):
@@ -148,7 +141,6 @@ class RateLimited(AllegroError):
     """429: the whole client id is blocked; pause every request, honouring retry_after when sent."""
 
     # Allegro blocks the client id for a minute when it is over 9,000 requests/min.
-    pause_client: ClassVar[bool] = True
     default_pause_seconds: ClassVar[float] = 60.0
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -166,8 +158,6 @@ class Unavailable(AllegroError):
 
     408 is a proxy giving up on a slow request (allegro-api #11724): the same request usually passes.
     """
-
-    retriable = True
 
 
 class UnexpectedResponse(AllegroError):

@@ -7,8 +7,10 @@ Source: Allegro's OpenAPI (reference/allegro/openapi-order-records.yaml): `GET
 (`CarrierParcelTrackingResponse`, at most 20 waybills a call). Allegro purges these with the order
 (about 12 months); there is no endpoint that downloads an invoice file back.
 
-Like `FormSnapshot`, every record keeps the bytes of its JSON object as Allegro sent it (re-encoded
-compactly, key order kept), because the backup must store what Allegro said, not our reading of it.
+Like `FormSnapshot`, every record keeps the bytes of its JSON object as Allegro sent it, because the
+backup must store what Allegro said, not our reading of it: a whole answer (shipments, invoices, carriers)
+is the body itself without surrounding whitespace; a tracking item is its object re-encoded compactly, key
+order kept (tracking holds carriers' texts only, nothing a buyer typed).
 Explicit nulls are accepted wherever a value may be absent (real answers send `"trackingDetails": null`
 for a waybill the carrier does not know, allegro-api #11513, #12541), unknown fields are kept, and
 enumerations (tracking codes, verification statuses, order mode) stay strings so that a new value
@@ -18,6 +20,7 @@ does not break the read. The fields the spec requires are required here; an answ
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -26,6 +29,7 @@ import orjson
 from pydantic import Field, ValidationError
 
 from allegro_api.errors import UnexpectedResponse
+from allegro_api.form_text import decode_object, strip_whitespace
 from allegro_api.model_base import AllegroModel, NullableList, load_json_object
 
 # Allegro's limit of `waybill` parameters per tracking call (spec: `maxItems: 20`); more gives 400.
@@ -149,8 +153,7 @@ class RawRecord(Generic[ModelT]):
 
     def as_dict(self) -> dict[str, Any]:
         """Decode the stored bytes again (a fresh dict each call)."""
-        decoded: dict[str, Any] = orjson.loads(self.raw)
-        return decoded
+        return decode_object(self.raw)
 
 
 def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -163,10 +166,20 @@ def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
+def _encoded(item: dict[str, Any]) -> bytes:
+    """An object's compact encoding, key order kept. orjson refuses strings with lone surrogates (which
+    arrive escaped, and which the decoder keeps): those objects are encoded by the standard library, whose
+    ASCII output escapes them again (and every other non-ASCII character: the same JSON values)."""
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return json.dumps(item, separators=(",", ":")).encode()
+
+
 def _records(model: type[ModelT], items: list[dict[str, Any]]) -> tuple[RawRecord[ModelT], ...]:
     """Validate each object and keep its bytes."""
     try:
-        return tuple(RawRecord(orjson.dumps(item), model.model_validate(item)) for item in items)
+        return tuple(RawRecord(_encoded(item), model.model_validate(item)) for item in items)
     except ValidationError as exc:
         raise UnexpectedResponse(f"malformed {model.__name__}: {exc.error_count()} errors") from exc
 
@@ -182,7 +195,7 @@ class OrderShipments:
     def from_json(cls, content: bytes) -> OrderShipments:
         """Parse the answer; raises UnexpectedResponse for a body of another shape."""
         data = load_json_object(content)
-        return cls(raw=orjson.dumps(data), shipments=_records(Shipment, _objects(data, "shipments")))
+        return cls(raw=strip_whitespace(content), shipments=_records(Shipment, _objects(data, "shipments")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +216,7 @@ class OrderInvoices:
         if not isinstance(order_mode, str | None) or not isinstance(external, bool | None):
             raise UnexpectedResponse("orderMode or hasExternalInvoices of an unexpected type")
         return cls(
-            raw=orjson.dumps(data),
+            raw=strip_whitespace(content),
             order_mode=order_mode,
             has_external_invoices=external,
             invoices=_records(Invoice, _objects(data, "invoices")),
@@ -222,7 +235,7 @@ class CarrierList:
     def from_json(cls, content: bytes) -> CarrierList:
         """Parse the answer; raises UnexpectedResponse for a body of another shape."""
         data = load_json_object(content)
-        return cls(raw=orjson.dumps(data), carriers=_records(Carrier, _objects(data, "carriers")))
+        return cls(raw=strip_whitespace(content), carriers=_records(Carrier, _objects(data, "carriers")))
 
 
 @dataclass(frozen=True, slots=True)

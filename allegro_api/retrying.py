@@ -29,7 +29,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from allegro_api.errors import AccessTokenExpired, AllegroError, RateLimited
+from allegro_api.errors import (
+    AccessTokenExpired,
+    AllegroError,
+    Forbidden,
+    NeedsReauth,
+    RateLimited,
+    Unavailable,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,20 +53,23 @@ class Disposition(enum.Enum):
     FAILED = "failed"
 
 
+# By class, first match wins; any other AllegroError is FAILED.
+_DISPOSITIONS: tuple[tuple[type[AllegroError], Disposition], ...] = (
+    (Unavailable, Disposition.TRANSIENT),
+    (RateLimited, Disposition.RATE_LIMITED),
+    (AccessTokenExpired, Disposition.REFRESH),
+    (NeedsReauth, Disposition.REAUTH),
+    (Forbidden, Disposition.ACCESS_DENIED),
+)
+
+
 def classify(exc: BaseException) -> Disposition | None:
-    """The disposition of an Allegro error; None for anything that is not one."""
+    """The disposition of an Allegro error (by its class); None for anything that is not one."""
     if not isinstance(exc, AllegroError):
         return None
-    if isinstance(exc, RateLimited):
-        return Disposition.RATE_LIMITED
-    if exc.needs_reauth:
-        return Disposition.REAUTH
-    if isinstance(exc, AccessTokenExpired):
-        return Disposition.REFRESH
-    if getattr(exc, "denies_access", False):
-        return Disposition.ACCESS_DENIED
-    if exc.retriable:
-        return Disposition.TRANSIENT
+    for error_class, disposition in _DISPOSITIONS:
+        if isinstance(exc, error_class):
+            return disposition
     return Disposition.FAILED
 
 

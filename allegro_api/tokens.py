@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
+import jwt
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -58,13 +56,9 @@ class DeviceAuthorization(BaseModel):
 
 
 def _unverified_claims(token: str) -> dict[str, Any]:
-    """Decode a JWT payload without checking its signature; {} when the token is not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    """A JWT's claims, signature not checked (we hold no key of Allegro's); {} when it is not a JWT."""
     try:
-        claims = orjson.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError):
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
         return {}
-    return claims if isinstance(claims, dict) else {}
+    return claims

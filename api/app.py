@@ -15,12 +15,15 @@ from api.metrics import MetricsMiddleware
 from api.outages import install_outage_handlers
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.resources import AppConfig, open_resources
-from api.routes import export, health, history, orders, tokens
+from api.routes import export, health, history, orders, records, tokens
 from core.runtime import freeze_start_up_objects
 from core.settings import Settings, get_settings
+from core.version import VERSION
 
 DESCRIPTION = """\
-Links Allegro seller accounts (OAuth device flow) and serves the orders this service keeps forever.
+Links Allegro seller accounts (OAuth device flow) and serves the orders this service keeps forever, with
+their shipments, parcel tracking and invoices (`?include=shipments,tracking,invoices`), which Allegro
+purges with the order.
 
 Every `/v1` call needs `Authorization: Bearer <API key>` and is scoped by the path's `user_id`: another
 user's tokens and orders are answered with 404. Errors are `application/problem+json`.
@@ -74,7 +77,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
 
     app = BackupApi(
         title="Allegro Orders Backup",
-        version="1.0.0",
+        version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
         # FastAPI's own pages load their assets from CDNs; install_local_docs serves them from here.
@@ -82,7 +85,11 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
         redoc_url=None,
         openapi_tags=[
             {"name": "tokens", "description": "Linked Allegro accounts and their sync."},
-            {"name": "orders", "description": "Stored orders, revisions and exports."},
+            {
+                "name": "orders",
+                "description": "Stored orders, revisions and exports; their shipments, parcel tracking and "
+                "invoices, each with its history (`include`, `…/shipments`, `…/tracking`, `…/invoices`).",
+            },
             {"name": "sync history", "description": "Sync runs."},
             {"name": "health", "description": "Liveness, readiness, metrics (no key needed)."},
         ],
@@ -97,6 +104,7 @@ def create_app(settings: Settings, *, allegro_transport: httpx.AsyncBaseTranspor
     # Before orders: `/orders/export` would otherwise match `/orders/{checkout_form_id}`.
     app.include_router(export.router)
     app.include_router(orders.router)
+    app.include_router(records.router)
     app.include_router(history.router)
     return app
 

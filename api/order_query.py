@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
 
 from api.deps import TokenFilter, UserId
 from api.problems import FieldError, ProblemError
 from api.schemas.common import PRINTABLE_PATTERN, CheckoutFormStatus, FulfillmentStatus, Instant
+from core.order_fields import FILTERS, OrderField
 from db.queries.orders import OrderFilters, SortKey
 
 SortParam = Literal["-updated_at", "-bought_at"]
@@ -26,6 +28,37 @@ class OrderQuery:
     sort: SortKey
 
 
+# Filters whose values Allegro enumerates; every other order field filter takes printable text.
+FILTER_VALUES: dict[str, Any] = {"status": CheckoutFormStatus, "fulfillment_status": FulfillmentStatus}
+
+
+def _filter_parameter(order_field: OrderField) -> inspect.Parameter:
+    assert order_field.filter is not None  # noqa: S101 - FILTERS holds filterable fields only
+    values = FILTER_VALUES.get(order_field.filter)
+    query = (
+        Query(description=order_field.description)
+        if values is not None
+        else Query(
+            min_length=1, max_length=256, pattern=PRINTABLE_PATTERN, description=order_field.description
+        )
+    )
+    return inspect.Parameter(
+        order_field.filter,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[(values or str) | None, query],
+    )
+
+
+def field_filters(**values: str | None) -> tuple[tuple[str, str], ...]:
+    """The order field filters given (`core.order_fields.FILTERS`): (field name, value) pairs."""
+    return tuple((f.name, value) for f in FILTERS if (value := values.get(str(f.filter))) is not None)
+
+
+# FastAPI reads the query parameters off the signature: one per filterable order field.
+setattr(field_filters, "__signature__", inspect.Signature([_filter_parameter(f) for f in FILTERS]))  # noqa: B010
+
+
 def _check_range(name: str, gte: datetime | None, lte: datetime | None) -> FieldError | None:
     if gte is not None and lte is not None and gte > lte:
         return FieldError(
@@ -36,15 +69,22 @@ def _check_range(name: str, gte: datetime | None, lte: datetime | None) -> Field
 
 async def order_query(
     user_id: UserId,
+    equal: Annotated[tuple[tuple[str, str], ...], Depends(field_filters)],
     token_id: TokenFilter = None,
-    status: Annotated[CheckoutFormStatus | None, Query(description="Allegro checkout form status.")] = None,
-    fulfillment_status: Annotated[FulfillmentStatus | None, Query(description="Seller's status.")] = None,
     bought_at_gte: Annotated[Instant | None, Query(description="Bought at or after (RFC 3339).")] = None,
     bought_at_lte: Annotated[Instant | None, Query(description="Bought at or before (RFC 3339).")] = None,
     updated_at_gte: Annotated[Instant | None, Query(description="Updated at or after (RFC 3339).")] = None,
     updated_at_lte: Annotated[Instant | None, Query(description="Updated at or before (RFC 3339).")] = None,
-    buyer_login: Annotated[str | None, Query(min_length=1, max_length=256, pattern=PRINTABLE_PATTERN)] = None,
     sort: Annotated[SortParam, Query(description="Newest first by update or by purchase.")] = "-updated_at",
+    undelivered_after_days: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=3650,
+            description="Only orders shipped (a shipment created) at least this many days ago of which some "
+            "parcel has no DELIVERED tracking status stored.",
+        ),
+    ] = None,
 ) -> OrderQuery:
     """Validate the filters as a whole (ranges must not be inverted)."""
     errors = [
@@ -61,13 +101,12 @@ async def order_query(
         )
     filters = OrderFilters(
         token_id=token_id,
-        status=status,
-        fulfillment_status=fulfillment_status,
         bought_at_gte=bought_at_gte,
         bought_at_lte=bought_at_lte,
         updated_at_gte=updated_at_gte,
         updated_at_lte=updated_at_lte,
-        buyer_login=buyer_login,
+        equal=equal,
+        undelivered_after_days=undelivered_after_days,
     )
     return OrderQuery(user_id=user_id, filters=filters, sort=_SORT_KEYS[sort])
 

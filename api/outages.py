@@ -16,33 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from api.problems import on_unexpected, problem_response
+from core.outages import database_unreachable
 
 logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before trying again: PostgreSQL restarts take a few seconds; the probe
 # `/readyz` tells when it is back.
 RETRY_AFTER_SECONDS = 5
-
-_UNREACHABLE_ASYNCPG = (
-    asyncpg.PostgresConnectionError,  # the connection is gone or could not be made
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    asyncpg.AdminShutdownError,  # `pg_ctl stop -m fast` closed our sessions
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,  # e.g. the connection was closed under us
-)
-
-
-def database_unreachable(exc: BaseException) -> bool:
-    """Whether `exc` (or what SQLAlchemy wrapped) says PostgreSQL cannot be reached right now."""
-    if isinstance(exc, (OSError, sqlalchemy.exc.TimeoutError, *_UNREACHABLE_ASYNCPG)):
-        return True
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        if exc.connection_invalidated or isinstance(exc, sqlalchemy.exc.InterfaceError):
-            return True
-        orig = exc.orig.__cause__ if exc.orig is not None else None
-        return orig is not None and isinstance(orig, (OSError, *_UNREACHABLE_ASYNCPG))
-    return False
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:

@@ -5,32 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi.responses import JSONResponse
 
-from db.queries.orders import OrderRow, RevisionRow
+from core.order_fields import KEY, SHOWN_NAMES, STORED, VERSION, decimal_text
+from db.queries.orders import OrderView, RevisionRow
 
-CSV_COLUMNS = (
-    "token_id",
-    "checkout_form_id",
-    "revision",
-    "status",
-    "fulfillment_status",
-    "buyer_login",
-    "bought_at",
-    "updated_at",
-    "total_amount",
-    "currency",
-    "source",
-    "first_seen_at",
-    "last_synced_at",
-    "superseded_at",
-    "superseded_by",
-    "missing_upstream_since",
-    "order",
-)
+# The order document's members in order (the form's last).
+CSV_COLUMNS = (*KEY, *VERSION, *SHOWN_NAMES, *STORED, "order")
 
 
 class RawJSONResponse(JSONResponse):
@@ -43,20 +28,15 @@ class RawJSONResponse(JSONResponse):
         return content
 
 
-def order_document(row: OrderRow, *, one_line: bool = False) -> dict[str, Any]:
+def order_document(row: OrderView, *, one_line: bool = False) -> dict[str, Any]:
     """The API shape of an order (OrderOut), the form as a fragment of its stored text (`one_line`:
     line breaks between its tokens become spaces)."""
     return {
         "token_id": str(row.token_id),
         "checkout_form_id": row.checkout_form_id,
         "revision": row.revision,
-        "status": row.status,
-        "fulfillment_status": row.fulfillment_status,
-        "buyer_login": row.buyer_login,
-        "bought_at": row.bought_at,
         "updated_at": row.updated_at,
-        "total_amount": str(row.total_amount) if row.total_amount is not None else None,
-        "currency": row.currency,
+        **dict(zip(SHOWN_NAMES, row.fields, strict=True)),
         "source": row.source,
         "first_seen_at": row.first_seen_at,
         "last_synced_at": row.last_synced_at,
@@ -79,18 +59,21 @@ def revision_document(row: RevisionRow) -> dict[str, Any]:
 
 
 def json_bytes(document: Any) -> bytes:
-    """Serialise a document holding fragments, UUIDs and datetimes."""
-    return orjson.dumps(document)
+    """Serialise a document holding fragments, UUIDs, datetimes and decimals (as their text)."""
+    return orjson.dumps(document, default=decimal_text)
 
 
-def ndjson_lines(rows: Sequence[OrderRow]) -> bytes:
+def ndjson_lines(rows: Sequence[OrderView]) -> bytes:
     """One JSON document per order, newline-terminated.
 
     A form is its text as Allegro sent it; should that text hold line breaks, they are whitespace
     between tokens (a JSON string cannot hold a raw one), and here they become spaces so that each
     order stays one line. Every character of the form's value is kept."""
     return b"".join(
-        orjson.dumps(order_document(row, one_line=True), option=orjson.OPT_APPEND_NEWLINE) for row in rows
+        orjson.dumps(
+            order_document(row, one_line=True), default=decimal_text, option=orjson.OPT_APPEND_NEWLINE
+        )
+        for row in rows
     )
 
 
@@ -103,7 +86,7 @@ def csv_header() -> bytes:
     return _csv_lines([CSV_COLUMNS])
 
 
-def csv_lines(rows: Sequence[OrderRow]) -> bytes:
+def csv_lines(rows: Sequence[OrderView]) -> bytes:
     """CSV rows; the form goes in the last column as JSON text."""
     return _csv_lines(
         [
@@ -111,13 +94,8 @@ def csv_lines(rows: Sequence[OrderRow]) -> bytes:
                 row.token_id,
                 row.checkout_form_id,
                 row.revision,
-                row.status,
-                row.fulfillment_status,
-                row.buyer_login,
-                _iso(row.bought_at),
                 _iso(row.updated_at),
-                row.total_amount,
-                row.currency,
+                *(_iso(value) for value in row.fields),
                 row.source,
                 _iso(row.first_seen_at),
                 _iso(row.last_synced_at),
@@ -131,8 +109,9 @@ def csv_lines(rows: Sequence[OrderRow]) -> bytes:
     )
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: Any) -> Any:
+    """A datetime as its RFC 3339 text; any other value as it is."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _csv_lines(rows: Sequence[Sequence[Any]]) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from bench.load_orders import BENCH_USER
 from core.settings import get_settings
 from db.engine import asyncpg_dsn
 from db.queries.orders import Keyset, OrderFilters
+from tests.environments import free_port
 
 API_KEY = "bench-api-key"
 CURSOR_SECRET = "bench-cursor-secret"  # noqa: S105 - a throwaway secret of the bench server
@@ -40,14 +40,6 @@ TARGET_DEPTH_RATIO = 2.0
 def log(message: str) -> None:
     """Progress on stderr."""
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

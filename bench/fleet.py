@@ -44,11 +44,12 @@ import httpx
 import psutil
 
 from bench._common import fresh_topics
-from cli.processes import Child, ProcessGroup, service_env, wait_for_port
+from cli.processes import Child, ProcessGroup, wait_for_port
 from core.crypto import KeyRing
 from core.settings import KafkaSettings, Settings, get_settings
 from db.engine import async_url, asyncpg_dsn
 from db.migrate import create_database, downgrade, sibling_database_url, upgrade
+from tests.environments import service_env
 
 API_KEY = "bench-api-key"
 CLASSES = ("minute", "hour", "idle")
@@ -170,7 +171,7 @@ async def measure(
         "ALLEGRO__CLIENT_ID": client_id,
         "API__KEYS": API_KEY,
         "LOG_LEVEL": "WARNING",
-        "PROCESSOR__WEB_PORT": str(web_port),
+        "PROCESSOR__METRICS_PORT": str(web_port),
         "ALLEGRO__REQUESTS_PER_MINUTE": str(args.budget),
         # The service's defaults, not the short intervals of the end-to-end tests.
         "POLLER__JOURNAL_INTERVAL_SECONDS": "5",

@@ -32,11 +32,12 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench._common import fresh_topics
-from cli.processes import ProcessGroup, free_port, service_env, wait_for_port
+from cli.processes import ProcessGroup, wait_for_port
 from core.settings import KafkaSettings, Settings, get_settings
 from core.topics import partition_ids
 from db.engine import async_url, asyncpg_dsn
 from db.migrate import create_database, downgrade, sibling_database_url, upgrade
+from tests.environments import free_port, service_env
 
 API_KEY = "bench-api-key"
 TARGET_ORDERS_PER_S = 2000

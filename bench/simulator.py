@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import base64
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.environments import free_port
+
 VENDOR = "application/vnd.allegro.public.v1+json"
 TARGET_PAGES_PER_S = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _log(message: str) -> None:
@@ -166,7 +160,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     process = start_simulator(port)
     try:
         seconds, concurrency = min(args.seconds, 120.0), max(1, min(args.concurrency, 16))

@@ -33,7 +33,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._common import ROOT, bench_database, fill_topic, fresh_topics, progress, snapshot_values
-from cli.processes import worker_env
 from core.contract import decode_snapshot
 from core.runtime import freeze_start_up_objects, use_uvloop
 from core.sending import create_producer
@@ -43,7 +42,8 @@ from db.models import Order
 from db.queries import sink
 from processors.handler import Topics, _row, handle_snapshot_batch
 from processors.messages import RawMessage
-from processors.publishing import AIOKafkaPublisher
+from processors.publishing import KafkaRecordPublisher
+from tests.environments import worker_env
 
 # The worker's defaults, so the plain consumer and the handler phases run the handler as the agent does.
 LANES = ProcessorSettings().store_lanes
@@ -167,7 +167,7 @@ async def plain_consumer(
     producer = create_producer(kafka, role="bench", max_request_size=16 << 20)
     await consumer.start()
     await producer.start()
-    publisher = AIOKafkaPublisher(producer)
+    publisher = KafkaRecordPublisher(producer)
 
     async def consume() -> None:
         while True:
@@ -211,7 +211,7 @@ async def handler_rate(pool: asyncpg.Pool, kafka: KafkaSettings, values: list[by
     for i in range(0, len(messages), batch):
         await handle_snapshot_batch(
             pool,
-            AIOKafkaPublisher(producer),
+            KafkaRecordPublisher(producer),
             messages[i : i + batch],
             topics=topics_of(kafka),
             max_message_bytes=kafka.max_message_bytes,

@@ -267,13 +267,18 @@ def export(
     user_id: UserId,
     fmt: Annotated[str, typer.Option("--format", help="ndjson or csv")] = "ndjson",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
+    include: Annotated[
+        str | None,
+        typer.Option(help="Order records to add, comma separated: shipments, tracking, invoices."),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API,
 ) -> None:
-    """Export every order of a user, streamed."""
+    """Export every order of a user, streamed (with `--include`, its shipments, tracking, invoices)."""
     api = _api(api_url)
     sink = output.open("wb") if output else sys.stdout.buffer
+    params = {"format": fmt, **({"include": include} if include else {})}
     try:
-        for chunk in api.stream_lines(f"/v1/users/{user_id}/orders/export", {"format": fmt}):
+        for chunk in api.stream_lines(f"/v1/users/{user_id}/orders/export", params):
             sink.write(chunk)
     except ServiceApiError as exc:
         errors.print(f"[red]{exc}[/red]")
@@ -297,13 +302,15 @@ def replay(
         bool,
         typer.Option(
             "--drop-first",
-            help="Delete the token's stored orders and revisions before the rebuild (needs --token).",
+            help="Delete the token's stored orders, revisions and order records before the rebuild "
+            "(needs --token).",
         ),
     ] = False,
 ) -> None:
-    """Rebuild orders and revisions in PostgreSQL from the Kafka topics, with progress.
+    """Rebuild orders, revisions and order records in PostgreSQL from the Kafka topics, with progress.
 
-    With a token, the checksums of its `orders` and `order_revisions` rows before and after are printed:
+    With a token, the checksums of its `orders`, `order_revisions`, `order_records` and
+    `order_record_versions` rows before and after are printed:
     a replay into emptied tables that gives back what the worker wrote shows the same figures. With
     --drop-first the token's rows are deleted first, in their own transaction, so the rebuild is exactly
     what Kafka holds (rows Kafka no longer has are gone). Until the replay has written them, the API shows
@@ -331,7 +338,8 @@ def replay(
     for token_id, report, before, after in results:
         scope = f"token {token_id}" if token_id else "every token"
         console.print(
-            f"{scope}: {report.revisions_read} revisions and {report.orders_read} order changes replayed "
+            f"{scope}: {report.revisions_read} revisions, {report.orders_read} order changes and "
+            f"{report.records_read} order records replayed "
             f"({report.orders_written} orders written, {report.skipped_invalid} invalid skipped)"
         )
         if after:
@@ -350,14 +358,21 @@ async def _replay(
 ) -> list[tuple[UUID | None, Any, str, str]]:
     from cli.replay import replay as run_replay
     from db.engine import create_engine
+    from db.queries.order_records import delete_token_records, driver_connection, records_checksum
     from db.queries.replay import (
         clear_kafka_resync,
         delete_token_orders,
         pending_kafka_resyncs,
-        token_checksum,
     )
+    from db.queries.replay import token_checksum as orders_checksum
 
     engine = create_engine(settings.database)
+
+    async def token_checksum(connection: Any, token_id: UUID) -> str:
+        # orders and revisions, then the order records (shipments, tracking, invoices)
+        rows = await orders_checksum(connection, token_id)
+        return f"{rows} {await records_checksum(await driver_connection(connection), token_id)}"
+
     try:
         if pending:
             async with engine.connect() as connection:
@@ -375,8 +390,10 @@ async def _replay(
         if drop_first and token is not None:
             async with engine.begin() as connection:
                 orders, revisions = await delete_token_orders(connection, token)
+                await delete_token_records(await driver_connection(connection), token)
             console.print(
-                f"token {token}: deleted {orders} orders and {revisions} revisions before the rebuild"
+                f"token {token}: deleted {orders} orders and {revisions} revisions (and its order records)"
+                " before the rebuild"
             )
         for token_id in tokens:
             before = befores.get(token_id, "") if token_id is not None else ""

@@ -1,6 +1,7 @@
 """`allegro-backup quiet`: is the pipeline quiet? Every active token caught up with its journal and idle,
-no sync run in flight, and the worker's consumer group has read the snapshots and sync-runs topics to
-their end (committed offsets at the end offsets), so nothing is on its way into PostgreSQL.
+no sync run in flight, no order-record read due, and the worker's consumer group has read the snapshots,
+sync-runs and order-records topics to their end (committed offsets at the end offsets), so nothing is on
+its way into PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from core.settings import Settings
 from core.topics import partition_ids
 from db.engine import create_engine
 from db.queries.quiet import busy_tokens, running_sync_runs
+from db.queries.record_checks import due_reads
 
 # A token counts as caught up when its journal was read successfully this recently: two journal
 # intervals, plus slack for a slow Allegro answer.
@@ -61,12 +63,18 @@ async def reasons_not_quiet(settings: Settings) -> list[str]:
             for token in await busy_tokens(connection, fresh_after=fresh_after):
                 reasons.append(f"token {token.token_id}: {token.reason}")
             running = await running_sync_runs(connection)
+            # Shipments, invoices and tracking the poller is about to read (producers.records).
+            due = await due_reads(connection, now=datetime.now(UTC))
     finally:
         await engine.dispose()
     if running:
         reasons.append(f"{running} sync runs are running")
+    if due:
+        reasons.append(f"{due} order-record reads are due")
     kafka = settings.kafka
-    for topic, lag in (await consumer_lag(settings, [kafka.snapshots_topic, kafka.sync_runs_topic])).items():
+    for topic, lag in (
+        await consumer_lag(settings, [kafka.snapshots_topic, kafka.sync_runs_topic, kafka.records_topic])
+    ).items():
         if lag:
             reasons.append(f"{topic}: {lag} messages not yet stored by the worker")
     return reasons

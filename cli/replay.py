@@ -1,5 +1,7 @@
 """Rebuild `orders` and `order_revisions` from Kafka: `allegro.order-revisions` for the history, then
-`allegro.orders` for the latest state of each order.
+`allegro.orders` for the latest state of each order; then `order_records` and `order_record_versions`
+from `allegro.order-records` (every version of every shipment, tracking and invoice record, stored as
+the worker stores them: `db.queries.order_records.store_records`).
 
 Both topics are read from their beginning up to the end offsets seen at start, so a replay is bounded
 even while the service keeps writing. Nothing is committed to Kafka (no consumer group): a replay is a
@@ -18,8 +20,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.contract import ContractError, decode_order_change, decode_revision_record, split_document
+from core.order_records import OrderRecordMessage, decode_order_record
 from core.settings import KafkaSettings
 from core.topics import partition_ids
+from db.queries.order_records import driver_connection, store_records
 from db.queries.replay import restore_orders, restore_revisions
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ class ReplayReport:
     orders_read: int = 0
     orders_written: int = 0
     skipped_invalid: int = 0
+    records_read: int = 0
 
 
 async def replay(
@@ -45,7 +50,7 @@ async def replay(
     token_id: UUID | None = None,
     progress: Progress | None = None,
 ) -> ReplayReport:
-    """Replay the revision and order topics into PostgreSQL, for one token or all."""
+    """Replay the revision, order and order-record topics into PostgreSQL, for one token or all."""
     report = ReplayReport()
     prefix = f"{token_id}:".encode() if token_id else b""
     async for batch in _read_topic(kafka, kafka.revisions_topic, prefix, progress):
@@ -72,6 +77,17 @@ async def replay(
         async with engine.begin() as connection:
             report.orders_written += await restore_orders(connection, changes)
         report.orders_read += len(changes)
+    async for batch in _read_topic(kafka, kafka.records_topic, prefix, progress):
+        messages: list[OrderRecordMessage] = []
+        for value in batch:
+            try:
+                messages.append(decode_order_record(value))
+            except ContractError as exc:
+                report.skipped_invalid += 1
+                log.warning("skipping an invalid order record: %s", exc)
+        async with engine.begin() as connection:
+            await store_records(await driver_connection(connection), messages)
+        report.records_read += len(messages)
     return report
 
 

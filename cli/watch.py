@@ -5,8 +5,19 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
-from core.contract import ContractError, decode_order_change
+from core.contract import ContractError, OrderChange, decode_order_change
 from core.settings import KafkaSettings
+
+
+def change_line(change: OrderChange) -> str:
+    """One line for a change: time, kind, whose order (user id, token id's first 8 hex digits), which
+    order and its revision, status, fulfillment status and total."""
+    total = f" {change.total_amount} {change.currency}" if change.total_amount is not None else ""
+    return (
+        f"{change.captured_at:%H:%M:%S} {change.change:<10} user {change.user_id} "
+        f"token {change.token_id.hex[:8]} {change.checkout_form_id} rev {change.revision} "
+        f"{change.status or '-'} {change.fulfillment_status or '-'}{total}"
+    )
 
 
 async def watch_changes(kafka: KafkaSettings, from_beginning: bool, console: Console) -> None:
@@ -28,10 +39,6 @@ async def watch_changes(kafka: KafkaSettings, from_beginning: bool, console: Con
             except ContractError as exc:
                 console.print(f"[red]invalid message at offset {message.offset}: {exc}[/red]")
                 continue
-            total = f"{change.total_amount} {change.currency}" if change.total_amount is not None else ""
-            console.print(
-                f"{change.captured_at:%H:%M:%S} {change.change:<10} {change.checkout_form_id} "
-                f"rev {change.revision} {change.status or ''} {change.fulfillment_status or ''} {total}"
-            )
+            console.print(change_line(change), markup=False, highlight=False)
     finally:
         await consumer.stop()

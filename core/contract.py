@@ -20,8 +20,7 @@ with `split_document`, since a JSON decoder may refuse (pydantic's) or alter wha
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeVar
 from uuid import UUID
 
 import orjson
@@ -32,11 +31,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from core.documents import member_span
+from core.order_fields import NAMES, ORDER_FIELDS, decimal_text
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -65,7 +66,23 @@ class _Message(BaseModel):
         return orjson.dumps(self.model_dump(mode="json"))
 
 
-class SnapshotEnvelope(_Message):
+if TYPE_CHECKING:
+
+    class _OrderFields(_Message):
+        """The order's fields (`core.order_fields`), one member each, read by name or `values_of`."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    _OrderFields = create_model(
+        "_OrderFields",
+        __base__=_Message,
+        __module__=__name__,
+        **{f.name: (f.python, Field(default_factory=list) if f.is_list else None) for f in ORDER_FIELDS},
+    )
+
+
+class SnapshotEnvelope(_OrderFields):
     """One fetched checkout form (or the news that it is gone upstream), on `allegro.order-snapshots`."""
 
     token_id: UUID
@@ -74,13 +91,6 @@ class SnapshotEnvelope(_Message):
     checkout_form_id: CheckoutFormId
     revision: Revision | None = None
     updated_at: AwareDatetime | None = None
-    bought_at: AwareDatetime | None = None
-    status: ShortText | None = None
-    fulfillment_status: ShortText | None = None
-    buyer_login: ShortText | None = None
-    total_amount: Decimal | None = None
-    currency: Annotated[str, StringConstraints(max_length=8)] | None = None
-    line_item_ids: list[ShortText] = Field(default_factory=list)
     fetched_at: AwareDatetime
     source: SnapshotSource
     event_ids: list[ShortText] = Field(default_factory=list)
@@ -134,7 +144,7 @@ class SyncRunRecord(_Message):
         return str(self.token_id)
 
 
-class OrderChange(_Message):
+class OrderChange(_OrderFields):
     """A real change of a stored order, on the compacted `allegro.orders` (latest state per order)."""
 
     change: ChangeType
@@ -149,13 +159,6 @@ class OrderChange(_Message):
     superseded_at: AwareDatetime | None = None
     superseded_by: CheckoutFormId | None = None
     missing_upstream_since: AwareDatetime | None = None
-    bought_at: AwareDatetime | None = None
-    status: ShortText | None = None
-    fulfillment_status: ShortText | None = None
-    buyer_login: ShortText | None = None
-    total_amount: Decimal | None = None
-    currency: Annotated[str, StringConstraints(max_length=8)] | None = None
-    line_item_ids: list[ShortText] = Field(default_factory=list)
     first_seen_at: AwareDatetime | None = None
     order: dict[str, Any]
 
@@ -201,82 +204,56 @@ def revision_key(
     return base if content_hash is None else f"{base}:{content_hash.hex()}"
 
 
+class RecordContent(NamedTuple):
+    """What a change and a revision record both say: which content of which order, when and how it came."""
+
+    token_id: UUID
+    checkout_form_id: str
+    revision: str
+    updated_at: datetime | None
+    captured_at: datetime
+    source: str
+
+    def members(self) -> dict[str, Any]:
+        """These as the record's JSON members (with the schema version)."""
+        return {"schema_version": SCHEMA_VERSION, **self._asdict(), "token_id": str(self.token_id)}
+
+
 def encode_order_change(
+    content: RecordContent,
     *,
     change: ChangeType,
-    token_id: UUID,
     user_id: str,
     seller_id: str,
-    checkout_form_id: str,
-    revision: str,
-    updated_at: datetime | None,
-    captured_at: datetime,
-    source: str,
     order_json: str,
     superseded_at: datetime | None = None,
     superseded_by: str | None = None,
     missing_upstream_since: datetime | None = None,
-    bought_at: datetime | None = None,
-    status: str | None = None,
-    fulfillment_status: str | None = None,
-    buyer_login: str | None = None,
-    total_amount: Decimal | None = None,
-    currency: str | None = None,
-    line_item_ids: list[str] | None = None,
     first_seen_at: datetime | None = None,
+    fields: tuple[Any, ...] | None = None,
 ) -> bytes:
-    """Encode an `OrderChange` around the stored form's JSON text without parsing it."""
+    """Encode an `OrderChange` around the stored form's JSON text without parsing it; `fields` are the
+    order's field values in `core.order_fields.ORDER_FIELDS` order (None: none known)."""
     return orjson.dumps(
         {
-            "schema_version": SCHEMA_VERSION,
+            **content.members(),
             "change": change,
-            "token_id": str(token_id),
             "user_id": user_id,
             "seller_id": seller_id,
-            "checkout_form_id": checkout_form_id,
-            "revision": revision,
-            "updated_at": updated_at,
-            "captured_at": captured_at,
-            "source": source,
             "superseded_at": superseded_at,
             "superseded_by": superseded_by,
             "missing_upstream_since": missing_upstream_since,
-            "bought_at": bought_at,
-            "status": status,
-            "fulfillment_status": fulfillment_status,
-            "buyer_login": buyer_login,
-            "total_amount": None if total_amount is None else str(total_amount),
-            "currency": currency,
-            "line_item_ids": line_item_ids or [],
+            **(dict(zip(NAMES, fields, strict=True)) if fields is not None else {}),
             "first_seen_at": first_seen_at,
             "order": orjson.Fragment(order_json),
-        }
+        },
+        default=decimal_text,
     )
 
 
-def encode_revision_record(
-    *,
-    token_id: UUID,
-    checkout_form_id: str,
-    revision: str,
-    updated_at: datetime | None,
-    captured_at: datetime,
-    source: str,
-    order_json: str,
-) -> bytes:
+def encode_revision_record(content: RecordContent, order_json: str) -> bytes:
     """Encode a `RevisionRecord` around the stored form's JSON text without parsing it."""
-    return orjson.dumps(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "token_id": str(token_id),
-            "checkout_form_id": checkout_form_id,
-            "revision": revision,
-            "updated_at": updated_at,
-            "captured_at": captured_at,
-            "source": source,
-            "order": orjson.Fragment(order_json),
-        }
-    )
+    return orjson.dumps({**content.members(), "order": orjson.Fragment(order_json)})
 
 
 M = TypeVar("M", bound=_Message)

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import orjson
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from core.redaction import scrub
 
@@ -98,26 +98,29 @@ class RepeatedKafkaMessageFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, context and `extra=` fields."""
+class JsonFormatter(OrjsonFormatter):
+    """One JSON object per line (python-json-logger): `ts` (ISO 8601, UTC), `level`, `logger`, `msg`, the
+    task's `log_context` fields, `extra=` fields, and `exc` (the traceback as `SecretFilter` left it)."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Render the record as JSON."""
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(_context.get() or {})
-        entry.update(
-            {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger", "message": "msg", "exc_info": "exc"},
         )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Time first, then the library's fields, with the context under the record's own `extra=`."""
+        log_data["ts"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+        super().add_fields(log_data, record, message_dict)
+        for key, value in (_context.get() or {}).items():
+            log_data.setdefault(key, value)
+        for key in [key for key in log_data if key.startswith("_")]:
+            del log_data[key]
         if record.exc_text:
-            entry["exc"] = record.exc_text
-        elif record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+            # The filter's scrubbed text, not a fresh rendering of the exception.
+            log_data["exc"] = record.exc_text
 
 
 class ContextTextFormatter(logging.Formatter):

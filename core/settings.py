@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.version import VERSION
 
 
 class _Group(BaseModel):
@@ -25,6 +28,7 @@ class KafkaSettings(_Group):
     revisions_topic: str = "allegro.order-revisions"
     dlq_topic: str = "allegro.order-snapshots.dlq"
     tokens_topic: str = "allegro.poller-tokens"
+    records_topic: str = "allegro.order-records"
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     snapshots_retention_days: int = Field(default=30, ge=30)
@@ -33,7 +37,7 @@ class KafkaSettings(_Group):
 
     def prefixed(self, prefix: str, **changes: object) -> KafkaSettings:
         """The same layout with every topic named `<prefix>.<name>` (tests and benchmarks use their own)."""
-        topics = ("snapshots", "sync_runs", "orders", "revisions", "dlq", "tokens")
+        topics = ("snapshots", "sync_runs", "orders", "revisions", "dlq", "tokens", "records")
         names = {
             f"{t}_topic": f"{prefix}.{getattr(self, f'{t}_topic').removeprefix('allegro.')}" for t in topics
         }
@@ -57,7 +61,7 @@ class AllegroSettings(_Group):
     client_id: str = "demo-client"
     client_secret: SecretStr = SecretStr("demo-secret")
     scope: str = "allegro:api:orders:read allegro:api:profile:read"
-    user_agent: str = "AllegroOrdersBackup/0.1.0 (+https://example.invalid/allegro-orders-backup)"
+    user_agent: str = f"AllegroOrdersBackup/{VERSION} (+https://example.invalid/allegro-orders-backup)"
     requests_per_minute: int = Field(default=8000, ge=1, description="Our budget, below Allegro's 9,000/min.")
     timeout_seconds: float = Field(default=20.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
@@ -111,6 +115,17 @@ class PollerSettings(_Group):
     missing_retry_max_seconds: float = Field(default=600.0, gt=0)
     missing_confirm_seconds: float = Field(default=1_800.0, ge=0)
     missing_confirm_attempts: int = Field(default=4, ge=1)
+    # Order records (shipments, invoices, tracking; producers.records). Off: forms only.
+    records_enabled: bool = True
+    # A waybill's tracking is read again this long after the last read, until a final status.
+    tracking_interval_seconds: float = Field(default=3_600.0, gt=0)
+    # An order shipped without shipments, or asking for an invoice it does not have yet, is checked
+    # again this long after the last check, for `records_follow_days` after it was first noted; a
+    # waybill with no final status is given up that long after it was first seen.
+    records_recheck_seconds: float = Field(default=21_600.0, gt=0)
+    records_follow_days: float = Field(default=30.0, gt=0)
+    # Prometheus metrics on 127.0.0.1:PORT (0: none); `python -m producers run --metrics-port` overrides it.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     def longest_journal_interval(self) -> float:
         """The longest a syncing seller waits between journal reads in this schedule (seconds)."""
@@ -135,12 +150,30 @@ class ProcessorSettings(_Group):
     # Lanes only for batches of at least this many snapshots per lane; smaller ones (a steady trickle)
     # are one transaction: each lane costs its own lookups, outbox row and round trips.
     store_lane_min_messages: int = Field(default=500, ge=1)
-    web_port: int = Field(default=6066, ge=1, le=65535)
+    # Prometheus metrics on 127.0.0.1:PORT (0: none). Formerly PROCESSOR__WEB_PORT, still read (with a
+    # deprecation warning) when the new name is not set.
+    metrics_port: int = Field(default=6066, ge=0, le=65535)
     data_dir: str = ".stack/faust"
     # How long the group waits for a silent worker before handing its partitions to the others (Faust's
     # default is 60 s). The broker accepts 6 s or more (group.min.session.timeout.ms); heartbeats go
     # every third of it, so one lost heartbeat is not yet a failover.
     session_timeout_seconds: float = Field(default=10.0, ge=6.0, le=300.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_old_port_name(cls, data: Any) -> Any:
+        """Read PROCESSOR__WEB_PORT as the metrics port (one FutureWarning line on stderr)."""
+        if not isinstance(data, dict) or "web_port" not in data:
+            return data
+        data = dict(data)
+        old = data.pop("web_port")
+        warnings.warn(
+            "PROCESSOR__WEB_PORT is deprecated and will be removed: set PROCESSOR__METRICS_PORT instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        data.setdefault("metrics_port", old)
+        return data
 
 
 class ApiSettings(_Group):

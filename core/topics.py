@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_fixed
 
 from core.settings import KafkaSettings
 
@@ -68,6 +69,17 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
         # Every revision of every order, forever: keyed per revision, so compaction only drops re-publishes.
         TopicSpec(
             settings.revisions_topic,
+            settings.partitions,
+            {
+                "cleanup.policy": "compact",
+                "retention.ms": "-1",
+                "max.message.bytes": max_bytes,
+            },
+        ),
+        # Every version of every order record (shipments, tracking, invoices), forever: keyed per content
+        # (core.order_records), so compaction only drops re-publishes of a content already there.
+        TopicSpec(
+            settings.records_topic,
             settings.partitions,
             {
                 "cleanup.policy": "compact",
@@ -141,8 +153,8 @@ async def read_topic_configs(
     A topic created a moment ago may not be known to the broker that answers yet, so an empty or
     failed answer is retried for up to `wait_seconds`.
     """
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while True:
+
+    async def read() -> tuple[dict[str, str], bool]:
         responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
         configs: dict[str, str] = {}
         failed = False
@@ -152,20 +164,42 @@ async def read_topic_configs(
                 failed = failed or resource[0] != 0
                 for entry in resource[4]:
                     configs[entry[0]] = entry[1]
-        if (configs and not failed) or asyncio.get_running_loop().time() > deadline:
-            return configs
-        await asyncio.sleep(0.1)
+        return configs, failed
+
+    retrying = AsyncRetrying(
+        retry=retry_if_result(lambda answer: not answer[0] or answer[1]),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_fixed(0.1),
+        # Out of time: what the last answer held (possibly nothing).
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else ({}, True),
+    )
+    answer: tuple[dict[str, str], bool] = await retrying(read)
+    return answer[0]
 
 
-async def partition_ids(bootstrap_servers: str, topic: str) -> list[int]:
-    """A topic's partition numbers, from the admin API (a fresh consumer knows no metadata yet)."""
+async def partition_ids(bootstrap_servers: str, topic: str, wait_seconds: float = 10.0) -> list[int]:
+    """A topic's partition numbers, from the admin API (a fresh consumer knows no metadata yet).
+
+    A topic created a moment ago may not be described by the broker that answers yet (no leader): an
+    empty answer is asked again for up to `wait_seconds`; [] when the topic still has no partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
-    try:
+
+    async def read() -> list[int]:
         described = await admin.describe_topics([topic])
+        return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+
+    retrying = AsyncRetrying(
+        retry=retry_if_result(lambda found: not found),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_fixed(0.1),
+        retry_error_callback=lambda state: [],
+    )
+    try:
+        found: list[int] = await retrying(read)
     finally:
         await admin.close()
-    return sorted(p["partition"] for t in described if t["error_code"] == 0 for p in t["partitions"])
+    return found
 
 
 async def bootstrap(settings: KafkaSettings) -> BootstrapReport:

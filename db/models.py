@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -17,7 +16,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -28,6 +26,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.order_fields import ORDER_FIELDS
+from core.states import SyncKind, SyncStatus, TokenStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -36,25 +37,15 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TOKEN_STATUSES = (
-    "pending",
-    "active",
-    "needs_reauth",
-    "unlinked",
-    "link_expired",
-    "link_denied",
-    "access_denied",
-    # a link request for an account the user had already linked: that token took the new credentials
-    "relinked",
-)
-SYNC_KINDS = ("backfill", "journal", "reconcile", "resync")
-SYNC_STATUSES = ("running", "finished", "failed", "abandoned")
+TOKEN_STATUSES = tuple(TokenStatus)
+SYNC_KINDS = tuple(SyncKind)
+SYNC_STATUSES = tuple(SyncStatus)
 
 Timestamp = DateTime(timezone=True)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Base(DeclarativeBase):
@@ -85,7 +76,7 @@ class UserToken(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     seller_id: Mapped[str | None] = mapped_column(String(64))
     login: Mapped[str | None] = mapped_column(String(256))
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status: Mapped[str] = mapped_column(String(16), server_default=TokenStatus.PENDING.value)
     # Encrypted values are `key_id:ciphertext`, so each carries the key it was sealed with.
     access_token: Mapped[str | None] = mapped_column(Text)
     refresh_token: Mapped[str | None] = mapped_column(Text)
@@ -143,14 +134,11 @@ class Order(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     checkout_form_id: Mapped[str] = mapped_column(String(64))
     revision: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str | None] = mapped_column(String(32))
-    fulfillment_status: Mapped[str | None] = mapped_column(String(32))
-    buyer_login: Mapped[str | None] = mapped_column(String(256))
-    bought_at: Mapped[datetime | None] = mapped_column(Timestamp)
     updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
-    currency: Mapped[str | None] = mapped_column(String(8))
-    line_item_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # The order's fields (`core.order_fields`) are added below, one column each; the ones queries name:
+    if TYPE_CHECKING:
+        bought_at: Mapped[datetime | None]
+        line_item_ids: Mapped[list[str]]
     # The form's JSON text exactly as fetched: the document of record (NULL in rows stored before 0006).
     order_json: Mapped[str | None] = mapped_column(Text)
     # SHA-256 of order_json: what "this content is stored" is decided by (core.documents).
@@ -164,6 +152,17 @@ class Order(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(64))
     missing_upstream_since: Mapped[datetime | None] = mapped_column(Timestamp)
     seller_id: Mapped[str | None] = mapped_column(String(64))
+
+
+for _field in ORDER_FIELDS:
+    # A list is never NULL (an empty array instead); every other field may be absent from a form.
+    setattr(
+        Order,
+        _field.name,
+        mapped_column(
+            _field.column, nullable=not _field.is_list, server_default="{}" if _field.is_list else None
+        ),
+    )
 
 
 class OrderLineItem(Base):
@@ -279,3 +278,87 @@ class FormRetry(Base):
     decided_at: Mapped[datetime | None] = mapped_column(Timestamp)
     successor: Mapped[str | None] = mapped_column(String(64))
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class OrderRecord(Base):
+    """The current version of one order record (core.order_records): the shipments answer, the invoices
+    answer, or one waybill's tracking, as the exact JSON text Allegro sent. Never deleted: Allegro purges
+    them with the order, the backup keeps them."""
+
+    __tablename__ = "order_records"
+    __table_args__ = (CheckConstraint("kind IN ('shipments', 'invoices', 'tracking')", name="kind"),)
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # `{carrierId}:{waybill}` for tracking, empty for the per-order answers.
+    record_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    seller_id: Mapped[str | None] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+    # SHA-256 of document (UTF-8).
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    # When this content was fetched (the newest fetch wins); when the record was first fetched at all.
+    fetched_at: Mapped[datetime] = mapped_column(Timestamp)
+    first_fetched_at: Mapped[datetime] = mapped_column(Timestamp)
+    source: Mapped[str] = mapped_column(String(16))
+    # Read off the document for queries: the earliest shipment's createdAt and every `{carrierId}:{waybill}`
+    # (shipments); the first DELIVERED status and the newest status code (tracking).
+    shipped_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    waybills: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class OrderRecordVersion(Base):
+    """Every distinct content an order record ever had, once, with when it was first fetched."""
+
+    __tablename__ = "order_record_versions"
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    first_fetched_at: Mapped[datetime] = mapped_column(Timestamp)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class OrderRecordCheck(Base):
+    """The poller's list of orders whose records (shipments, invoices) are to be read (producers.records):
+    the state that made them interesting, and when a read is due (NULL: none)."""
+
+    __tablename__ = "order_record_checks"
+    __table_args__ = (
+        Index(
+            "ix_order_record_checks_token_id_due_at",
+            "token_id",
+            "due_at",
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
+    )
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # `{fulfillment status}|{lineItemsSent}|{invoice required}` when last noted.
+    fingerprint: Mapped[str] = mapped_column(String(160))
+    reason: Mapped[str] = mapped_column(String(16))
+    noted_at: Mapped[datetime] = mapped_column(Timestamp)
+    checked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    due_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class PendingWaybill(Base):
+    """A waybill whose tracking is followed until a final status (DELIVERED, RETURNED) or given up."""
+
+    __tablename__ = "pending_waybills"
+    __table_args__ = (Index("ix_pending_waybills_token_id_next_at", "token_id", "next_at"),)
+
+    token_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    checkout_form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    carrier_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    waybill: Mapped[str] = mapped_column(String(128), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -12,24 +12,16 @@ from core.settings import Settings, get_settings
 from core.topics import bootstrap
 from core.waiting import retry_until_available
 from processors.app import create_app
-
-
-def asks_for_help(argv: list[str]) -> bool:
-    """Whether the command line (without the program name) only asks Faust's CLI for its help text.
-
-    `-h` counts before a command only: `worker -h` is the worker's `--web-host`.
-    """
-    return not argv or "--help" in argv or argv[0] == "-h"
+from processors.faust_internals import asks_for_help, help_argv, worker_argv
 
 
 def main() -> None:
     """The processor's composition root."""
     wants_help = asks_for_help(sys.argv[1:])
     if wants_help:
-        # Faust's CLI knows --help only; and help needs neither the environment nor Kafka: the app is built
-        # from the code's defaults, unvalidated, just to list its commands and options.
-        if sys.argv[1:2] in ([], ["-h"]):
-            sys.argv[1:2] = ["--help"]
+        # Help needs neither the environment nor Kafka: the app is built from the code's defaults,
+        # unvalidated, just to list its commands and options.
+        sys.argv[:] = help_argv(sys.argv)
         settings = Settings.model_construct()
     else:
         settings = get_settings()
@@ -40,14 +32,8 @@ def main() -> None:
         asyncio.run(
             retry_until_available(lambda: bootstrap(settings.kafka), what="creating the Kafka topics")
         )
-    if "worker" in sys.argv and not any(arg.startswith("--with") for arg in sys.argv):
-        # Faust's worker command turns its web server on (bound to 0.0.0.0:6066) unless told otherwise;
-        # this app needs none: its metrics are served on 127.0.0.1:PROCESSOR__WEB_PORT.
-        sys.argv.append("--without-web")
-    if settings.log_json and "worker" in sys.argv and not {"-q", "--quiet", "--no-quiet"} & set(sys.argv):
-        # Faust prints a coloured start-up banner on stdout; with JSON logs that would be the one thing in
-        # the process's output that is not a JSON line. Our logs do not go through Faust's output.
-        sys.argv.insert(sys.argv.index("worker"), "--quiet")
+    # Faust's CLI reads sys.argv itself: no web server, no banner (processors.faust_internals).
+    sys.argv[:] = worker_argv(sys.argv, json_logs=settings.log_json)
     app = create_app(settings)
     # The worker holds nothing between batches, so rarer young collections cost it no memory and make
     # the agent faster (docs/PERFORMANCE.md).

@@ -1,4 +1,4 @@
-"""The Faust app factory: topics, the two agents and the resources service, from settings.
+"""The Faust app factory: topics, the agents (snapshots, sync runs, order records), the resources service.
 
 Nothing is built at import time: `python -m processors` calls `create_app(get_settings())`.
 
@@ -6,7 +6,7 @@ Delivery (at-least-once, effectively-once results):
 - agents read batches with `stream.take_events(n, within=t)` and store them in the background while
   taking the next (`processors.pipeline`); an event is acked only after its batch is stored, and Faust
   commits only acked offsets;
-- `store_*` never raises (it retries, holding the batch and the partition), because an exception that
+- `store_*` never raises (it retries, holding the batch; see `processors.retry`), because an exception that
   escapes an agent acks its messages and loses them;
 - a stop (or a rebalance cancelling the agent) leaves every event not yet stored unacked: it is
   redelivered, and the handler is idempotent.
@@ -18,56 +18,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from faust.sensors.monitor import Monitor
-from faust.types import TP, EventT, Message, StreamT, TransportT
 
 from core.settings import Settings
+from processors.faust_internals import PlainOutputWorker, QuietMonitor, WorkerApp
 from processors.metrics import SinkMetrics
 from processors.pipeline import store_while_taking
 from processors.resources import SinkResources
-from processors.transport import Transport
-
-
-class QuietMonitor(Monitor):
-    """Faust's monitor without its per-message statistics (counts per partition, each event's runtime):
-    nothing reads them here (no Faust web server; the worker's metrics are `processors.metrics`), and
-    keeping them cost the worker about 3 % of its CPU."""
-
-    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
-        pass
-
-    def on_stream_event_in(self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]) -> None:
-        pass
-
-    def on_stream_event_out(
-        self,
-        tp: TP,
-        offset: int,
-        stream: StreamT[Any],
-        event: EventT[Any],
-        state: dict[str, Any] | None = None,
-    ) -> None:
-        pass
-
-    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
-        pass
-
-
-class PlainOutputWorker(faust.Worker):
-    """Faust's worker without its terminal spinner when stdout is not a terminal: the spinner writes
-    cursor codes even into a log file or a pipe, where only the JSON log lines belong."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.stdout.isatty():
-            self.spinner = None
-
-
-class WorkerApp(faust.App):
-    """A Faust app whose consumer hands messages to the agents more cheaply (`processors.transport`)."""
-
-    def _new_transport(self) -> TransportT:
-        return Transport(self.conf.broker_consumer, self)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -103,10 +59,11 @@ def create_app(settings: Settings) -> faust.App:
     )
     resources = SinkResources(settings, SinkMetrics())
     resources.stopping = lambda: app.should_stop
-    # App.service takes an instance as well as a class (App._prepare_subservice); ours carries settings.
+    # An instance, not a class: ours carries settings (see processors.faust_internals).
     app.service(resources)  # type: ignore[arg-type]
     snapshots = app.topic(kafka.snapshots_topic, key_serializer="raw", value_serializer="raw")
     sync_runs = app.topic(kafka.sync_runs_topic, key_serializer="raw", value_serializer="raw")
+    order_records = app.topic(kafka.records_topic, key_serializer="raw", value_serializer="raw")
 
     async def batches(stream: Any) -> AsyncIterator[list[Any]]:
         await resources.ready.wait()
@@ -120,5 +77,11 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(sync_runs, name="store-sync-runs")
     async def store_sync_runs(stream: Any) -> None:
         await store_while_taking(batches(stream), resources.store_sync_runs, batch_size=processor.batch_size)
+
+    @app.agent(order_records, name="store-order-records")
+    async def store_order_records(stream: Any) -> None:
+        await store_while_taking(
+            batches(stream), resources.store_order_records, batch_size=processor.batch_size
+        )
 
     return app

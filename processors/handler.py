@@ -7,7 +7,7 @@ merged/purged forms, link successors, and record an outbox row; after the commit
 to `allegro.order-revisions` and changes to `allegro.orders`, wait for the acks, delete the outbox row.
 What is published is built from the very rows written, so a replay of the topics rebuilds them exactly.
 
-Plain async functions over an asyncpg pool and a `Publisher`; no Faust here, so the same code runs under
+Plain async functions over an asyncpg pool and a `RecordPublisher`; no Faust here, so the same code runs under
 the Faust agent, a plain aiokafka consumer and the tests.
 
 Delivery: the caller acks the batch's offsets only after `handle_snapshot_batch` returned. Everything it
@@ -36,13 +36,22 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from core.contract import ContractError, SnapshotEnvelope, decode_snapshot
+from core.contract import ContractError, RecordContent, SnapshotEnvelope, decode_snapshot
 from core.documents import content_hash, jsonb_text
+from core.order_fields import values_of
 from db.queries import sink
-from db.queries.sink import ChangedOrder, NewRevision, OrderKey, OrderRow, StoredState
+from db.queries.sink import (
+    ChangedOrder,
+    ChangeKey,
+    ContentKey,
+    Gone,
+    NewRevision,
+    OrderKey,
+    OrderRow,
+)
 from processors.messages import DeadLetter, RawMessage
-from processors.newness import first_copies, plan_batch
-from processors.publishing import Publisher, change_record, dead_letter_records, revision_record
+from processors.newness import disproved_marks, first_copies, plan_batch
+from processors.publishing import RecordPublisher, change_record, dead_letter_records, revision_record
 
 # Errors PostgreSQL raises because of what a row holds, not because of the connection or the server.
 DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -106,14 +115,8 @@ def _row(envelope: SnapshotEnvelope, *, query_copy: bool = True) -> OrderRow:
         seller_id=envelope.seller_id,
         checkout_form_id=envelope.checkout_form_id,
         revision=envelope.revision,
-        status=envelope.status,
-        fulfillment_status=envelope.fulfillment_status,
-        buyer_login=envelope.buyer_login,
-        bought_at=envelope.bought_at,
         updated_at=envelope.updated_at,
-        total_amount=envelope.total_amount,
-        currency=envelope.currency,
-        line_item_ids=envelope.line_item_ids,
+        fields=values_of(envelope),
         order_json=text,
         source=envelope.source,
         fetched_at=envelope.fetched_at,
@@ -129,16 +132,19 @@ async def store_batch(
     `query_copy=False` stores the forms without their jsonb copy."""
     rows = [_row(env, query_copy=query_copy) for _, env in batch if env.gone is None]
     firsts = first_copies(rows)
-    gone = [(env.token_id, env.checkout_form_id, env.gone, env.fetched_at) for _, env in batch if env.gone]
-    keys = list({**dict.fromkeys(k[:2] for k in firsts), **dict.fromkeys((g[0], g[1]) for g in gone)})
+    gone = [
+        Gone(env.token_id, env.checkout_form_id, env.gone, env.fetched_at) for _, env in batch if env.gone
+    ]
+    gone_keys = (OrderKey(g.token_id, g.checkout_form_id) for g in gone)
+    keys = list({**dict.fromkeys(k.order for k in firsts), **dict.fromkeys(gone_keys)})
     stored = await sink.fetch_stored_state(conn, keys)
     # A key absent from `orders` has no history either (both are written in one transaction), and a key's
     # current content is in its history: only other contents of stored keys need a lookup.
-    unsure = [k for k in firsts if k[:2] in stored and stored[k[:2]].content_hash != k[3]]
+    unsure = [k for k in firsts if k.order in stored and stored[k.order].content_hash != k.content_hash]
     known = await sink.fetch_stored_contents(conn, unsure)
     plan = plan_batch(firsts, stored, known, len(rows))
     upserts = list(plan.current.values())
-    disproved = _disproved_marks(rows, stored, {(r.token_id, r.checkout_form_id) for r in upserts})
+    disproved = disproved_marks(rows, stored, {r.key for r in upserts})
     outcome = StoreOutcome(skipped=plan.skipped)
     async with conn.transaction():
         result = await sink.upsert_orders(conn, upserts, stored, plan.first_seen)
@@ -148,7 +154,7 @@ async def store_batch(
         changes = result.changes + await sink.clear_disproved_marks(conn, disproved)
         changes += await sink.mark_gone(conn, gone)
         inserted = set(result.inserted)
-        created = [r for r in upserts if r.line_item_ids and (r.token_id, r.checkout_form_id) in inserted]
+        created = [r for r in upserts if r.line_item_ids and r.key in inserted]
         # Until this transaction commits, others wait here before their own merge check, so two forms of a
         # merge stored at once (other lane, other worker) still see each other.
         await sink.lock_merge_checks(conn, sorted({r.token_id for r in created}))
@@ -160,38 +166,16 @@ async def store_batch(
     outcome.changes = changes
     # The keys' UUIDs came back from PostgreSQL: asyncpg's own UUID type formats and hashes in C, where
     # the envelopes' uuid.UUID does it in Python (the records' keys and values format each token thrice).
-    outcome.revisions = [_new_revision(firsts[k], token_id=k[0]) for k in new_revisions]
+    outcome.revisions = [_new_revision(firsts[k], token_id=k.token_id) for k in new_revisions]
     outcome.outbox_entries = [entry] if entry is not None else []
     return outcome
 
 
-def _disproved_marks(
-    rows: Sequence[OrderRow], stored: dict[OrderKey, StoredState], upserted: set[OrderKey]
-) -> list[tuple[UUID, str, datetime]]:
-    """(token, form, latest fetch) of marked orders that a form fetched after the mark answers again,
-    with content already stored (an upserted newer version clears the marks itself). Re-deliveries of
-    snapshots fetched before the mark disprove nothing."""
-    latest: dict[OrderKey, datetime] = {}
-    for row in rows:
-        key = (row.token_id, row.checkout_form_id)
-        state = stored.get(key)
-        if state is None or state.marked_at is None or key in upserted or row.fetched_at <= state.marked_at:
-            continue
-        latest[key] = max(latest.get(key, row.fetched_at), row.fetched_at)
-    return [(key[0], key[1], fetched_at) for key, fetched_at in latest.items()]
-
-
 def _new_revision(row: OrderRow, *, token_id: UUID) -> NewRevision:
-    return NewRevision(
-        token_id=token_id,
-        checkout_form_id=row.checkout_form_id,
-        revision=row.revision,
-        updated_at=row.updated_at,
-        captured_at=row.fetched_at,
-        source=row.source,
-        order_json=row.order_json,
-        content_hash=row.content_hash,
+    content = RecordContent(
+        token_id, row.checkout_form_id, row.revision, row.updated_at, row.fetched_at, row.source
     )
+    return NewRevision(content, row.order_json, row.content_hash)
 
 
 def _is_json(text: str | None) -> bool:
@@ -275,7 +259,7 @@ class Topics:
 
 async def publish_outcome(
     pool: asyncpg.Pool,
-    publisher: Publisher,
+    publisher: RecordPublisher,
     topics: Topics,
     changes: Sequence[ChangedOrder],
     revisions: Sequence[NewRevision],
@@ -317,7 +301,7 @@ class StoredBatch:
 
 async def store_snapshot_batch(
     pool: asyncpg.Pool,
-    publisher: Publisher,
+    publisher: RecordPublisher,
     messages: Sequence[RawMessage],
     *,
     topics: Topics,
@@ -347,7 +331,7 @@ async def store_snapshot_batch(
 
 async def handle_snapshot_batch(
     pool: asyncpg.Pool,
-    publisher: Publisher,
+    publisher: RecordPublisher,
     messages: Sequence[RawMessage],
     *,
     topics: Topics,
@@ -373,7 +357,9 @@ async def handle_snapshot_batch(
     return stored.report
 
 
-async def publish_outbox_entry(pool: asyncpg.Pool, publisher: Publisher, topics: Topics, entry: int) -> None:
+async def publish_outbox_entry(
+    pool: asyncpg.Pool, publisher: RecordPublisher, topics: Topics, entry: int
+) -> None:
     """Publish what one outbox row stands for, from the current rows, then delete it."""
     async with pool.acquire() as conn:
         payload = await conn.fetchval("SELECT payload FROM publish_outbox WHERE id = $1", entry)
@@ -387,10 +373,10 @@ async def _load_outbox_payload(
     conn: asyncpg.Connection, payload: str | dict[str, Any]
 ) -> tuple[list[ChangedOrder], list[NewRevision]]:
     body = orjson.loads(payload) if isinstance(payload, str) else payload
-    changes = await sink.fetch_changes(conn, [(UUID(t), f, c) for t, f, c in body["changes"]])
+    changes = await sink.fetch_changes(conn, [ChangeKey(UUID(t), f, c) for t, f, c in body["changes"]])
     # Rows written before migration 0006 name revisions without a content hash.
     revisions = await sink.fetch_revisions(
-        conn, [(UUID(k[0]), k[1], k[2], _hash_of(k)) for k in body["revisions"]]
+        conn, [ContentKey(UUID(k[0]), k[1], k[2], _hash_of(k)) for k in body["revisions"]]
     )
     return changes, revisions
 
@@ -400,7 +386,7 @@ def _hash_of(entry: list[Any]) -> bytes | None:
 
 
 async def drain_outbox(
-    pool: asyncpg.Pool, publisher: Publisher, topics: Topics, *, up_to: int | None = None
+    pool: asyncpg.Pool, publisher: RecordPublisher, topics: Topics, *, up_to: int | None = None
 ) -> int:
     """Publish the outbox rows left behind (a crash came between commit and publish), those with ids up to
     `up_to` when given; returns the count."""

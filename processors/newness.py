@@ -13,17 +13,22 @@ fetch of the same order returned shows a state at least as new. The revision lab
 is an opaque 8-hex value). Journal event ids were considered and not taken: only journal snapshots carry
 them, so they cannot order a journal snapshot against a backfill or reconcile one.
 
+Gone marks: a form fetched after it was marked missing upstream or superseded without a successor
+answers again, which disproves the mark; a re-delivery of a snapshot fetched before the mark disproves
+nothing. The mark a fetch is compared with is `StoredState.marked_at`, the latest such mark, which the
+statements that clear marks compute with the same expression (`db.queries.sink`).
+
 Every decision is made here, against the stored current version read before the batch's transaction;
 PostgreSQL only checks that the version decided against is still the stored one (`db.queries.sink`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from db.queries.sink import ContentKey, OrderKey, OrderRow, StoredState
+from db.queries.sink import ContentKey, Fetched, OrderKey, OrderRow, StoredState
 
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 Newness = tuple[datetime, datetime]
@@ -73,9 +78,9 @@ def plan_batch(
     }
     new_contents = 0
     for content, row in firsts.items():
-        key = content[:2]
+        key = content.order
         state = stored.get(key)
-        if content in known or (state is not None and state.content_hash == content[3]):
+        if content in known or (state is not None and state.content_hash == content.content_hash):
             continue
         new_contents += 1
         if state is None:
@@ -90,3 +95,23 @@ def plan_batch(
             plan.history.append(row)
     plan.skipped = received - new_contents
     return plan
+
+
+def disproves(fetched_at: datetime, marked_at: datetime | None) -> bool:
+    """True when a form fetched at `fetched_at` disproves its order's latest gone mark (None: no mark)."""
+    return marked_at is not None and fetched_at > marked_at
+
+
+def disproved_marks(
+    rows: Sequence[OrderRow], stored: Mapping[OrderKey, StoredState], upserted: set[OrderKey]
+) -> list[Fetched]:
+    """The latest fetch of each marked order among `rows` that disproves its marks, for orders whose
+    content is stored already (an upserted newer version clears the marks itself)."""
+    latest: dict[OrderKey, datetime] = {}
+    for row in rows:
+        key = row.key
+        state = stored.get(key)
+        if state is None or key in upserted or not disproves(row.fetched_at, state.marked_at):
+            continue
+        latest[key] = max(latest.get(key, row.fetched_at), row.fetched_at)
+    return [Fetched(key.token_id, key.checkout_form_id, fetched_at) for key, fetched_at in latest.items()]

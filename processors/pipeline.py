@@ -7,8 +7,8 @@ at a time, each as soon as the last one committed (with everything taken meanwhi
 while the agent goes on taking.
 
 Acks: `take_events` acks a batch's events when the agent asks for the next batch, which is now long
-before they are stored. So each event is first marked acknowledged-already (Faust's ack is then a
-no-op) and is really acked only after its batch is stored. Events still waiting, or in a store cut off
+before they are stored. So each event's ack is withheld (`processors.faust_internals.withhold_acks`)
+and released only after its batch is stored. Events still waiting, or in a store cut off
 by a stop or a rebalance, are never acked: Kafka redelivers them, and the handler is idempotent.
 """
 
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from processors.faust_internals import release_acks, withhold_acks
 from processors.messages import RawMessage
 
 
@@ -36,22 +37,6 @@ def raw_message(message: Any) -> RawMessage:
         headers=tuple((name, bytes(value or b"")) for name, value in headers),
         timestamp=message.timestamp,
     )
-
-
-def withhold_acks(events: Sequence[Any]) -> None:
-    """Make Faust's own ack of these events a no-op (Consumer.ack skips a message flagged acked)."""
-    for event in events:
-        event.message.acked = True
-
-
-def release_acks(events: Sequence[Any]) -> None:
-    """Ack events whose ack was withheld, now that they are stored: their offsets may be committed.
-
-    `Event.ack`, not `Stream.ack`: the stream's sensors already counted these events out when
-    `take_events` acked them (as a no-op)."""
-    for event in events:
-        event.message.acked = False
-        event.ack()
 
 
 async def store_while_taking(

@@ -9,23 +9,23 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from core.contract import encode_order_change, encode_revision_record, order_key, revision_key
+from core.contract import RecordContent, encode_order_change, encode_revision_record, order_key, revision_key
 from core.sending import Record, send_all
 from db.queries.sink import ChangedOrder, NewRevision
 from processors.messages import DeadLetter
 
-__all__ = ["AIOKafkaPublisher", "Publisher", "Record"]
+__all__ = ["KafkaRecordPublisher", "Record", "RecordPublisher"]
 
 
-class Publisher(Protocol):
+class RecordPublisher(Protocol):
     """Sends records and returns only once the broker has acknowledged every one of them."""
 
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
         """Send all records; raise if any of them is not acknowledged."""
 
 
-class AIOKafkaPublisher:
-    """A `Publisher` over one shared aiokafka producer (acks=all, idempotent)."""
+class KafkaRecordPublisher:
+    """A `RecordPublisher` over one shared aiokafka producer (acks=all, idempotent)."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
@@ -37,46 +37,36 @@ class AIOKafkaPublisher:
 
 def change_record(change: ChangedOrder) -> Record:
     """The `allegro.orders` record of a change, built around the stored form's JSON text."""
+    content = RecordContent(
+        change.token_id,
+        change.checkout_form_id,
+        change.revision,
+        change.updated_at,
+        change.captured_at,
+        change.source,
+    )
     value = encode_order_change(
+        content,
         change=change.change,  # type: ignore[arg-type]
-        token_id=change.token_id,
         user_id=change.user_id,
         seller_id=change.seller_id or "",
-        checkout_form_id=change.checkout_form_id,
-        revision=change.revision,
-        updated_at=change.updated_at,
-        captured_at=change.captured_at,
-        source=change.source,
         order_json=change.order_json,
         superseded_at=change.superseded_at,
         superseded_by=change.superseded_by,
         missing_upstream_since=change.missing_upstream_since,
-        bought_at=change.bought_at,
-        status=change.status,
-        fulfillment_status=change.fulfillment_status,
-        buyer_login=change.buyer_login,
-        total_amount=change.total_amount,
-        currency=change.currency,
-        line_item_ids=change.line_item_ids,
         first_seen_at=change.first_seen_at,
+        fields=change.fields,
     )
     return Record(order_key(change.token_id, change.checkout_form_id).encode(), value)
 
 
 def revision_record(revision: NewRevision) -> Record:
     """The `allegro.order-revisions` record of a revision that entered the history."""
-    value = encode_revision_record(
-        token_id=revision.token_id,
-        checkout_form_id=revision.checkout_form_id,
-        revision=revision.revision,
-        updated_at=revision.updated_at,
-        captured_at=revision.captured_at,
-        source=revision.source,
-        order_json=revision.order_json,
-    )
-    key = revision_key(revision.token_id, revision.checkout_form_id, revision.revision, revision.content_hash)
+    content = revision.content
+    value = encode_revision_record(content, revision.order_json)
+    key = revision_key(content.token_id, content.checkout_form_id, content.revision, revision.content_hash)
     # Routed by the order's key: an order's revisions share its partition, in the order they were stored.
-    return Record(key.encode(), value, route=order_key(revision.token_id, revision.checkout_form_id).encode())
+    return Record(key.encode(), value, route=order_key(content.token_id, content.checkout_form_id).encode())
 
 
 def dead_letter_records(dead_letters: Sequence[DeadLetter], *, now: datetime) -> list[Record]:

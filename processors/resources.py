@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,10 +23,12 @@ from core.runtime import release_free_memory
 from core.sending import create_producer
 from core.settings import Settings
 from db.queries import sink
+from processors.faust_internals import real_stderr
 from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcome, store_snapshot_batch
 from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
-from processors.publishing import AIOKafkaPublisher
+from processors.publishing import KafkaRecordPublisher
+from processors.records import handle_record_batch
 from processors.retry import run_until_done
 from processors.sync_runs import handle_sync_run_batch
 
@@ -47,7 +48,7 @@ class SinkResources(Service):
         self.stopping: Callable[[], bool] = lambda: False
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._publisher: AIOKafkaPublisher | None = None
+        self._publisher: KafkaRecordPublisher | None = None
         self._http: Any = None
         # Committed batches waiting to be published, in commit order (so one order's messages keep their
         # order). Bounded: when Kafka lags, the agents wait instead of piling batches up in memory.
@@ -57,12 +58,8 @@ class SinkResources(Service):
 
     async def on_start(self) -> None:
         """Open the pool and the producer, serve metrics, then drain the outbox in the background."""
-        # To the process's real stderr: Faust's worker command swaps sys.stderr for a proxy that feeds its
-        # own logging, where a handler writing into the proxy meets its recursion guard. Every record
-        # logged after start-up was dropped.
-        configure_logging(
-            self.settings.log_level, json_logs=self.settings.log_json, stream=sys.__stderr__ or sys.stderr
-        )
+        # Not into Faust's stderr proxy, where every record logged after start-up was dropped.
+        configure_logging(self.settings.log_level, json_logs=self.settings.log_json, stream=real_stderr())
         kafka = self.settings.kafka
         # min_size=0: no connection is made here, so a worker starts while PostgreSQL is down and its
         # batches wait in the retry loop instead of the process crashing.
@@ -72,8 +69,8 @@ class SinkResources(Service):
         # Dead letters carry the original bytes whatever their size: the broker's topic limit decides.
         self._producer = create_producer(kafka, role="processor", max_request_size=16 * 1024 * 1024)
         await run_until_done(self._producer.start, what="starting the Kafka producer")
-        self._publisher = AIOKafkaPublisher(self._producer)
-        port = self.settings.processor.web_port
+        self._publisher = KafkaRecordPublisher(self._producer)
+        port = self.settings.processor.metrics_port
         if port:
             self._http, _ = start_http_server(port, addr="127.0.0.1", registry=self.metrics.registry)
         self.add_future(self._drain_outbox())
@@ -119,7 +116,7 @@ class SinkResources(Service):
         if count:
             log.info("published %d outbox entries left by an earlier run", count)
 
-    def _require(self) -> tuple[asyncpg.Pool, AIOKafkaPublisher]:
+    def _require(self) -> tuple[asyncpg.Pool, KafkaRecordPublisher]:
         if self._pool is None or self._publisher is None:
             raise RuntimeError("resources used before the service started")
         return self._pool, self._publisher
@@ -195,3 +192,17 @@ class SinkResources(Service):
         self.metrics.storing.labels(kafka.sync_runs_topic).set(1)
         self.metrics.batch_size.labels(kafka.sync_runs_topic).observe(len(messages))
         self.metrics.dead_letters.labels(kafka.sync_runs_topic).inc(dead)
+
+    async def store_order_records(self, messages: Sequence[RawMessage]) -> None:
+        """Store one order-records batch until it is done (`processors.records`)."""
+        pool, publisher = self._require()
+        kafka = self.settings.kafka
+        dead = await run_until_done(
+            lambda: handle_record_batch(pool, publisher, messages, dlq_topic=kafka.dlq_topic),
+            what=f"order-records batch of {len(messages)}",
+            on_retry=lambda exc: self._retrying(kafka.records_topic, exc),
+            stopping=self.stopping,
+        )
+        self.metrics.storing.labels(kafka.records_topic).set(1)
+        self.metrics.batch_size.labels(kafka.records_topic).observe(len(messages))
+        self.metrics.dead_letters.labels(kafka.records_topic).inc(dead)

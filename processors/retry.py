@@ -2,10 +2,12 @@
 
 A Faust agent whose body raises has its buffered messages acked, i.e. lost. So the agents call their
 handler through `run_until_done`, which never raises (except on cancellation, when the worker stops and
-the batch stays unacked): it keeps the batch, and thereby the partition, until the handler succeeds.
+the batch stays unacked): it keeps the batch until the handler succeeds. While it does, the agent takes
+no other batch, so every partition of its topic this worker owns waits with it (README, "Outages").
 
-- transient errors (PostgreSQL unreachable or restarting, the broker timing out) are retried forever
-  with exponential backoff and full jitter, logged as warnings;
+- outages (`core.outages.is_outage`: PostgreSQL unreachable or restarting, the broker timing out) and a
+  batch another writer overtook (`StoredStateChanged`) are retried forever with exponential backoff and
+  full jitter (tenacity), logged as warnings;
 - any other error is a defect or an unforeseen state: it is retried the same way but logged as an error
   with its traceback, because skipping the batch would lose orders. Rows PostgreSQL rejects for their
   data never get here: the handler dead-letters them itself.
@@ -15,41 +17,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
-from aiokafka.errors import KafkaError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_never,
+    wait_random_exponential,
+)
 
+from core.outages import is_outage
 from processors.handler import StoredStateChanged
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # connection refused / reset, including ConnectionRefusedError
-    TimeoutError,
-    asyncpg.InterfaceError,  # the connection went away under us
-    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError and friends (class 08)
-    asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    KafkaError,  # produce timeouts, leader changes, broker restarts
-    StoredStateChanged,  # another writer (a worker losing its partitions) stored an order meanwhile
-)
+# Full jitter: each wait is uniform in [0, min(10, 0.2 * 2**n)] seconds.
+BATCH_BACKOFF = wait_random_exponential(multiplier=0.2, max=10.0)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether waiting and trying again is expected to succeed."""
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """Whether waiting and trying again is expected to succeed (an outage, or a batch overtaken)."""
+    return is_outage(exc) or isinstance(exc, StoredStateChanged)
 
 
-def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
-    """Full-jitter exponential backoff: a random delay up to base * 2**attempt, capped."""
-    return random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - jitter, not a secret
+class _Stopping(Exception):
+    """The worker stops: a failed attempt is not repeated."""
 
 
 async def run_until_done(
@@ -66,22 +62,45 @@ async def run_until_done(
     CancelledError, so the batch stays unacknowledged and is delivered again after the restart. Faust
     stops an agent by waiting for its current batch, which a permanent error would otherwise hold
     forever."""
-    attempt = 0
-    while True:
-        try:
-            return await action()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # nothing may escape an agent; see the module docstring
-            delay = backoff_delay(attempt)
-            if is_transient(exc):
-                log.warning("%s failed (%s: %s), retrying in %.2fs", what, type(exc).__name__, exc, delay)
-            else:
-                log.exception("%s failed unexpectedly, holding the batch; retrying in %.2fs", what, delay)
-            if on_retry is not None:
-                on_retry(exc)
-            attempt = min(attempt + 1, 16)
-            if not stopping():
-                await sleep(delay)
-            if stopping():
-                raise asyncio.CancelledError(f"{what}: stopping; left for redelivery") from exc
+    last: list[BaseException] = []
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if exc is None:
+            return
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        if is_transient(exc):
+            log.warning("%s failed (%s: %s), retrying in %.2fs", what, type(exc).__name__, exc, delay)
+        else:
+            log.error(
+                "%s failed unexpectedly, holding the batch; retrying in %.2fs", what, delay, exc_info=exc
+            )
+        if on_retry is not None:
+            on_retry(exc)
+        last[:] = [exc]
+
+    async def pause(delay: float) -> None:
+        if not stopping():
+            await sleep(delay)
+        if stopping():
+            raise _Stopping
+
+    retrying = AsyncRetrying(
+        # Exception, not BaseException: cancellation (the worker stopping) is never retried.
+        retry=retry_if_exception_type(Exception),
+        stop=stop_never,
+        wait=BATCH_BACKOFF,
+        sleep=pause,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+    async def call() -> T:
+        return await action()
+
+    try:
+        return await retrying(call)
+    except _Stopping:
+        raise asyncio.CancelledError(f"{what}: stopping; left for redelivery") from (
+            last[0] if last else None
+        )

@@ -17,13 +17,13 @@ from core.contract import ContractError, SyncRunRecord, decode_sync_run
 from db.queries.sync_history import upsert_sync_runs
 from processors.handler import DATA_ERRORS
 from processors.messages import DeadLetter, RawMessage
-from processors.publishing import Publisher, dead_letter_records
+from processors.publishing import RecordPublisher, dead_letter_records
 
 log = logging.getLogger(__name__)
 
 
 async def handle_sync_run_batch(
-    pool: asyncpg.Pool, publisher: Publisher, messages: Sequence[RawMessage], *, dlq_topic: str
+    pool: asyncpg.Pool, publisher: RecordPublisher, messages: Sequence[RawMessage], *, dlq_topic: str
 ) -> int:
     """Store the batch's valid records, dead-letter the rest; returns how many were dead-lettered."""
     records: list[tuple[RawMessage, SyncRunRecord]] = []

@@ -24,9 +24,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run the poller until SIGTERM/SIGINT (the default)")
-    run.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (default: POLLER__METRICS_PORT; 0: none)",
+    )
     commands.add_parser("rotate-keys", help="re-seal every token row's secrets with the first configured key")
-    parser.set_defaults(metrics_port=0)
+    parser.set_defaults(metrics_port=None)
     return parser.parse_args(argv)
 
 
@@ -41,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     freeze_start_up_objects()
     use_uvloop()
-    asyncio.run(run_until_signalled(settings, metrics_port=args.metrics_port))
+    port = settings.poller.metrics_port if args.metrics_port is None else args.metrics_port
+    asyncio.run(run_until_signalled(settings, metrics_port=port))
     return 0
 
 

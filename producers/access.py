@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,6 +21,14 @@ from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_none,
+    wait_random,
+)
 
 from allegro_api import AllegroAuth, AllegroClient, AllegroError, NeedsReauth, RateGovernor, RateLimited
 from allegro_api.retrying import Disposition, classify
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 # How many 429s in a row one call waits out before the run gives up until the next cycle.
 MAX_RATE_LIMIT_RETRIES = 5
 REFRESH_AHEAD = timedelta(seconds=60)
+# Seconds of spread added to a 429's pause, so processes sharing the client id do not resume in lockstep.
+_SPREAD = wait_random(0.0, 5.0)
 
 
 @dataclass
@@ -67,7 +76,7 @@ class AllegroAccess:
 
 
 @dataclass
-class TokenSession:
+class TokenAccess:
     """One token's view of Allegro: its current access token and the refresh that renews it."""
 
     access: AllegroAccess
@@ -77,25 +86,39 @@ class TokenSession:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def call(self, operation: Callable[[str], Awaitable[T]]) -> T:
-        """Run `operation(access_token)`; refresh once on 401, wait out 429s."""
+        """Run `operation(access_token)`; refresh once on 401, wait out up to `MAX_RATE_LIMIT_RETRIES`
+        429s in a row (each pauses the whole client id); any other error, or one 429 more, is raised."""
         refreshed = False
-        rate_limited = 0
-        while True:
+
+        async def attempt() -> T:
+            nonlocal refreshed
             token = self.access_token
             try:
                 return await operation(token)
-            except RateLimited as exc:
-                rate_limited += 1
-                if rate_limited > MAX_RATE_LIMIT_RETRIES:
-                    raise
-                pause = exc.retry_after if exc.retry_after is not None else exc.pause_seconds + _jitter()
-                log.warning("allegro answered 429: pausing the client id for %.1fs", pause)
-                self.access.governor.pause_for(pause)
             except AllegroError as exc:
                 if classify(exc) is not Disposition.REFRESH or refreshed:
                     raise
-                refreshed = True
-                await self.refresh(failed_token=token)
+            refreshed = True
+            await self.refresh(failed_token=token)
+            return await operation(self.access_token)
+
+        def pause_client_id(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if not isinstance(exc, RateLimited):
+                return
+            pause = exc.retry_after if exc.retry_after is not None else exc.pause_seconds + _SPREAD(state)
+            log.warning("allegro answered 429: pausing the client id for %.1fs", pause)
+            self.access.governor.pause_for(pause)
+
+        # No sleep here: the governor holds every call of the client id (this one's next attempt too).
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RateLimited),
+            stop=stop_after_attempt(MAX_RATE_LIMIT_RETRIES + 1),
+            wait=wait_none(),
+            before_sleep=pause_client_id,
+            reraise=True,
+        )
+        return await retrying(attempt)
 
     async def refresh_if_expiring(self, now: datetime) -> None:
         """Refresh ahead of expiry, so long runs do not meet a 401 halfway."""
@@ -131,8 +154,3 @@ class TokenSession:
             self.access_token = pair.access_token
             self.access_expires_at = pair.access_expires_at(issued_at)
             log.info("access token refreshed")
-
-
-def _jitter() -> float:
-    """A few seconds of spread, so processes sharing the client id do not resume in lockstep."""
-    return random.uniform(0.0, 5.0)  # noqa: S311 - jitter, not cryptography

@@ -24,7 +24,7 @@ from producers.keys import RotationReport, rotate_keys
 from producers.membership import create_membership_consumer
 from producers.metrics import PollerMetrics
 from producers.poller import Poller
-from producers.publisher import Publisher, create_producer
+from producers.publisher import PollerPublisher, create_poller_producer
 from producers.sync import SyncContext
 from producers.token_work import poller_identity
 
@@ -57,11 +57,11 @@ async def sync_context(
     # httpx's API over aiohttp's connections: a quiet poll is one request, and httpcore's pool spent
     # about three times the CPU per request (docs/PERFORMANCE.md).
     http = httpx.AsyncClient(timeout=allegro.timeout_seconds, transport=AiohttpTransport(limits=limits))
-    producer = create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
-    publisher = Publisher(
+    producer = create_poller_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
+    publisher = PollerPublisher(
         producer,
         settings.kafka,
-        renew=lambda: create_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms),
+        renew=lambda: create_poller_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms),
     )
     governor = SharedBudget(allegro.requests_per_minute)
 

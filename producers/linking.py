@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from allegro_api import AllegroError, Denied, Granted, InvalidCode, Pending, SlowDown
 from allegro_api.retrying import is_transient
 from core.logging import log_context
+from core.states import TokenStatus
 from db.queries import token_sync
 from producers.access import AllegroAccess
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_SECONDS = 5
 
 
-async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
+async def complete_link(access: AllegroAccess, token_id: UUID) -> TokenStatus | None:
     """Poll a pending link once if it is due; the token's status afterwards (None when nothing was due)."""
     with log_context(token_id=str(token_id)):
         async with access.sessions() as session, session.begin():
@@ -36,10 +37,10 @@ async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
                 link.device_expires_at is not None and link.device_expires_at <= now
             ):
                 await token_sync.end_link(
-                    session, token_id, status="link_expired", error="device code expired"
+                    session, token_id, status=TokenStatus.LINK_EXPIRED, error="device code expired"
                 )
                 log.info("link expired before the user approved it")
-                return "link_expired"
+                return TokenStatus.LINK_EXPIRED
             interval = link.device_interval if link.device_interval is not None else DEFAULT_INTERVAL_SECONDS
             await access.governor.acquire(token_id)
             try:
@@ -53,28 +54,31 @@ async def complete_link(access: AllegroAccess, token_id: UUID) -> str | None:
                 else:
                     log.error("%s; trying again later", error)
                 await _poll_later(session, token_id, now, interval, error=error)
-                return "pending"
+                return TokenStatus.PENDING
             if isinstance(outcome, Granted):
                 return await _activate(access, session, token_id, link.user_id, outcome, now)
             if isinstance(outcome, Pending):
                 await _poll_later(session, token_id, now, interval)
-                return "pending"
+                return TokenStatus.PENDING
             if isinstance(outcome, SlowDown):
                 # RFC 8628: slow_down means every later poll waits longer.
                 await _poll_later(session, token_id, now, interval + outcome.increment_seconds)
-                return "pending"
+                return TokenStatus.PENDING
             if isinstance(outcome, Denied):
                 await token_sync.end_link(
-                    session, token_id, status="link_denied", error="the user denied access"
+                    session, token_id, status=TokenStatus.LINK_DENIED, error="the user denied access"
                 )
                 log.info("link denied by the user")
-                return "link_denied"
+                return TokenStatus.LINK_DENIED
             assert isinstance(outcome, InvalidCode)  # noqa: S101 - the outcome union is exhausted here
             await token_sync.end_link(
-                session, token_id, status="link_expired", error=f"device code rejected: {outcome.error}"
+                session,
+                token_id,
+                status=TokenStatus.LINK_EXPIRED,
+                error=f"device code rejected: {outcome.error}",
             )
             log.info("device code rejected (%s): link expired", outcome.error)
-            return "link_expired"
+            return TokenStatus.LINK_EXPIRED
 
 
 async def _poll_later(
@@ -92,7 +96,7 @@ async def _activate(
     user_id: str,
     granted: Granted,
     now: datetime,
-) -> str:
+) -> TokenStatus:
     """Store the sealed pair, the seller id and login; the status the link request ends in.
 
     `active` for a first link; `relinked` when the user had linked this seller before, whose token then
@@ -101,10 +105,13 @@ async def _activate(
     seller_id = tokens.seller_id
     if seller_id is None:
         await token_sync.end_link(
-            session, token_id, status="link_expired", error="access token names no seller (user_name)"
+            session,
+            token_id,
+            status=TokenStatus.LINK_EXPIRED,
+            error="access token names no seller (user_name)",
         )
         log.error("granted token carries no user_name claim; cannot link")
-        return "link_expired"
+        return TokenStatus.LINK_EXPIRED
     login = await _login(access, token_id, tokens.access_token)
     holder = await token_sync.activate_link(
         session,
@@ -120,9 +127,9 @@ async def _activate(
     if holder != token_id:
         # The user had linked this account before: its backup goes on under the earlier token.
         log.info("account relinked", extra={"seller_id": seller_id, "relinked_to": str(holder)})
-        return "relinked"
+        return TokenStatus.RELINKED
     log.info("account linked", extra={"seller_id": seller_id})
-    return "active"
+    return TokenStatus.ACTIVE
 
 
 async def _login(access: AllegroAccess, token_id: UUID, access_token: str) -> str | None:

@@ -27,6 +27,7 @@ class PollerMetrics:
     polls: Counter
     poll_delay: Histogram
     polls_flushed: Counter
+    records_published: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> PollerMetrics:
@@ -96,6 +97,12 @@ class PollerMetrics:
             polls_flushed=Counter(
                 "poller_poll_times_written",
                 "Journal-read times written to the token rows (in batches)",
+                registry=registry,
+            ),
+            records_published=Counter(
+                "poller_order_records_published",
+                "Order records published (new contents): shipments, invoices, tracking",
+                ["kind"],
                 registry=registry,
             ),
         )

@@ -35,7 +35,7 @@ from core.contract import GoneReason, SnapshotEnvelope, SnapshotSource
 from core.settings import PollerSettings
 from db.queries import form_retries
 from db.queries.form_retries import MissingForm, PendingRetry
-from producers.access import AllegroAccess, TokenSession
+from producers.access import AllegroAccess, TokenAccess
 from producers.runs import SyncRun
 from producers.snapshots import TokenIdentity, form_envelope, gone_envelope
 
@@ -63,14 +63,14 @@ class MissingForms:
         self,
         *,
         access: AllegroAccess,
-        session: TokenSession,
+        token: TokenAccess,
         identity: TokenIdentity,
         settings: PollerSettings,
         autocommit: async_sessionmaker[AsyncSession],
         publish: Publish,
     ) -> None:
         self._access = access
-        self._session = session
+        self._token = token
         self._identity = identity
         self._settings = settings
         self._autocommit = autocommit
@@ -137,7 +137,7 @@ class MissingForms:
 
     async def _get(self, form_id: str) -> FormSnapshot:
         client, key = self._access.client, self._token_id
-        return await self._session.call(
+        return await self._token.call(
             lambda token: client.checkout_form(form_id, access_token=token, governor_key=key)
         )
 
@@ -250,7 +250,7 @@ class MissingForms:
         offset, pages = 0, 0
         for _ in range(SUCCESSOR_SCAN_PAGES):
             pages += 1
-            page = await self._session.call(self._list_from(since, offset))
+            page = await self._token.call(self._list_from(since, offset))
             for form in page.forms:
                 shared = sorted(wanted & set(form.facts.line_item_ids))
                 if form.id != retry.checkout_form_id and shared:

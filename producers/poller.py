@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
+from core.outages import database_unreachable
 from core.topics import POLLER_TOKEN_PARTITIONS
 from core.waiting import backoff_delay, retry_until_available
 from db.queries import run_ends, token_polls, token_sync
@@ -189,7 +189,7 @@ class Poller:
             if self._ctx.settings.run_lease_seconds and time.monotonic() >= self._next_sweep:
                 await self._sweep_silent_runs()
         except DATABASE_UNAVAILABLE as exc:
-            if database_unavailable(exc):
+            if database_unreachable(exc):
                 self._up("postgresql", False)
                 log.warning(
                     "scan failed, PostgreSQL unavailable (%s: %s)", type(exc).__name__, _first_line(exc)
@@ -300,30 +300,6 @@ class Poller:
         task = asyncio.create_task(complete_link(self._ctx.access, token_id), name=f"link-{token_id}")
         task.add_done_callback(_log_crash)
         self._links[token_id] = task
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether the error says PostgreSQL cannot be reached (rather than that a statement is wrong)."""
-    if isinstance(exc, OSError | OperationalError | InterfaceError | sqlalchemy.exc.TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    # SQLSTATE classes 08 (connection exception) and 57P (the server shutting down or starting up, e.g.
-    # 57P01 admin_shutdown when `pg_ctl stop` ends our session): an outage, not a wrong statement.
-    return _sqlstate(exc).startswith(("08", "57P"))
-
-
-def _sqlstate(exc: BaseException) -> str:
-    """The PostgreSQL SQLSTATE an error carries (through SQLAlchemy's wrapper and asyncpg's), or ''."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            break
-        code = getattr(seen, "sqlstate", None)
-        if isinstance(code, str):
-            return code
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,7 +29,7 @@ T = TypeVar("T")
 SPENT_PRODUCER = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
 
-def create_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
+def create_poller_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
     """The poller's producer (see `core.sending.create_producer`)."""
     return sending.create_producer(
         settings,
@@ -39,7 +39,7 @@ def create_producer(settings: KafkaSettings, *, request_timeout_ms: int = 30_000
     )
 
 
-class Publisher:
+class PollerPublisher:
     """Sends snapshots and sync-run records to their topics.
 
     A producer that a broker answered with `SPENT_PRODUCER` is replaced by a new one from `renew`
@@ -59,6 +59,7 @@ class Publisher:
         self._renewing = asyncio.Lock()
         self._snapshots_topic = settings.snapshots_topic
         self._sync_runs_topic = settings.sync_runs_topic
+        self._records_topic = settings.records_topic
 
     async def publish_snapshots(self, envelopes: Sequence[SnapshotEnvelope]) -> None:
         """Send every envelope and wait for all acknowledgements; raises if any send failed."""
@@ -67,6 +68,13 @@ class Publisher:
         producer = self._producer
         await self._renewing_on_failure(
             producer, lambda: send_all(producer, self._snapshots_topic, records, batched=False)
+        )
+
+    async def publish_records(self, records: Sequence[Record]) -> None:
+        """Send order-record messages (`producers.records`) and wait for every acknowledgement."""
+        producer = self._producer
+        await self._renewing_on_failure(
+            producer, lambda: send_all(producer, self._records_topic, records, batched=False)
         )
 
     async def publish_sync_run(self, record: SyncRunRecord) -> None:

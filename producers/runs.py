@@ -13,7 +13,7 @@ from uuid import UUID
 from core.contract import SyncKind, SyncPhase, SyncRunRecord
 from core.redaction import scrub
 from producers.access import RequestCounter
-from producers.publisher import Publisher
+from producers.publisher import PollerPublisher
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class SyncRun:
     token_id: UUID
     user_id: str
     kind: SyncKind
-    publisher: Publisher
+    publisher: PollerPublisher
     cursor_from: str | None = None
     cursor_to: str | None = None
     events_read: int = 0

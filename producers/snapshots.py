@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from allegro_api import FormSnapshot
@@ -29,27 +30,16 @@ def form_envelope(
     fetched_at: datetime,
     event_ids: Sequence[str] = (),
 ) -> SnapshotEnvelope:
-    """The envelope of a fetched form: its JSON text plus the columns the processor indexes."""
+    """The envelope of a fetched form: its JSON text plus the order's fields (`core.order_fields`)."""
     facts = snapshot.facts
-    return SnapshotEnvelope(
-        token_id=identity.token_id,
-        user_id=identity.user_id,
-        seller_id=identity.seller_id,
-        checkout_form_id=facts.id,
+    return _envelope(
+        identity,
+        facts.id,
+        (source, sync_run_id, fetched_at, event_ids),
         revision=facts.revision,
         updated_at=facts.updated_at,
-        bought_at=facts.bought_at,
-        status=facts.status,
-        fulfillment_status=facts.fulfillment_status,
-        buyer_login=facts.buyer_login,
-        total_amount=facts.total_amount,
-        currency=facts.currency,
-        line_item_ids=list(facts.line_item_ids),
-        fetched_at=fetched_at,
-        source=source,
-        event_ids=list(event_ids),
-        sync_run_id=sync_run_id,
         checkout_form=snapshot.raw.decode(),
+        **facts.columns,
     )
 
 
@@ -68,15 +58,32 @@ def gone_envelope(
 
     `merged` when a successor shares its line items, `purged` (missing upstream) otherwise; a single 404
     is never enough for either."""
+    # The one order field a gone form still has: where the poller looks for its successor.
+    return _envelope(
+        identity,
+        checkout_form_id,
+        (source, sync_run_id, fetched_at, event_ids),
+        gone=reason,
+        bought_at=bought_at,
+    )
+
+
+def _envelope(
+    identity: TokenIdentity,
+    checkout_form_id: str,
+    run: tuple[SnapshotSource, UUID, datetime, Sequence[str]],
+    **members: Any,
+) -> SnapshotEnvelope:
+    """An envelope of the token's form; `run` is (source, sync run, fetch time, journal event ids)."""
+    source, sync_run_id, fetched_at, event_ids = run
     return SnapshotEnvelope(
         token_id=identity.token_id,
         user_id=identity.user_id,
         seller_id=identity.seller_id,
         checkout_form_id=checkout_form_id,
-        bought_at=bought_at,
         fetched_at=fetched_at,
         source=source,
         event_ids=list(event_ids),
         sync_run_id=sync_run_id,
-        gone=reason,
+        **members,
     )

@@ -22,11 +22,12 @@ from core.settings import PollerSettings
 from db.queries import form_retries, token_sync
 from db.queries.form_retries import MissingForm
 from db.queries.token_sync import StoredOrder, TokenState
-from producers.access import AllegroAccess, TokenSession, current_request_counter
+from producers.access import AllegroAccess, TokenAccess, current_request_counter
 from producers.fetching import FetchResult, fetch_forms
 from producers.metrics import PollerMetrics
 from producers.missing import MissingForms
-from producers.publisher import Publisher
+from producers.publisher import PollerPublisher
+from producers.records import OrderRecords
 from producers.runs import SyncRun
 from producers.snapshots import TokenIdentity, form_envelope
 from producers.windows import WalkPosition, bought_at_key, updated_at_key, walk_windows
@@ -49,7 +50,7 @@ class SyncContext:
     """What every token's sync shares in one process."""
 
     access: AllegroAccess
-    publisher: Publisher
+    publisher: PollerPublisher
     settings: PollerSettings
     metrics: PollerMetrics
 
@@ -65,31 +66,40 @@ class SyncContext:
 class TokenSync:
     """The sync runs of one active token."""
 
-    def __init__(self, context: SyncContext, state: TokenState, session: TokenSession) -> None:
+    def __init__(self, context: SyncContext, state: TokenState, token: TokenAccess) -> None:
         self._ctx = context
-        self._session = session
+        self._token = token
         self.identity = TokenIdentity(state.id, state.user_id, state.seller_id or "")
         self._recent: dict[str, StoredOrder] = {}
         # Forms listed during the current journal run, reused by its later event pages.
         self._listed: dict[str, FormSnapshot] = {}
         self._missing = MissingForms(
             access=context.access,
-            session=session,
+            token=token,
             identity=self.identity,
             settings=context.settings,
             autocommit=context.autocommit,
             publish=self._publish,
         )
+        self._records = OrderRecords(
+            access=context.access,
+            token=token,
+            identity=self.identity,
+            settings=context.settings,
+            autocommit=context.autocommit,
+            publisher=context.publisher,
+            metrics=context.metrics,
+        )
 
     async def refresh_if_expiring(self, now: datetime) -> None:
         """Renew the access token ahead of its expiry."""
-        await self._session.refresh_if_expiring(now)
+        await self._token.refresh_if_expiring(now)
 
     # --- runs -------------------------------------------------------------------------------------
 
     async def bootstrap(self, *, reason: str | None) -> None:
         """Store the newest event id as the cursor and plan a backfill, in one write (nothing between)."""
-        stats = await self._session.call(
+        stats = await self._token.call(
             lambda token: self._ctx.access.client.event_stats(
                 access_token=token, governor_key=self.identity.token_id
             )
@@ -182,6 +192,8 @@ class TokenSync:
                 if last_page:
                     # Forms that answered 404 earlier and are due again: minutes, not the next reconcile.
                     await self._missing.retry_due(run)
+                    # Shipments, invoices and tracking that are due (producers.records).
+                    await self._records.read_due(run)
                     return
 
         run = await self._run(
@@ -322,7 +334,7 @@ class TokenSync:
     async def _read_events(self, cursor: str | None, limit: int) -> list[OrderEvent]:
         """One page of the journal after `cursor`."""
         client, key = self._ctx.access.client, self.identity.token_id
-        return await self._session.call(
+        return await self._token.call(
             lambda token: client.events(access_token=token, from_id=cursor, limit=limit, governor_key=key)
         )
 
@@ -338,7 +350,7 @@ class TokenSync:
 
         async def list_page(offset: int, limit: int, start: datetime, end: datetime) -> CheckoutFormPage:
             if field == "updatedAt":
-                return await self._session.call(
+                return await self._token.call(
                     lambda token: client.checkout_forms(
                         offset,
                         limit,
@@ -349,7 +361,7 @@ class TokenSync:
                         sort="updatedAt",
                     )
                 )
-            return await self._session.call(
+            return await self._token.call(
                 lambda token: client.checkout_forms(
                     offset,
                     limit,
@@ -384,7 +396,7 @@ class TokenSync:
         client, key = self._ctx.access.client, self.identity.token_id
 
         async def list_between(since: datetime, until: datetime, offset: int, limit: int) -> CheckoutFormPage:
-            return await self._session.call(
+            return await self._token.call(
                 lambda token: client.checkout_forms(
                     offset,
                     limit,
@@ -397,7 +409,7 @@ class TokenSync:
             )
 
         async def fetch_one(form_id: str) -> FormSnapshot:
-            return await self._session.call(
+            return await self._token.call(
                 lambda token: client.checkout_form(form_id, access_token=token, governor_key=key)
             )
 
@@ -442,6 +454,7 @@ class TokenSync:
         )
         run.orders_fetched += len(result.forms)
         self._ctx.metrics.orders_fetched.labels(source="journal").inc(len(result.forms))
+        await self._records.note(list(result.forms.values()), source="journal")
         await self._publish(envelopes, run, "journal")
 
     async def _publish_forms(
@@ -457,6 +470,7 @@ class TokenSync:
         ]
         run.orders_fetched += len(forms)
         self._ctx.metrics.orders_fetched.labels(source=source).inc(len(forms))
+        await self._records.note(forms, source=source)
         await self._publish(envelopes, run, source)
 
     async def _publish(self, envelopes: list[SnapshotEnvelope], run: SyncRun, source: SnapshotSource) -> None:

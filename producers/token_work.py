@@ -33,7 +33,7 @@ from core.settings import PollerSettings
 from db.queries import run_ends, token_sync
 from db.queries.token_polls import Poll
 from db.queries.token_sync import TokenState
-from producers.access import TokenSession
+from producers.access import TokenAccess
 from producers.sync import SyncContext, TokenSync, cursor_expired
 from producers.windows import IncompleteWalk
 
@@ -168,13 +168,13 @@ class TokenWork:
                 await _close_earlier_runs(context, token_id)
                 self._taken_over = True
             if self._sync is None:
-                session = TokenSession(
+                token = TokenAccess(
                     context.access,
                     token_id,
                     context.access.keyring.open(state.access_token),
                     state.access_expires_at,
                 )
-                self._sync = TokenSync(context, state, session)
+                self._sync = TokenSync(context, state, token)
             outcome = await cycle(context, self._sync, state, write_when_quiet=not self._clean)
             if state.status == "access_denied":
                 await _restore_access(context, token_id)

@@ -28,7 +28,7 @@ async def _api_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(config: SimulatorConfig) -> FastAPI:
-    """Build one simulator instance; all its state lives on `app.state.sim`."""
+    """Build one simulator instance; all its state lives on the FastAPI app, as app.state.sim."""
     state = SimulatorState(config)
 
     @asynccontextmanager

@@ -1,4 +1,4 @@
-"""Start-up options of the simulator (immutable; runtime faults live in `faults.FaultConfig`)."""
+"""Start-up options of the simulator (immutable; runtime faults live in `faults.FaultSettings`)."""
 
 from dataclasses import dataclass
 

@@ -2,7 +2,7 @@
 
 The one place that changes a grant's state on the user's side; both the control API
 (`POST /_sim/device/approve|deny`) and the verification page (`/skojarz-aplikacje`) call it, so a code
-approved through either is polled the same way (README §1.2 of reference/allegro).
+approved through either is polled the same way (reference/allegro/README.md §1.2).
 """
 
 import time

@@ -1,4 +1,4 @@
-"""Everything one simulator instance owns; lives on `app.state.sim`, never at module level."""
+"""Everything one simulator instance owns; kept on the FastAPI app as app.state.sim, never in a module."""
 
 from collections import Counter
 from dataclasses import dataclass, field

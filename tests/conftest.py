@@ -28,6 +28,10 @@ from db.migrate import create_database, downgrade, sibling_database_url, upgrade
 # The suite runs on the development secrets; production refuses them (core.settings).
 os.environ.setdefault("ENVIRONMENT", "development")
 
+# Seconds a test marked `slow` may take (the others: `timeout` in pyproject.toml). The chaos test took
+# 73-89 s on a quiet machine; its own waits give up long before this on a loaded one.
+SLOW_TEST_TIMEOUT = 1200
+
 HOW_TO_START = (
     'No PostgreSQL/Kafka for the tests: run `scripts/stack up && eval "$(scripts/stack env)"` '
     "(or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or start a Docker engine for testcontainers)."
@@ -120,3 +124,10 @@ async def kafka_settings(kafka_bootstrap: str) -> AsyncIterator[KafkaSettings]:
         await admin.delete_topics([spec.name for spec in specs])
     finally:
         await admin.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give tests marked `slow` the longer timeout, unless one names its own."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT))

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli.processes import free_port
 from db.migrate import upgrade
+from tests.environments import free_port
 
 STACK = Path(__file__).resolve().parents[1] / "scripts" / "stack"
 

@@ -13,9 +13,9 @@ from fastapi import Query
 from api.cursors import InvalidCursor
 from api.deps import ConfigDep, Limit, SessionDep, TokenFilter, UserId, v1_router
 from api.problems import FieldError, ProblemError, problem_responses
-from api.schemas.common import SyncKind, SyncStatus
 from api.schemas.orders import SyncRunOut, SyncRunPage
 from core.redaction import scrub_optional
+from core.states import SyncKind, SyncStatus
 from db.queries.history import RunKeyset, list_sync_runs
 
 router = v1_router("sync history")

@@ -14,9 +14,12 @@ from api.cursors import InvalidCursor, query_hash
 from api.deps import CheckoutFormId, ConfigDep, Limit, ReadPoolDep, SessionDep, TokenFilter, UserId, v1_router
 from api.order_query import OrderQueryDep
 from api.problems import FieldError, ProblemError, problem_responses
+from api.record_views import IncludeParam, parse_include, records_members, with_records
 from api.rendering import RawJSONResponse, json_bytes, order_document, revision_document
-from api.schemas.orders import OrderOut, OrderPage, RevisionList
-from db.queries.orders import Keyset, OrderRow, get_order, list_orders_page, list_revisions
+from api.schemas.orders import RevisionList
+from api.schemas.records import OrderWithRecordsOut, OrderWithRecordsPage
+from db.queries.order_records import records_of_orders
+from db.queries.orders import Keyset, OrderView, get_order, list_orders_page, list_revisions
 
 router = v1_router("orders")
 
@@ -30,15 +33,23 @@ Cursor = Annotated[
 
 @router.get(
     "/orders",
-    response_model=OrderPage,
+    response_model=OrderWithRecordsPage,
     response_class=RawJSONResponse,
     summary="List orders (keyset pagination)",
     responses=problem_responses(400, 401, 422),
 )
 async def list_orders(
-    query: OrderQueryDep, config: ConfigDep, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+    query: OrderQueryDep,
+    config: ConfigDep,
+    session: SessionDep,
+    reads: ReadPoolDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    include: IncludeParam = None,
 ) -> RawJSONResponse:
-    """Newest first by `sort`; rows inserted while paging never shift or repeat the following pages."""
+    """Newest first by `sort`; rows inserted while paging never shift or repeat the following pages.
+    `include` adds each order's records, as on `GET …/orders/{id}`."""
+    kinds = parse_include(include)
     scope = query_hash(user_id=query.user_id, sort=query.sort, filters=query.filters)
     after = None
     if cursor is not None:
@@ -56,13 +67,16 @@ async def list_orders(
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = config.cursors.encode(Keyset(last.sort_value(query.sort), last.id), query=scope)
-    body = {"items": [order_document(row) for row in rows], "next_cursor": next_cursor}
+    items = [order_document(row) for row in rows]
+    if kinds:
+        items = await with_records(reads, rows, items, kinds)
+    body = {"items": items, "next_cursor": next_cursor}
     return RawJSONResponse(json_bytes(body))
 
 
 async def _find_order(
     reads: ReadPoolDep, user_id: str, checkout_form_id: str, token_id: TokenFilter
-) -> OrderRow:
+) -> OrderView:
     order = await get_order(reads, user_id=user_id, checkout_form_id=checkout_form_id, token_id=token_id)
     if order is None:
         raise ProblemError(404, f"no order {checkout_form_id} for user {user_id}")
@@ -71,21 +85,32 @@ async def _find_order(
 
 @router.get(
     "/orders/{checkout_form_id}",
-    response_model=OrderOut,
+    response_model=OrderWithRecordsOut,
     response_class=RawJSONResponse,
     summary="One order",
     responses=problem_responses(401, 404, 422),
 )
 async def get_one_order(
-    user_id: UserId, checkout_form_id: CheckoutFormId, reads: ReadPoolDep, token_id: TokenFilter = None
+    user_id: UserId,
+    checkout_form_id: CheckoutFormId,
+    reads: ReadPoolDep,
+    token_id: TokenFilter = None,
+    include: IncludeParam = None,
 ) -> RawJSONResponse:
     """The order with this checkout form id.
 
     When several of the user's tokens hold the same id (the same seller linked twice), the most
-    recently updated copy is returned; pass `token_id` to choose one.
+    recently updated copy is returned; pass `token_id` to choose one. `include` adds the order's
+    stored records: `shipments`, `invoices` (each the current record or null) and `tracking` (one per
+    waybill), exactly as Allegro sent them, kept after Allegro purged the order.
     """
+    kinds = parse_include(include)
     order = await _find_order(reads, user_id, checkout_form_id, token_id)
-    return RawJSONResponse(json_bytes(order_document(order)))
+    document = order_document(order)
+    if kinds:
+        records = await records_of_orders(reads, [(order.token_id, checkout_form_id)], kinds)
+        document |= records_members(records, kinds)
+    return RawJSONResponse(json_bytes(document))
 
 
 @router.get(

@@ -12,10 +12,11 @@ from allegro_api.retrying import is_transient
 from allegro_api.tokens import DeviceAuthorization
 from api.deps import ConfigDep, ResourcesDep, SessionDep, UserId, UserTokenDep, v1_router
 from api.problems import ProblemError, problem_responses
-from api.schemas.tokens import LinkStarted, ResyncRequest, SyncAccepted, TokenDetail, TokenList
+from api.schemas.tokens import LinkStarted, NoOptions, ResyncRequest, SyncAccepted, TokenDetail, TokenList
 from api.token_views import token_detail, token_summary
+from core.states import TokenStatus
 from db.queries.tokens import (
-    PendingLink,
+    NewLink,
     count_stored,
     create_pending_token,
     list_tokens,
@@ -56,12 +57,17 @@ async def _start_device_flow(resources: ResourcesDep, scope: str) -> DeviceAutho
     responses=problem_responses(401, 422, 502, 503),
 )
 async def start_link(
-    user_id: UserId, config: ConfigDep, resources: ResourcesDep, session: SessionDep, response: Response
+    user_id: UserId,
+    config: ConfigDep,
+    resources: ResourcesDep,
+    session: SessionDep,
+    response: Response,
+    options: NoOptions | None = None,
 ) -> LinkStarted:
     """Start the device flow; the poller finishes it in the background once the user approves."""
     device = await _start_device_flow(resources, config.settings.allegro.scope)
     issued_at = datetime.now(UTC)
-    link = PendingLink(
+    link = NewLink(
         sealed_device_code=config.keyring.seal(device.device_code),
         user_code=device.user_code,
         verification_uri=device.verification_uri,
@@ -111,7 +117,7 @@ async def delete_token(token: UserTokenDep, session: SessionDep) -> Response:
 
 
 def _require_active(token: UserTokenDep) -> None:
-    if token.status != "active":
+    if token.status != TokenStatus.ACTIVE:
         raise ProblemError(
             409, f"the token is {token.status}; only active tokens sync", slug="token-not-active"
         )
@@ -123,7 +129,9 @@ def _require_active(token: UserTokenDep) -> None:
     summary="Sync now",
     responses=problem_responses(401, 404, 409, 422),
 )
-async def request_sync(token: UserTokenDep, session: SessionDep) -> SyncAccepted:
+async def request_sync(
+    token: UserTokenDep, session: SessionDep, options: NoOptions | None = None
+) -> SyncAccepted:
     """Record a request for an immediate journal sync; the poller picks it up."""
     _require_active(token)
     updated = await record_sync_request(
@@ -141,7 +149,9 @@ async def request_sync(token: UserTokenDep, session: SessionDep) -> SyncAccepted
     summary="Reconcile now",
     responses=problem_responses(401, 404, 409, 422, 503),
 )
-async def request_reconcile(token: UserTokenDep, session: SessionDep) -> SyncAccepted:
+async def request_reconcile(
+    token: UserTokenDep, session: SessionDep, options: NoOptions | None = None
+) -> SyncAccepted:
     """Record a request for a reconciliation (forms updated since the last one, listed again) on the
     poller's next cycle, instead of waiting for POLLER__RECONCILE_INTERVAL_SECONDS."""
     _require_active(token)

@@ -24,22 +24,6 @@ FulfillmentStatus = Literal[
     "SUSPENDED",
     "RETURNED",
 ]
-TokenStatus = Literal[
-    "pending",
-    "active",
-    "needs_reauth",
-    "unlinked",
-    "link_expired",
-    "link_denied",
-    "access_denied",
-    "relinked",
-]
-"""pending: linking; active: syncing; access_denied: Allegro answers 403 (scope or account problem),
-tried again at growing intervals, active again by itself once access works; needs_reauth: the seller
-must link again; unlinked; link_expired / link_denied: a link that never completed; relinked: a link
-request for an account the user had linked before, whose token (`relinked_to`) took the credentials."""
-SyncKind = Literal["backfill", "journal", "reconcile", "resync"]
-SyncStatus = Literal["running", "finished", "failed", "abandoned"]
 
 
 def _as_utc(value: datetime) -> datetime:

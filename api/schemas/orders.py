@@ -7,29 +7,43 @@ models are what the OpenAPI document promises, and the tests check the bytes aga
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
-from api.schemas.common import SyncKind, SyncStatus
+from core.order_fields import SHOWN, OrderField
+from core.states import SyncKind, SyncStatus
 
 CHECKOUT_FORM_DESCRIPTION = "The checkout form exactly as Allegro returned it."
 
 
-class OrderOut(BaseModel):
-    """One stored order: indexed fields and the checkout form."""
+def _shown_field(order_field: OrderField) -> tuple[Any, Any]:
+    # A decimal is written as its text (`core.order_fields.decimal_text`).
+    python = str | None if order_field.python == Decimal | None else order_field.python
+    examples = list(order_field.examples) or None
+    return python, Field(description=order_field.description, examples=examples)
+
+
+if TYPE_CHECKING:
+
+    class _OrderFieldsOut(BaseModel):
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    _OrderFieldsOut = create_model(
+        "_OrderFieldsOut", __module__=__name__, **{f.name: _shown_field(f) for f in SHOWN}
+    )
+
+
+class OrderOut(_OrderFieldsOut):
+    """One stored order: its indexed fields (`core.order_fields`) and the checkout form."""
 
     token_id: UUID
     checkout_form_id: str = Field(examples=["29738e61-7f6a-11e8-ac45-09db60ede9d6"])
     revision: str
-    status: str | None = Field(examples=["READY_FOR_PROCESSING"])
-    fulfillment_status: str | None = Field(examples=["SENT"])
-    buyer_login: str | None
-    bought_at: datetime | None
     updated_at: datetime | None
-    total_amount: str | None = Field(description="Decimal as a string.", examples=["123.45"])
-    currency: str | None = Field(examples=["PLN"])
     source: str = Field(description="How the latest revision arrived (journal, backfill, reconcile, resync).")
     first_seen_at: datetime
     last_synced_at: datetime

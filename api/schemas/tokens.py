@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.common import Instant, TokenStatus
+from api.schemas.common import Instant
+from core.states import TokenStatus
 
 
 class LinkStarted(BaseModel):
@@ -108,6 +109,13 @@ class TokenList(BaseModel):
     """Every token of the user, newest first."""
 
     items: list[TokenSummary]
+
+
+class NoOptions(BaseModel):
+    """The body of a request that takes no options: none, or `{}`. Anything else is refused (422), so a
+    client's misplaced option is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ResyncRequest(BaseModel):

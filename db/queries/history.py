@@ -66,4 +66,4 @@ async def list_sync_runs(
             tuple_(SyncHistory.started_at, SyncHistory.id) < tuple_(after.started_at, after.id)
         )
     statement = statement.order_by(SyncHistory.started_at.desc(), SyncHistory.id.desc()).limit(limit)
-    return [SyncRunRow(*row) for row in (await session.execute(statement)).tuples()]
+    return [SyncRunRow(*row) for row in await session.execute(statement)]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -21,7 +20,9 @@ import asyncpg
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from core.order_fields import KEY, SHOWN_NAMES, STORED, VERSION
 from db.models import Order, OrderRevision
+from db.queries.order_records import undelivered_condition
 
 SortKey = Literal["updated_at", "bought_at"]
 
@@ -31,13 +32,15 @@ class OrderFilters:
     """Optional filters of the order list and export; None means "any"."""
 
     token_id: UUID | None = None
-    status: str | None = None
-    fulfillment_status: str | None = None
     bought_at_gte: datetime | None = None
     bought_at_lte: datetime | None = None
     updated_at_gte: datetime | None = None
     updated_at_lte: datetime | None = None
-    buyer_login: str | None = None
+    # (order field name, value) pairs an order must equal (`core.order_fields.FILTERS`).
+    equal: tuple[tuple[str, str], ...] = ()
+    # Shipped at least this many days ago and not delivered (db.queries.order_records.undelivered_condition).
+    # Days, not an instant, so that the filter (and a page cursor bound to it) stays the same across pages.
+    undelivered_after_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +51,20 @@ class Keyset:
     id: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRow:
-    """One stored order with its form as JSON text."""
+_BOUGHT_AT = SHOWN_NAMES.index("bought_at")
 
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """One stored order with its form as JSON text; `fields` holds the order's fields the API shows, in
+    `core.order_fields.SHOWN` order."""
+
+    fields: tuple[Any, ...]
     id: int
     token_id: UUID
     checkout_form_id: str
     revision: str
-    status: str | None
-    fulfillment_status: str | None
-    buyer_login: str | None
-    bought_at: datetime | None
     updated_at: datetime | None
-    total_amount: Decimal | None
-    currency: str | None
     source: str
     first_seen_at: datetime
     last_synced_at: datetime
@@ -73,7 +75,8 @@ class OrderRow:
 
     def sort_value(self, sort: SortKey) -> datetime | None:
         """The value of the sort column, for the next page's keyset."""
-        return self.updated_at if sort == "updated_at" else self.bought_at
+        bought_at: datetime | None = self.fields[_BOUGHT_AT]
+        return self.updated_at if sort == "updated_at" else bought_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,43 +90,29 @@ class RevisionRow:
     order_data: str
 
 
+_COLUMNS = Order.__table__.c
+_BOUGHT_AT_COLUMN = _COLUMNS.bought_at
+# The columns of `OrderView` but its fields, in its order; the order's shown fields follow them.
+_HEAD = ("id", *KEY, *VERSION, *STORED)
 _ORDER_COLUMNS = (
-    Order.id,
-    Order.token_id,
-    Order.checkout_form_id,
-    Order.revision,
-    Order.status,
-    Order.fulfillment_status,
-    Order.buyer_login,
-    Order.bought_at,
-    Order.updated_at,
-    Order.total_amount,
-    Order.currency,
-    Order.source,
-    Order.first_seen_at,
-    Order.last_synced_at,
-    Order.superseded_at,
-    Order.superseded_by,
-    Order.missing_upstream_since,
+    *(_COLUMNS[name] for name in _HEAD),
     func.coalesce(Order.order_json, cast(Order.order_data, Text)),
+    *(_COLUMNS[name] for name in SHOWN_NAMES),
 )
 
 
-def _order_row(row: Sequence[Any]) -> OrderRow:
-    return OrderRow(*row)
+def _order_row(row: Sequence[Any]) -> OrderView:
+    split = len(_HEAD) + 1  # the head's columns and the form's text
+    return OrderView(tuple(row[split:]), *row[:split])
 
 
 def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Order.user_id == user_id]
-    equal: tuple[tuple[Any, object], ...] = (
-        (Order.token_id, filters.token_id),
-        (Order.status, filters.status),
-        (Order.fulfillment_status, filters.fulfillment_status),
-        (Order.buyer_login, filters.buyer_login),
-    )
-    conditions += [column == value for column, value in equal if value is not None]
+    if filters.token_id is not None:
+        conditions.append(Order.token_id == filters.token_id)
+    conditions += [_COLUMNS[name] == value for name, value in filters.equal]
     ranges: tuple[tuple[Any, datetime | None, datetime | None], ...] = (
-        (Order.bought_at, filters.bought_at_gte, filters.bought_at_lte),
+        (_BOUGHT_AT_COLUMN, filters.bought_at_gte, filters.bought_at_lte),
         (Order.updated_at, filters.updated_at_gte, filters.updated_at_lte),
     )
     for column, gte, lte in ranges:
@@ -131,6 +120,9 @@ def _filter_conditions(user_id: str, filters: OrderFilters) -> list[ColumnElemen
             conditions.append(column >= gte)
         if lte is not None:
             conditions.append(column <= lte)
+    if filters.undelivered_after_days is not None:
+        cutoff = datetime.now(UTC) - timedelta(days=filters.undelivered_after_days)
+        conditions.append(undelivered_condition(Order.token_id, Order.checkout_form_id, cutoff))
     return conditions
 
 
@@ -144,7 +136,7 @@ def _after(sort_column: Any, after: Keyset) -> ColumnElement[bool]:
 
 
 def _ordered_orders(user_id: str, filters: OrderFilters, sort: SortKey) -> Select[*tuple[Any, ...]]:
-    sort_column = Order.updated_at if sort == "updated_at" else Order.bought_at
+    sort_column = Order.updated_at if sort == "updated_at" else _BOUGHT_AT_COLUMN
     return (
         select(*_ORDER_COLUMNS)
         .where(*_filter_conditions(user_id, filters))
@@ -158,7 +150,7 @@ def order_page_statement(
     """The keyset page query (exposed so its plan can be checked)."""
     statement = _ordered_orders(user_id, filters, sort).limit(limit)
     if after is not None:
-        sort_column = Order.updated_at if sort == "updated_at" else Order.bought_at
+        sort_column = Order.updated_at if sort == "updated_at" else _BOUGHT_AT_COLUMN
         statement = statement.where(_after(sort_column, after))
     return statement
 
@@ -171,21 +163,18 @@ async def list_orders_page(
     sort: SortKey,
     after: Keyset | None,
     limit: int,
-) -> list[OrderRow]:
+) -> list[OrderView]:
     """Up to `limit` orders of the user after the keyset, newest first."""
     statement = order_page_statement(user_id=user_id, filters=filters, sort=sort, after=after, limit=limit)
     result = await session.execute(statement)
-    return [_order_row(row) for row in result.tuples()]
+    return [_order_row(row) for row in result]
 
 
 # The single-order lookup is the hottest read: it runs as one prepared statement on a plain asyncpg
 # connection, about twenty times cheaper than an ORM session with its BEGIN/ROLLBACK (docs/PERFORMANCE.md).
 # It goes through the user's token ids so the (token_id, checkout_form_id) unique index answers it;
 # orders whose token row is gone (restored from Kafka without it) are reachable only by listing.
-_ORDER_SELECT_LIST = ", ".join(
-    "coalesce(order_json, order_data::text)" if name == "order_data" else name
-    for name in OrderRow.__dataclass_fields__
-)
+_ORDER_SELECT_LIST = ", ".join((*_HEAD, "coalesce(order_json, order_data::text)", *SHOWN_NAMES))
 GET_ORDER_SQL = (
     f"SELECT {_ORDER_SELECT_LIST} FROM orders"  # noqa: S608 - constant column names, values are parameters
     # One probe of ix_orders_user_id_checkout_form_id; orders carry their user, so an order restored
@@ -202,7 +191,7 @@ async def get_order(
     user_id: str,
     checkout_form_id: str,
     token_id: UUID | None = None,
-) -> OrderRow | None:
+) -> OrderView | None:
     """One order of the user; with several tokens holding the id, the most recently updated one."""
     row = await connection.fetchrow(GET_ORDER_SQL, user_id, checkout_form_id, token_id)
     return _order_row(tuple(row)) if row is not None else None
@@ -226,12 +215,12 @@ async def list_revisions(
         .offset(offset)
     )
     result = await session.execute(statement)
-    return [RevisionRow(*row) for row in result.tuples()]
+    return [RevisionRow(*row) for row in result]
 
 
 async def stream_orders(
     connection: AsyncConnection, *, user_id: str, filters: OrderFilters, sort: SortKey, batch_size: int
-) -> AsyncIterator[Sequence[OrderRow]]:
+) -> AsyncIterator[Sequence[OrderView]]:
     """Every matching order in list order, in batches, through a server-side cursor (constant memory)."""
     statement = _ordered_orders(user_id, filters, sort).execution_options(yield_per=batch_size)
     result = await connection.stream(statement)

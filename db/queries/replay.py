@@ -18,34 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.contract import OrderChange, RevisionRecord
 from core.documents import content_hash, jsonb_text
+from core.order_fields import KEY, NAMES, OWNER, STORED, VERSION
 from db.models import Order, OrderRevision
 
 # The restored row is the message's state, whatever the table held: replay is the source of truth here.
+# Every column is the change's member of that name, but these (`captured_at` is both sync times).
+_RESTORED_AS = {
+    "order_data": "CAST(nullif(coalesce(:jsonb_text, :order_json), '') AS jsonb)",
+    "first_seen_at": "coalesce(CAST(:first_seen_at AS timestamptz), :captured_at)",
+    "last_synced_at": ":captured_at",
+}
+RESTORED_COLUMNS = (*KEY, *OWNER, *VERSION, *NAMES, "order_json", "content_hash", "order_data", *STORED)
 _RESTORE_ORDER = text(
-    """
-    INSERT INTO orders (
-        token_id, user_id, seller_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
-        bought_at, updated_at, total_amount, currency, line_item_ids, order_json, content_hash, order_data,
-        source, first_seen_at, last_synced_at, superseded_at, superseded_by, missing_upstream_since
-    ) VALUES (
-        :token_id, :user_id, :seller_id, :checkout_form_id, :revision, :status, :fulfillment_status,
-        :buyer_login, :bought_at, :updated_at, :total_amount, :currency, :line_item_ids, :order_json,
-        :content_hash, CAST(nullif(coalesce(:jsonb_text, :order_json), '') AS jsonb), :source,
-        coalesce(CAST(:first_seen_at AS timestamptz), :captured_at), :captured_at, :superseded_at,
-        :superseded_by, :missing_upstream_since
-    )
+    f"""
+    INSERT INTO orders ({", ".join(RESTORED_COLUMNS)})
+    VALUES ({", ".join(_RESTORED_AS.get(name, f":{name}") for name in RESTORED_COLUMNS)})
     ON CONFLICT (token_id, checkout_form_id) DO UPDATE SET
-        user_id = EXCLUDED.user_id, revision = EXCLUDED.revision, status = EXCLUDED.status,
-        fulfillment_status = EXCLUDED.fulfillment_status, buyer_login = EXCLUDED.buyer_login,
-        bought_at = EXCLUDED.bought_at, updated_at = EXCLUDED.updated_at,
-        total_amount = EXCLUDED.total_amount, currency = EXCLUDED.currency,
-        line_item_ids = EXCLUDED.line_item_ids, order_json = EXCLUDED.order_json,
-        content_hash = EXCLUDED.content_hash, order_data = EXCLUDED.order_data,
-        source = EXCLUDED.source, first_seen_at = EXCLUDED.first_seen_at,
-        last_synced_at = EXCLUDED.last_synced_at,
-        superseded_at = EXCLUDED.superseded_at, superseded_by = EXCLUDED.superseded_by,
-        missing_upstream_since = EXCLUDED.missing_upstream_since, seller_id = EXCLUDED.seller_id
-    """
+        {", ".join(f"{name} = EXCLUDED.{name}" for name in RESTORED_COLUMNS if name not in KEY)}
+    """  # noqa: S608 - constant column names, values are parameters
 )
 
 _RESTORE_LINE_ITEMS = text(

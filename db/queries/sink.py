@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 import orjson
 
+from core.contract import RecordContent
+from core.order_fields import KEY, NAMES, ORDER_FIELDS, OWNER, STORED, VERSION
 from db.engine import asyncpg_dsn
 
 
@@ -50,10 +51,59 @@ async def create_pool(database_url: str, *, min_size: int = 0, max_size: int = 1
     return pool
 
 
-OrderKey = tuple[UUID, str]
-# (token, form, revision label, content hash): one row of the history. The hash is None only in outbox
-# rows written before migration 0006, which named revisions by label.
-ContentKey = tuple[UUID, str, str, bytes | None]
+class OrderKey(NamedTuple):
+    """One order: a form of one token."""
+
+    token_id: UUID
+    checkout_form_id: str
+
+
+class ContentKey(NamedTuple):
+    """One row of the history: a content of an order's revision. The hash is None only in outbox rows
+    written before migration 0006, which named revisions by label."""
+
+    token_id: UUID
+    checkout_form_id: str
+    revision: str
+    content_hash: bytes | None
+
+    @property
+    def order(self) -> OrderKey:
+        """The order this content belongs to."""
+        return OrderKey(self.token_id, self.checkout_form_id)
+
+
+class Gone(NamedTuple):
+    """A form Allegro no longer answers for: `merged` or `purged`, decided at `seen_at`."""
+
+    token_id: UUID
+    checkout_form_id: str
+    reason: str
+    seen_at: datetime
+
+
+class Fetched(NamedTuple):
+    """A form that answered at `fetched_at`."""
+
+    token_id: UUID
+    checkout_form_id: str
+    fetched_at: datetime
+
+
+class Link(NamedTuple):
+    """A merge: `predecessor` was replaced by `successor`, forms of one token."""
+
+    token_id: UUID
+    predecessor: str
+    successor: str
+
+
+class ChangeKey(NamedTuple):
+    """A change recorded in the outbox: the order and its change type."""
+
+    token_id: UUID
+    checkout_form_id: str
+    change: str
 
 
 @dataclass(frozen=True)
@@ -69,23 +119,21 @@ class StoredState:
     marked_at: datetime | None = None
 
 
+_LINE_ITEMS = NAMES.index("line_item_ids")
+
+
 @dataclass(frozen=True)
 class OrderRow:
-    """One order version to write (the newest of its key in a batch, or an older revision for history)."""
+    """One order version to write (the newest of its key in a batch, or an older revision for history);
+    `fields` holds the order's fields in `core.order_fields.ORDER_FIELDS` order."""
 
     token_id: UUID
     user_id: str
     seller_id: str
     checkout_form_id: str
     revision: str
-    status: str | None
-    fulfillment_status: str | None
-    buyer_login: str | None
-    bought_at: datetime | None
     updated_at: datetime | None
-    total_amount: Decimal | None
-    currency: str | None
-    line_item_ids: list[str]
+    fields: tuple[Any, ...]
     order_json: str
     source: str
     fetched_at: datetime
@@ -94,14 +142,26 @@ class OrderRow:
     jsonb_text: str | None = None
 
     @property
+    def key(self) -> OrderKey:
+        """(token, form)."""
+        return OrderKey(self.token_id, self.checkout_form_id)
+
+    @property
     def content_key(self) -> ContentKey:
         """(token, form, revision, content hash)."""
-        return (self.token_id, self.checkout_form_id, self.revision, self.content_hash)
+        return ContentKey(self.token_id, self.checkout_form_id, self.revision, self.content_hash)
+
+    @property
+    def line_item_ids(self) -> list[str]:
+        """The form's line item ids (what the merge check looks up)."""
+        items: list[str] = self.fields[_LINE_ITEMS]
+        return items
 
 
 @dataclass(frozen=True)
 class ChangedOrder:
-    """A row a statement really changed, as RETURNING reported it: what `allegro.orders` publishes."""
+    """A row a statement really changed, as RETURNING reported it: what `allegro.orders` publishes;
+    `fields` as in `OrderRow`."""
 
     token_id: UUID
     user_id: str
@@ -113,16 +173,10 @@ class ChangedOrder:
     captured_at: datetime
     first_seen_at: datetime
     source: str
-    status: str | None
-    fulfillment_status: str | None
-    buyer_login: str | None
-    bought_at: datetime | None
-    total_amount: Decimal | None
-    currency: str | None
-    line_item_ids: list[str]
     superseded_at: datetime | None
     superseded_by: str | None
     missing_upstream_since: datetime | None
+    fields: tuple[Any, ...]
     order_json: str
 
 
@@ -130,12 +184,7 @@ class ChangedOrder:
 class NewRevision:
     """A revision that entered the history, as `allegro.order-revisions` publishes it."""
 
-    token_id: UUID
-    checkout_form_id: str
-    revision: str
-    updated_at: datetime | None
-    captured_at: datetime
-    source: str
+    content: RecordContent
     order_json: str
     content_hash: bytes | None
 
@@ -144,9 +193,11 @@ class NewRevision:
 _DOCUMENT = "coalesce({0}.order_json, {0}.order_data::text)"
 
 # Every statement that changes an order returns these columns of it (as `o`).
-_CHANGED_COLUMNS = """o.token_id, o.user_id, o.seller_id, o.checkout_form_id, o.revision, o.updated_at,
-    o.last_synced_at, o.first_seen_at, o.source, o.status, o.fulfillment_status, o.buyer_login, o.bought_at,
-    o.total_amount, o.currency, o.line_item_ids, o.superseded_at, o.superseded_by, o.missing_upstream_since"""
+_CHANGED_COLUMNS = ", ".join(f"o.{name}" for name in (*KEY, *OWNER, *VERSION, *STORED, *NAMES))
+
+
+def _fields(record: asyncpg.Record) -> tuple[Any, ...]:
+    return tuple(list(record[f.name] or ()) if f.is_list else record[f.name] for f in ORDER_FIELDS)
 
 
 def _changed(record: asyncpg.Record, *, change: str, order_json: str) -> ChangedOrder:
@@ -161,18 +212,23 @@ def _changed(record: asyncpg.Record, *, change: str, order_json: str) -> Changed
         captured_at=record["last_synced_at"],
         first_seen_at=record["first_seen_at"],
         source=record["source"],
-        status=record["status"],
-        fulfillment_status=record["fulfillment_status"],
-        buyer_login=record["buyer_login"],
-        bought_at=record["bought_at"],
-        total_amount=record["total_amount"],
-        currency=record["currency"],
-        line_item_ids=list(record["line_item_ids"] or ()),
         superseded_at=record["superseded_at"],
         superseded_by=record["superseded_by"],
         missing_upstream_since=record["missing_upstream_since"],
+        fields=_fields(record),
         order_json=order_json,
     )
+
+
+# Gone marks a fetch of the form at `{0}.fetched_at` disproves: a missing-upstream mark, or a superseded
+# mark without a successor (a merge that names its successor stays), set before that fetch. Every statement
+# that clears marks uses these; `_MARKED_AT` is what the caller's rule compares a fetch with
+# (`processors.newness.disproved_marks`).
+_MARKED_AT = "GREATEST(o.missing_upstream_since, CASE WHEN o.superseded_by IS NULL THEN o.superseded_at END)"
+_CLEAR_MARKS = """superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < {0}.fetched_at
+            THEN NULL ELSE o.superseded_at END,
+        missing_upstream_since = CASE WHEN o.missing_upstream_since < {0}.fetched_at THEN NULL
+            ELSE o.missing_upstream_since END"""
 
 
 # The key lookups below are LATERAL subqueries ending in LIMIT 1, so PostgreSQL probes the index once per
@@ -187,17 +243,16 @@ async def fetch_stored_state(
     if not keys:
         return {}
     records = await conn.fetch(
-        """SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash,
-            GREATEST(o.missing_upstream_since,
-                CASE WHEN o.superseded_by IS NULL THEN o.superseded_at END) AS marked_at
+        f"""SELECT o.token_id, o.checkout_form_id, o.revision, o.updated_at, o.last_synced_at, o.content_hash,
+            {_MARKED_AT} AS marked_at
         FROM unnest($1::uuid[], $2::text[]) AS k(token_id, checkout_form_id)
         CROSS JOIN LATERAL (SELECT * FROM orders o
             WHERE o.token_id = k.token_id AND o.checkout_form_id = k.checkout_form_id LIMIT 1) AS o""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
+        [k.token_id for k in keys],
+        [k.checkout_form_id for k in keys],
     )
     return {
-        (r["token_id"], r["checkout_form_id"]): StoredState(
+        OrderKey(r["token_id"], r["checkout_form_id"]): StoredState(
             r["revision"], r["updated_at"], r["last_synced_at"], r["content_hash"], r["marked_at"]
         )
         for r in records
@@ -215,12 +270,11 @@ async def fetch_stored_contents(conn: asyncpg.Connection, keys: Sequence[Content
         CROSS JOIN LATERAL (SELECT * FROM order_revisions r WHERE r.token_id = k.token_id
             AND r.checkout_form_id = k.checkout_form_id AND r.revision = k.revision
             AND r.content_hash = k.content_hash LIMIT 1) AS r""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
+        *_content_arrays(keys),
     )
-    return {(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records}
+    return {
+        ContentKey(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records
+    }
 
 
 # Line item ids travel as one JSON array text per row because unnest() cannot take a ragged text[][].
@@ -228,39 +282,55 @@ async def fetch_stored_contents(conn: asyncpg.Connection, keys: Sequence[Content
 # against (`expected_hash`, `expected_revision`): a key another writer changed (or inserted) meanwhile is
 # missing from the result, and the caller retries. The history insert takes the text from the written rows
 # (joining it back to `s` sorted the batch's texts on disk).
-_SENT = """SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::numeric[], $12::text[],
-        $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bytea[], $18::text[], $19::bool[],
-        $20::text[], $21::bytea[], $22::timestamptz[])
-    AS s(token_id, user_id, seller_id, checkout_form_id, revision, status, fulfillment_status, buyer_login,
-        bought_at, updated_at, total_amount, currency, line_item_ids, order_json, source, fetched_at,
-        content_hash, jsonb_text, stored, expected_revision, expected_hash, first_seen_at)"""
+# What the upsert sends, one array per column: (name, element type). The order's fields travel in the
+# middle, a list as JSON text.
+_SENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("token_id", "uuid"),
+    ("user_id", "text"),
+    ("seller_id", "text"),
+    ("checkout_form_id", "text"),
+    ("revision", "text"),
+    ("updated_at", "timestamptz"),
+    *((f.name, "text" if f.is_list else f.sql) for f in ORDER_FIELDS),
+    ("order_json", "text"),
+    ("source", "text"),
+    ("fetched_at", "timestamptz"),
+    ("content_hash", "bytea"),
+    ("jsonb_text", "text"),
+    ("stored", "bool"),
+    ("expected_revision", "text"),
+    ("expected_hash", "bytea"),
+    ("first_seen_at", "timestamptz"),
+)
+_SENT = "SELECT * FROM unnest({}) AS s({})".format(
+    ", ".join(f"${number}::{kind}[]" for number, (_, kind) in enumerate(_SENT_COLUMNS, 1)),
+    ", ".join(name for name, _ in _SENT_COLUMNS),
+)
+# The order's fields as the statements write them (a list from its JSON text).
+_FIELD_VALUES = {
+    f.name: f"ARRAY(SELECT jsonb_array_elements_text(s.{f.name}::jsonb))" if f.is_list else f"s.{f.name}"
+    for f in ORDER_FIELDS
+}
 _UPSERT_ORDERS = f"""
 WITH s AS ({_SENT}), ins AS (
-    INSERT INTO orders AS o (token_id, user_id, seller_id, checkout_form_id, revision, status,
-        fulfillment_status, buyer_login, bought_at, updated_at, total_amount, currency, line_item_ids,
-        order_json, content_hash, order_data, source, first_seen_at, last_synced_at)
-    SELECT s.token_id, s.user_id, s.seller_id, s.checkout_form_id, s.revision, s.status,
-        s.fulfillment_status, s.buyer_login, s.bought_at, s.updated_at, s.total_amount, s.currency,
-        ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)), s.order_json, s.content_hash,
+    INSERT INTO orders AS o (token_id, user_id, seller_id, checkout_form_id, revision, updated_at,
+        {", ".join(_FIELD_VALUES)}, order_json, content_hash, order_data, source, first_seen_at,
+        last_synced_at)
+    SELECT s.token_id, s.user_id, s.seller_id, s.checkout_form_id, s.revision, s.updated_at,
+        {", ".join(_FIELD_VALUES.values())}, s.order_json, s.content_hash,
         nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, s.source, s.first_seen_at, s.fetched_at
     FROM s WHERE NOT s.stored
     ON CONFLICT (token_id, checkout_form_id) DO NOTHING
     RETURNING {_CHANGED_COLUMNS}, o.content_hash, o.order_json, true AS inserted
 ), upd AS (
     UPDATE orders AS o SET
-        user_id = s.user_id, seller_id = s.seller_id, revision = s.revision, status = s.status,
-        fulfillment_status = s.fulfillment_status, buyer_login = s.buyer_login, bought_at = s.bought_at,
-        updated_at = s.updated_at, total_amount = s.total_amount, currency = s.currency,
-        line_item_ids = ARRAY(SELECT jsonb_array_elements_text(s.line_item_ids::jsonb)),
+        user_id = s.user_id, seller_id = s.seller_id, revision = s.revision, updated_at = s.updated_at,
+        {", ".join(f"{name} = {value}" for name, value in _FIELD_VALUES.items())},
         order_json = s.order_json, content_hash = s.content_hash,
         order_data = nullif(coalesce(s.jsonb_text, s.order_json), '')::jsonb, source = s.source,
         last_synced_at = s.fetched_at,
         -- Fetched after it was marked gone, the form answers again: a mark without a successor goes.
-        superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < s.fetched_at THEN NULL
-            ELSE o.superseded_at END,
-        missing_upstream_since = CASE WHEN o.missing_upstream_since < s.fetched_at THEN NULL
-            ELSE o.missing_upstream_since END
+        {_CLEAR_MARKS.format("s")}
     FROM s
     WHERE s.stored AND o.token_id = s.token_id AND o.checkout_form_id = s.checkout_form_id
         AND o.revision = s.expected_revision AND o.content_hash IS NOT DISTINCT FROM s.expected_hash
@@ -288,6 +358,15 @@ SELECT up.token_id, up.checkout_form_id, up.first_seen_at, up.superseded_at, up.
 FROM up LEFT JOIN rev USING (token_id, checkout_form_id, content_hash)"""
 
 
+def _field_arrays(rows: Sequence[OrderRow]) -> list[Sequence[Any]]:
+    """One array per order field, in `ORDER_FIELDS` order (a list field as JSON texts)."""
+    columns = zip(*(row.fields for row in rows), strict=True)
+    return [
+        [orjson.dumps(value).decode() for value in column] if f.is_list else list(column)
+        for f, column in zip(ORDER_FIELDS, columns, strict=True)
+    ]
+
+
 @dataclass(frozen=True)
 class UpsertResult:
     """What the upsert changed: orders (with their change type), new keys, new revisions, and the keys
@@ -310,7 +389,7 @@ async def upsert_orders(
     keys were first seen (default: their row's capture time)."""
     if not rows:
         return UpsertResult([], [], [], [])
-    expected = [replaced.get((r.token_id, r.checkout_form_id)) for r in rows]
+    expected = [replaced.get(r.key) for r in rows]
     records = await conn.fetch(
         _UPSERT_ORDERS,
         [r.token_id for r in rows],
@@ -318,14 +397,8 @@ async def upsert_orders(
         [r.seller_id for r in rows],
         [r.checkout_form_id for r in rows],
         [r.revision for r in rows],
-        [r.status for r in rows],
-        [r.fulfillment_status for r in rows],
-        [r.buyer_login for r in rows],
-        [r.bought_at for r in rows],
         [r.updated_at for r in rows],
-        [r.total_amount for r in rows],
-        [r.currency for r in rows],
-        [orjson.dumps(r.line_item_ids).decode() for r in rows],
+        *_field_arrays(rows),
         [r.order_json for r in rows],
         [r.source for r in rows],
         [r.fetched_at for r in rows],
@@ -334,18 +407,20 @@ async def upsert_orders(
         [e is not None for e in expected],
         [e.revision if e else None for e in expected],
         [e.content_hash if e else None for e in expected],
-        [(first_seen or {}).get((r.token_id, r.checkout_form_id), r.fetched_at) for r in rows],
+        [(first_seen or {}).get(r.key, r.fetched_at) for r in rows],
     )
-    by_key = {(r.token_id, r.checkout_form_id): r for r in rows}
+    by_key = {r.key: r for r in rows}
     result = UpsertResult([], [], [], [])
     for record in records:
-        key = (record["token_id"], record["checkout_form_id"])
+        key = OrderKey(record["token_id"], record["checkout_form_id"])
         row = by_key.pop(key)
         result.changes.append(_upserted(row, record))
         if record["inserted"]:
             result.inserted.append(key)
         if record["revision_added"]:
-            result.revisions.append((*key, row.revision, row.content_hash))
+            result.revisions.append(
+                ContentKey(key.token_id, key.checkout_form_id, row.revision, row.content_hash)
+            )
     result.lost.extend(by_key)
     return result
 
@@ -364,16 +439,10 @@ def _upserted(row: OrderRow, record: asyncpg.Record) -> ChangedOrder:
         captured_at=row.fetched_at,
         first_seen_at=record["first_seen_at"],
         source=row.source,
-        status=row.status,
-        fulfillment_status=row.fulfillment_status,
-        buyer_login=row.buyer_login,
-        bought_at=row.bought_at,
-        total_amount=row.total_amount,
-        currency=row.currency,
-        line_item_ids=row.line_item_ids,
         superseded_at=record["superseded_at"],
         superseded_by=record["superseded_by"],
         missing_upstream_since=record["missing_upstream_since"],
+        fields=row.fields,
         order_json=row.order_json,
     )
 
@@ -398,13 +467,13 @@ async def insert_revisions(conn: asyncpg.Connection, rows: Sequence[OrderRow]) -
         [r.fetched_at for r in rows],
         [r.source for r in rows],
     )
-    return [(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records]
+    return [
+        ContentKey(r["token_id"], r["checkout_form_id"], r["revision"], r["content_hash"]) for r in records
+    ]
 
 
-async def mark_gone(
-    conn: asyncpg.Connection, gone: Sequence[tuple[UUID, str, str, datetime]]
-) -> list[ChangedOrder]:
-    """Mark (token, form, reason, seen_at) as superseded (merged) or missing upstream (purged), once.
+async def mark_gone(conn: asyncpg.Connection, gone: Sequence[Gone]) -> list[ChangedOrder]:
+    """Mark forms as superseded (merged) or missing upstream (purged), once.
 
     A form we never stored has nothing to mark: its gone snapshot changes nothing.
     """
@@ -421,10 +490,10 @@ async def mark_gone(
             AND ((g.reason = 'merged' AND o.superseded_at IS NULL)
                 OR (g.reason = 'purged' AND o.missing_upstream_since IS NULL))
         RETURNING {_CHANGED_COLUMNS}, g.reason, {_DOCUMENT.format("o")} AS order_json""",
-        [g[0] for g in gone],
-        [g[1] for g in gone],
-        [g[2] for g in gone],
-        [g[3] for g in gone],
+        [g.token_id for g in gone],
+        [g.checkout_form_id for g in gone],
+        [g.reason for g in gone],
+        [g.seen_at for g in gone],
     )
     return [
         _changed(r, change="superseded" if r["reason"] == "merged" else "updated", order_json=r["order_json"])
@@ -432,34 +501,25 @@ async def mark_gone(
     ]
 
 
-async def clear_disproved_marks(
-    conn: asyncpg.Connection, fetched: Sequence[tuple[UUID, str, datetime]]
-) -> list[ChangedOrder]:
-    """Clear the gone marks that (token, form, fetched_at) disproves: the form answered at `fetched_at`,
+async def clear_disproved_marks(conn: asyncpg.Connection, fetched: Sequence[Fetched]) -> list[ChangedOrder]:
+    """Clear the gone marks that a fetch disproves: the form answered at `fetched_at`,
     after it was marked missing upstream or superseded with no successor, with the content already stored
     (a newer content clears them in the upsert). A merge's mark, which names its successor, stays."""
     if not fetched:
         return []
     records = await conn.fetch(
         f"""UPDATE orders AS o SET
-            superseded_at = CASE WHEN o.superseded_by IS NULL AND o.superseded_at < f.fetched_at THEN NULL
-                ELSE o.superseded_at END,
-            missing_upstream_since = CASE WHEN o.missing_upstream_since < f.fetched_at THEN NULL
-                ELSE o.missing_upstream_since END,
+            {_CLEAR_MARKS.format("f")},
             last_synced_at = GREATEST(o.last_synced_at, f.fetched_at)
         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS f(token_id, checkout_form_id, fetched_at)
         WHERE o.token_id = f.token_id AND o.checkout_form_id = f.checkout_form_id
-            AND (o.missing_upstream_since < f.fetched_at
-                OR (o.superseded_by IS NULL AND o.superseded_at < f.fetched_at))
+            AND {_MARKED_AT} < f.fetched_at
         RETURNING {_CHANGED_COLUMNS}, {_DOCUMENT.format("o")} AS order_json""",
-        [f[0] for f in fetched],
-        [f[1] for f in fetched],
-        [f[2] for f in fetched],
+        [f.token_id for f in fetched],
+        [f.checkout_form_id for f in fetched],
+        [f.fetched_at for f in fetched],
     )
     return [_changed(r, change="updated", order_json=r["order_json"]) for r in records]
-
-
-Link = tuple[UUID, str, str]  # (token, predecessor form, successor form)
 
 
 async def lock_merge_checks(conn: asyncpg.Connection, tokens: Sequence[UUID]) -> None:
@@ -493,9 +553,9 @@ async def find_merge_links(
         CROSS JOIN LATERAL (SELECT * FROM orders o WHERE o.token_id = li.token_id
             AND o.checkout_form_id = li.checkout_form_id LIMIT 1) AS o
         WHERE o.superseded_by IS NULL""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
+        [token for token, _, _ in keys],
+        [item for _, item, _ in keys],
+        [form for _, _, form in keys],
     )
     if not records:
         return []
@@ -515,7 +575,7 @@ async def find_merge_links(
                     links.setdefault((token, form), other)
                 elif mine > theirs:
                     links.setdefault((token, other), form)
-    return [(token, predecessor, successor) for (token, predecessor), successor in sorted(links.items())]
+    return [Link(token, predecessor, successor) for (token, predecessor), successor in sorted(links.items())]
 
 
 async def link_successors(
@@ -531,9 +591,9 @@ async def link_successors(
         WHERE o.token_id = l.token_id AND o.checkout_form_id = l.predecessor
             AND o.superseded_by IS DISTINCT FROM l.successor
         RETURNING {_CHANGED_COLUMNS}, {_DOCUMENT.format("o")} AS order_json""",
-        [link[0] for link in links],
-        [link[1] for link in links],
-        [link[2] for link in links],
+        [link.token_id for link in links],
+        [link.predecessor for link in links],
+        [link.successor for link in links],
         now,
     )
     return [_changed(r, change="superseded", order_json=r["order_json"]) for r in records]
@@ -547,7 +607,7 @@ async def record_outbox(
         return None
     # A batch holds thousands of orders of a few sellers: each token is formatted once, not per row
     # (orjson cannot write asyncpg's own UUID type).
-    tokens = {token: str(token) for token in {c.token_id for c in changes} | {k[0] for k in revisions}}
+    tokens = {token: str(token) for token in {c.token_id for c in changes} | {k.token_id for k in revisions}}
     payload = orjson.dumps(
         {
             "changes": [[tokens[c.token_id], c.checkout_form_id, c.change] for c in changes],
@@ -581,19 +641,17 @@ async def oldest_outbox_entries(
     return [(r["id"], orjson.loads(r["payload"])) for r in records]
 
 
-async def fetch_changes(
-    conn: asyncpg.Connection, changes: Sequence[tuple[UUID, str, str]]
-) -> list[ChangedOrder]:
-    """The current state of (token, form, change type) orders, to publish them again."""
+async def fetch_changes(conn: asyncpg.Connection, changes: Sequence[ChangeKey]) -> list[ChangedOrder]:
+    """The current state of orders whose change the outbox recorded, to publish them again."""
     if not changes:
         return []
     records = await conn.fetch(
         f"""SELECT {_CHANGED_COLUMNS}, k.change, {_DOCUMENT.format("o")} AS order_json
         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(token_id, checkout_form_id, change)
         JOIN orders o ON o.token_id = k.token_id AND o.checkout_form_id = k.checkout_form_id""",
-        [c[0] for c in changes],
-        [c[1] for c in changes],
-        [c[2] for c in changes],
+        [c.token_id for c in changes],
+        [c.checkout_form_id for c in changes],
+        [c.change for c in changes],
     )
     return [_changed(r, change=r["change"], order_json=r["order_json"]) for r in records]
 
@@ -610,9 +668,15 @@ async def fetch_revisions(conn: asyncpg.Connection, keys: Sequence[ContentKey]) 
             AS k(token_id, checkout_form_id, revision, content_hash)
         JOIN order_revisions r ON r.token_id = k.token_id AND r.checkout_form_id = k.checkout_form_id
             AND r.revision = k.revision AND (k.content_hash IS NULL OR r.content_hash = k.content_hash)""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
+        *_content_arrays(keys),
     )
-    return [NewRevision(**dict(r)) for r in records]
+    return [NewRevision(RecordContent(*r[:6]), r["order_json"], r["content_hash"]) for r in records]
+
+
+def _content_arrays(keys: Sequence[ContentKey]) -> list[list[Any]]:
+    return [
+        [k.token_id for k in keys],
+        [k.checkout_form_id for k in keys],
+        [k.revision for k in keys],
+        [k.content_hash for k in keys],
+    ]

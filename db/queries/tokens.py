@@ -55,7 +55,7 @@ class TokenView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PendingLink:
+class NewLink:
     """What the device flow returned, with the device code already sealed."""
 
     sealed_device_code: str
@@ -86,7 +86,7 @@ _SECRET_FIELDS: dict[str, Any] = {
 }
 
 
-async def create_pending_token(session: AsyncSession, *, user_id: str, link: PendingLink) -> TokenView:
+async def create_pending_token(session: AsyncSession, *, user_id: str, link: NewLink) -> TokenView:
     """Insert a `pending` row for a device flow that the poller will complete."""
     statement = (
         insert(UserToken)
@@ -104,7 +104,7 @@ async def create_pending_token(session: AsyncSession, *, user_id: str, link: Pen
         )
         .returning(*_VIEW_COLUMNS)
     )
-    row = (await session.execute(statement)).tuples().one()
+    row = (await session.execute(statement)).one()
     return TokenView(*row)
 
 
@@ -116,13 +116,13 @@ async def list_tokens(session: AsyncSession, *, user_id: str) -> list[TokenView]
         .where(UserToken.user_id == user_id, UserToken.status != "relinked")
         .order_by(UserToken.created_at.desc(), UserToken.id.desc())
     )
-    return [TokenView(*row) for row in (await session.execute(statement)).tuples()]
+    return [TokenView(*row) for row in (await session.execute(statement))]
 
 
 async def get_token(session: AsyncSession, *, user_id: str, token_id: UUID) -> TokenView | None:
     """One token of the user, or None (also when it belongs to someone else)."""
     statement = select(*_VIEW_COLUMNS).where(UserToken.id == token_id, UserToken.user_id == user_id)
-    row = (await session.execute(statement)).tuples().first()
+    row = (await session.execute(statement)).first()
     return TokenView(*row) if row is not None else None
 
 
@@ -135,7 +135,7 @@ async def count_stored(session: AsyncSession, *, token_id: UUID) -> StoredCounts
         .where(OrderRevision.token_id == token_id)
         .scalar_subquery()
     )
-    row = (await session.execute(select(orders, revisions))).tuples().one()
+    row = (await session.execute(select(orders, revisions))).one()
     return StoredCounts(orders=row[0], revisions=row[1])
 
 
@@ -160,7 +160,7 @@ async def record_sync_request(
         .values(sync_requested_at=now, updated_at=func.now())
         .returning(*_VIEW_COLUMNS)
     )
-    row = (await session.execute(statement)).tuples().first()
+    row = (await session.execute(statement)).first()
     return TokenView(*row) if row is not None else None
 
 
@@ -188,5 +188,5 @@ async def record_resync_request(
         .values(resync_requested_at=now, resync_since=since, resync_source=source, updated_at=func.now())
         .returning(*_VIEW_COLUMNS)
     )
-    row = (await session.execute(statement)).tuples().first()
+    row = (await session.execute(statement)).first()
     return TokenView(*row) if row is not None else None

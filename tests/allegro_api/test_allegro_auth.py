@@ -18,6 +18,7 @@ from allegro_api import (
     Pending,
     SlowDown,
 )
+from allegro_api.retrying import Disposition, classify
 from tests.allegro_api.conftest import HarnessFactory
 from tests.allegro_api.harness import CLIENT_ID, CLIENT_SECRET, Harness
 
@@ -97,7 +98,7 @@ async def test_wrong_client_secret_is_client_auth_failed(harness: Harness) -> No
     with pytest.raises(ClientAuthFailed) as caught:
         await harness.auth(client_secret="wrong").start_device_flow()
     assert caught.value.status == 401
-    assert not caught.value.needs_reauth and not caught.value.retriable
+    assert classify(caught.value) is Disposition.FAILED
 
 
 async def test_refresh_rotates_the_pair_and_revokes_the_old_access_token(harness: Harness) -> None:
@@ -113,7 +114,7 @@ async def test_refresh_rotates_the_pair_and_revokes_the_old_access_token(harness
     assert parse_qs(request.content.decode())["grant_type"] == ["refresh_token"]
     with pytest.raises(AccessTokenExpired) as caught:
         await client.event_stats(access_token=first.access_token)
-    assert caught.value.needs_refresh and caught.value.status == 401
+    assert classify(caught.value) is Disposition.REFRESH and caught.value.status == 401
     assert caught.value.code == "invalid_token"
     stats = await client.event_stats(access_token=second.access_token)
     assert stats.latest_event is not None
@@ -132,7 +133,7 @@ async def test_old_refresh_token_works_within_the_grace_then_is_invalid_grant(
     await asyncio.sleep(0.35)
     with pytest.raises(InvalidGrant) as caught:
         await auth.refresh(first.refresh_token)
-    assert caught.value.needs_reauth and not caught.value.retriable
+    assert classify(caught.value) is Disposition.REAUTH
     assert first.refresh_token not in str(caught.value)
     # The newest refresh token still works.
     assert (await auth.refresh(retried.refresh_token)).access_token

@@ -43,28 +43,19 @@ async def test_event_stats_names_the_newest_event(harness: Harness) -> None:
     assert stats.latest_event.id == everything[-1].id
 
 
-async def test_iter_events_pages_until_a_short_page(harness: Harness) -> None:
+async def test_events_page_by_limit_and_from_is_exclusive(harness: Harness) -> None:
     tokens = await harness.link(await harness.seller(orders=12))
     client = harness.client()
     everything = await client.events(access_token=tokens.access_token)
     assert len(everything) > 12
-    harness.sent.clear()
-    pages = [page async for page in client.iter_events(access_token=tokens.access_token, limit=5)]
-    assert [len(page) for page in pages[:-1]] == [5] * (len(pages) - 1)
-    assert len(pages[-1]) <= 5
-    ids = [event.id for page in pages for event in page]
-    assert ids == [event.id for event in everything]
+    first = await client.events(access_token=tokens.access_token, limit=5)
+    assert [event.id for event in first] == [event.id for event in everything[:5]]
+    ids = [event.id for event in everything]
     assert ids == sorted(ids, key=int)
-    event_requests = [r for r in harness.sent if r.url.path == "/order/events"]
-    assert len(event_requests) == len(pages) + (1 if len(pages[-1]) == 5 else 0)
     # `from` is exclusive: resuming from the middle continues right after it.
     middle = everything[6].id
-    rest = [
-        e.id
-        async for page in client.iter_events(access_token=tokens.access_token, from_id=middle)
-        for e in page
-    ]
-    assert rest == [event.id for event in everything[7:]]
+    rest = await client.events(access_token=tokens.access_token, from_id=middle)
+    assert [event.id for event in rest] == [event.id for event in everything[7:]]
 
 
 async def test_events_carry_form_references_and_filter_by_type(harness: Harness) -> None:
@@ -81,12 +72,12 @@ async def test_events_carry_form_references_and_filter_by_type(harness: Harness)
     assert re.search(r"[?&]type=BOUGHT(&|$)", str(harness.sent[-1].url))
 
 
-async def test_iter_checkout_forms_walks_every_page_once(harness: Harness) -> None:
+async def test_checkout_form_pages_cover_every_form_once(harness: Harness) -> None:
     seller_id = await harness.seller(orders=25)
     tokens = await harness.link(seller_id)
     client = harness.client()
     pages = [
-        page async for page in client.iter_checkout_forms(access_token=tokens.access_token, page_size=10)
+        await client.checkout_forms(offset, 10, access_token=tokens.access_token) for offset in (0, 10, 20)
     ]
     assert [len(page.forms) for page in pages] == [10, 10, 5]
     assert all(page.total_count == 25 for page in pages)
@@ -170,25 +161,18 @@ async def test_events_limit_out_of_range_is_refused_before_any_request(harness: 
     assert harness.sent == []
 
 
-async def test_iterator_stops_at_the_10000_cap_with_a_client_side_error(
+async def test_a_page_past_the_10000_cap_is_refused_before_it_is_sent(
     make_asgi_harness: HarnessFactory,
 ) -> None:
     harness = await make_asgi_harness()
     seller_id = await harness.seller(orders=10_050, with_events=False)
     tokens = await harness.link(seller_id)
     client = harness.client()
-    pages = []
+    # 9,950 + 50 ends exactly at 10,000: Allegro serves it.
+    last = await client.checkout_forms(9_950, 50, access_token=tokens.access_token)
+    assert (last.offset, last.limit, len(last.forms), last.total_count) == (9_950, 50, 50, 10_050)
+    harness.sent.clear()
     with pytest.raises(ClientSideLimitError) as caught:
-        async for page in client.iter_checkout_forms(
-            access_token=tokens.access_token, start_offset=9_890, page_size=60
-        ):
-            pages.append(page)
-    # 9,890 + 60 = 9,950, then the last page shrinks to 50 to end exactly at 10,000.
-    assert [(page.offset, page.limit, len(page.forms)) for page in pages] == [
-        (9_890, 60, 60),
-        (9_950, 50, 50),
-    ]
-    assert caught.value.offset == 10_000
-    assert caught.value.total_count == 10_050
-    list_requests = [r for r in harness.sent if r.url.path == "/order/checkout-forms"]
-    assert len(list_requests) == 2
+        await client.checkout_forms(9_960, 50, access_token=tokens.access_token)
+    assert caught.value.offset == 9_960
+    assert [r for r in harness.sent if r.url.path == "/order/checkout-forms"] == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
@@ -18,8 +17,10 @@ from allegro_api import (
     Unavailable,
     ValidationFailed,
 )
+from allegro_api.retrying import Disposition, classify
 from tests.allegro_api.conftest import HarnessFactory
 from tests.allegro_api.harness import USER_AGENT, Harness
+from tests.environments import free_port
 
 
 def _api_requests(counters: dict[str, int], status_prefix: str = "") -> int:
@@ -41,7 +42,7 @@ async def test_merged_form_is_not_found_with_code_and_trace_id(harness: Harness)
         await harness.client().checkout_form(old_ids[0], access_token=tokens.access_token)
     error = caught.value
     assert error.status == 404 and error.code == "CheckoutFormNotFoundException"
-    assert error.trace_id and not error.retriable
+    assert error.trace_id and classify(error) is Disposition.FAILED
     assert error.details is not None and error.details.path == f"/order/checkout-forms/{old_ids[0]}"
 
 
@@ -96,8 +97,8 @@ async def test_429_is_raised_at_once_with_retry_after_and_pauses_the_governor(ha
     with pytest.raises(RateLimited) as caught:
         await client.event_stats(access_token=tokens.access_token, governor_key="token-a")
     assert time.monotonic() - started < 0.5  # no sleeping inside the client
-    assert caught.value.retry_after == 1.0 and caught.value.pause_client
-    assert not caught.value.retriable
+    assert caught.value.retry_after == 1.0
+    assert classify(caught.value) is Disposition.RATE_LIMITED
     assert governor.paused_until >= started + 1.0
     counters = await harness.requests_made()
     assert counters == {**counters, "GET /order/event-stats 429": 1}
@@ -135,7 +136,7 @@ async def test_5xx_exhausting_retries_is_unavailable(harness: Harness) -> None:
     await harness.faults(error_rate_5xx=1.0)
     with pytest.raises(Unavailable) as caught:
         await harness.client(max_retries=2).event_stats(access_token=tokens.access_token)
-    assert caught.value.retriable
+    assert classify(caught.value) is Disposition.TRANSIENT
     assert caught.value.status in {500, 502, 503, 504}
     assert _api_requests(await harness.requests_made(), "5") == 3
 
@@ -159,9 +160,7 @@ async def test_timeouts_are_retried_then_unavailable(make_http_harness: HarnessF
 
 
 async def test_connection_errors_are_retried_then_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     outcomes: list[str] = []
     async with httpx.AsyncClient(timeout=1.0) as http:
         client = AllegroClient(

@@ -10,7 +10,11 @@ import pytest
 from allegro_api.errors import (
     AccessTokenExpired,
     AllegroError,
+    ClientAuthFailed,
+    ClientSideLimitError,
     Forbidden,
+    InvalidGrant,
+    NeedsReauth,
     NotAcceptable,
     NotFound,
     RateLimited,
@@ -20,6 +24,7 @@ from allegro_api.errors import (
     parse_error_body,
     parse_retry_after,
 )
+from allegro_api.retrying import Disposition, classify, is_transient
 
 REST_404 = (
     b'{"errors":[{"code":"CheckoutFormNotFoundException","message":"Checkout form c93d not found",'
@@ -106,13 +111,13 @@ def test_status_maps_to_error_class(status: int, expected: type[AllegroError]) -
     assert error.status == status
     assert error.trace_id == "t-1"
     assert error.code == "CheckoutFormNotFoundException"
-    assert error.retriable is (status >= 500 or status == 408)
+    assert is_transient(error) is (status >= 500 or status == 408)
 
 
 def test_expired_token_asks_for_a_refresh_not_a_retry() -> None:
     error = error_from_response(httpx.Response(401, content=OAUTH_401))
     assert isinstance(error, AccessTokenExpired)
-    assert error.needs_refresh and not error.retriable and not error.needs_reauth
+    assert classify(error) is Disposition.REFRESH
     assert error.code == "invalid_token"
 
 
@@ -121,7 +126,7 @@ def test_rate_limited_reads_retry_after_seconds() -> None:
     assert isinstance(error, RateLimited)
     assert error.retry_after == 12.0
     assert error.pause_seconds == 12.0
-    assert error.pause_client and not error.retriable
+    assert classify(error) is Disposition.RATE_LIMITED
 
 
 def test_rate_limited_without_retry_after_pauses_a_minute() -> None:
@@ -138,3 +143,25 @@ def test_retry_after_http_date_and_garbage() -> None:
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("-3") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("error", "disposition"),
+    [
+        (Unavailable("x", status=503), Disposition.TRANSIENT),
+        (RateLimited("x", status=429), Disposition.RATE_LIMITED),
+        (AccessTokenExpired("x", status=401), Disposition.REFRESH),
+        (NeedsReauth("no refresh token stored"), Disposition.REAUTH),
+        (InvalidGrant("x", status=400), Disposition.REAUTH),
+        (Forbidden("x", status=403), Disposition.ACCESS_DENIED),
+        (ClientAuthFailed("x", status=401), Disposition.FAILED),
+        (NotFound("x", status=404), Disposition.FAILED),
+        (ValidationFailed("x", status=422), Disposition.FAILED),
+        (ClientSideLimitError("x", offset=9_900, limit=200), Disposition.FAILED),
+        (AllegroError("x", status=409), Disposition.FAILED),
+    ],
+)
+def test_what_is_done_about_an_error_follows_its_class(error: AllegroError, disposition: Disposition) -> None:
+    # As documented in allegro_api.errors: callers tell errors apart by class, nothing else.
+    assert classify(error) is disposition
+    assert classify(ValueError("not ours")) is None

@@ -181,3 +181,23 @@ async def test_record_requests_are_labelled_per_endpoint_not_per_order(make_harn
         ("/order/checkout-forms/{id}", "200"),
         ("/order/carriers/{carrierId}/tracking", "200"),
     ]
+
+
+def test_a_whole_answer_keeps_its_exact_text_escapes_and_spacing_included() -> None:
+    # A seller-typed invoice number with an escaped lone surrogate and U+0000, spacing as sent: the
+    # record is the body itself (only the whitespace around it goes), never a re-encoding.
+    body = (
+        b'  {"invoices": [{"id": "1", "invoiceNumber": "FV \\ud800 \\u0000 1", "createdAt": null,'
+        b' "file": null}],\n "hasExternalInvoices": false, "links": []}\n'
+    )
+    answer = OrderInvoices.from_json(body)
+    assert answer.raw == body.strip()
+    assert answer.invoices[0].model.invoice_number == "FV \ud800 \x00 1"
+    # One object of an answer is re-encoded; a lone surrogate stays an escape, the value the same.
+    assert answer.invoices[0].as_dict()["invoiceNumber"] == "FV \ud800 \x00 1"
+    [tracked] = parse_tracking(
+        b'{"carrierId":"DPD","waybills":[{"waybill":"1","trackingDetails":{"statuses":[{"occurredAt":'
+        b'"2026-03-01T10:00:00.000Z","code":"ISSUE","description":"zn\u00f3w \udc00"}],'
+        b'"createdAt":"2026-03-01T10:00:00.000Z","updatedAt":"2026-03-01T10:00:00.000Z"}}]}'
+    )
+    assert b"\\udc00" in tracked.raw and tracked.statuses[0].description == "zn\u00f3w \udc00"

@@ -73,8 +73,15 @@ def test_snapshots_keep_the_facts_of_the_validated_form(sample: Path) -> None:
     page = CheckoutFormPage.from_json(sample.read_bytes(), offset=0, limit=100)
     for snapshot in page.forms:
         form = snapshot.form
-        assert snapshot.facts == FormFacts.of(form)
-        assert snapshot.facts.buyer_login == (form.buyer.login if form.buyer else None)
+        assert snapshot.facts == FormFacts.of(form, snapshot.as_dict())
+        # The order fields read off the JSON by their declared paths agree with the typed view.
+        columns = snapshot.facts.columns
+        total = form.summary.total_to_pay if form.summary else None
+        assert columns["status"] == form.status
+        assert columns["fulfillment_status"] == (form.fulfillment.status if form.fulfillment else None)
+        assert columns["buyer_login"] == (form.buyer.login if form.buyer else None)
+        assert columns["total_amount"] == (total.amount if total else None)
+        assert columns["currency"] == (total.currency if total else None)
         assert snapshot.facts.line_item_ids == tuple(form.line_item_ids)
         assert snapshot.facts.bought_at == form.bought_at
 

@@ -44,7 +44,7 @@ async def test_list_pages_and_details_keep_allegros_bytes_and_lone_surrogates_de
         client = AllegroClient(http, api_url="https://api.allegro.test", user_agent="Test/1.0", max_retries=0)
         page = await client.checkout_forms(access_token="t")
         assert [form.raw for form in page.forms] == [F03B, LONE, ESCAPED]
-        assert page.forms[1].facts.buyer_login == "kot\ufffd"
+        assert page.forms[1].facts.columns["buyer_login"] == "kot\ufffd"
         for form in page.forms:
             detail = await client.checkout_form(form.id, access_token="t")
             assert detail.raw == form.raw  # the body, without the trailing newline around it

@@ -57,15 +57,18 @@ class Rows:
         status: str = "READY_FOR_PROCESSING",
         fulfillment_status: str = "NEW",
         buyer_login: str = "buyer",
+        columns: dict[str, Any] | None = None,
     ) -> str:
-        """An order whose updated_at / bought_at are BASE_TIME plus minutes (None stores NULL)."""
+        """An order whose updated_at / bought_at are BASE_TIME plus minutes (None stores NULL); `columns`
+        sets other columns of `orders`."""
         form_id = form_id or str(uuid.uuid4())
         updated_at = BASE_TIME + timedelta(minutes=minutes) if minutes is not None else None
         bought_at = BASE_TIME + timedelta(minutes=bought_minutes) if bought_minutes is not None else None
         form = checkout_form(form_id, status=status, updated_at=updated_at, login=buyer_login)
         async with self.engine.begin() as connection:
             await connection.execute(
-                insert(Order).values(
+                insert(Order)
+                .values(
                     token_id=token_id,
                     user_id=user_id or self.user_id,
                     checkout_form_id=form_id,
@@ -80,6 +83,7 @@ class Rows:
                     order_data=form,
                     source="journal",
                 )
+                .values(**(columns or {}))
             )
         return form_id
 

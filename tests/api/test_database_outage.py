@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.processes import ProcessGroup, free_port, tail, wait_for_port
+from cli.processes import ProcessGroup, tail, wait_for_port
+from tests.environments import free_port
 from tests.private_services import PrivateService, migrated_postgres
 
 pytestmark = pytest.mark.slow

@@ -183,4 +183,4 @@ def test_indexed_texts_hold_a_replacement_character_where_the_form_holds_nul_or_
     body = F03B.replace(b'"login":"zielony_kot_42"', rb'"login":"kot\u0000\ud800\ud83d\ude00"')
     snapshot = FormSnapshot.from_json(body)
     assert snapshot.raw == body
-    assert snapshot.facts.buyer_login == "kot\ufffd\ufffd\U0001f600"
+    assert snapshot.facts.columns["buyer_login"] == "kot\ufffd\ufffd\U0001f600"

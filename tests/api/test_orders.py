@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from api.schemas.orders import OrderOut, OrderPage, RevisionList
+from core.order_fields import FILTERS, OrderField
 from tests.api.rows import Rows
 
 
@@ -77,6 +78,20 @@ async def test_each_filter_selects_its_orders(
     await rows.order(token, form_id="sent", minutes=20, bought_minutes=20, fulfillment_status="SENT")
     await rows.order(token, form_id="jan", minutes=30, bought_minutes=40, buyer_login="jan")
     assert await list_ids(client, user_id, **params) == expected
+
+
+@pytest.mark.parametrize("order_field", FILTERS, ids=lambda order_field: order_field.name)
+async def test_every_order_field_filter_is_a_query_parameter(
+    client: httpx.AsyncClient, rows: Rows, user_id: str, order_field: OrderField
+) -> None:
+    operation = (await client.get("/openapi.json")).json()["paths"]["/v1/users/{user_id}/orders"]["get"]
+    (schema,) = [p["schema"] for p in operation["parameters"] if p["name"] == order_field.filter]
+    enum = next((option["enum"] for option in schema.get("anyOf", [schema]) if "enum" in option), None)
+    wanted, other = enum[:2] if enum else ("wanted value", "other value")
+    token = await rows.token()
+    await rows.order(token, form_id="wanted", minutes=1, columns={order_field.name: wanted})
+    await rows.order(token, form_id="other", minutes=2, columns={order_field.name: other})
+    assert await list_ids(client, user_id, **{str(order_field.filter): wanted}) == ["wanted"]
 
 
 async def test_token_filter_and_other_users_orders(

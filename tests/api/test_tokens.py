@@ -246,3 +246,15 @@ async def test_invalid_resync_body_is_422_naming_the_field(
     assert response.status_code == 422
     assert ["body", field] == response.json()["errors"][0]["loc"]
     assert (await rows.token_row(token_id))["resync_requested_at"] is None
+
+
+@pytest.mark.parametrize("path", ["", "/sync", "/reconcile"])
+async def test_requests_without_options_take_no_body_or_an_empty_object_and_refuse_any_option(
+    client: httpx.AsyncClient, rows: Rows, user_id: str, path: str
+) -> None:
+    url = f"/v1/users/{user_id}/tokens" + (f"/{await rows.token()}{path}" if path else "")
+    refused = await client.post(url, json={"scope": "allegro:api:orders:read"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "scope"]
+    assert (await client.post(url, json={})).status_code in (201, 202)
+    assert (await client.post(url)).status_code in (201, 202)

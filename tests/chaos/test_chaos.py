@@ -29,12 +29,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from cli.processes import Child, ProcessGroup, free_port, service_env, tail, wait_for_port
+from cli.processes import Child, ProcessGroup, tail, wait_for_port
 from core.contract import decode_snapshot
 from core.settings import KafkaSettings
 from core.topics import bootstrap
 from db.engine import asyncpg_dsn
 from tests.e2e.pipeline import token_checksum
+from tests.environments import free_port, service_env
 from tests.private_services import PrivateService, migrated_postgres
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ class Fleet:
         if name.startswith("worker"):
             # one consumer group (the app id), a state folder and metrics port per worker
             env["PROCESSOR__DATA_DIR"] = str(self.workdir / name)
-            env["PROCESSOR__WEB_PORT"] = str(free_port())
+            env["PROCESSOR__METRICS_PORT"] = str(free_port())
             args = ["processors", "worker"]
         elif name.startswith("poller"):
             args = ["producers"]

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from cli.main import app
-from cli.processes import kafka_env
 from core.settings import KafkaSettings, get_settings
 from db.models import Order, OrderRevision
+from tests.environments import kafka_env
 
 runner = CliRunner()
 

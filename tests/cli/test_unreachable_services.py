@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from cli.processes import free_port
+from tests.environments import free_port
 
 
 def test_quiet_and_migrate_with_nothing_listening_print_one_line_and_exit_1() -> None:

@@ -12,8 +12,9 @@ from typing import TypeVar
 
 import httpx
 
-from cli.processes import ProcessGroup, free_port, service_env, tail, wait_for_port
+from cli.processes import ProcessGroup, tail, wait_for_port
 from core.settings import KafkaSettings
+from tests.environments import free_port, service_env
 
 API_KEY = "e2e-api-key"
 T = TypeVar("T")

@@ -13,6 +13,7 @@ import pytest
 from core.contract import (
     ContractError,
     OrderChange,
+    RecordContent,
     SnapshotEnvelope,
     SyncRunRecord,
     decode_order_change,
@@ -140,17 +141,11 @@ def test_sync_run_record_round_trips_and_validates_counts() -> None:
 
 def test_order_change_embeds_the_stored_form_as_an_object() -> None:
     token_id = uuid.uuid4()
+    content = RecordContent(
+        token_id, "d4096850-303d-11f0-9468-6d34c41cf924", "bd4d65cd", NOW, NOW, "backfill"
+    )
     encoded = encode_order_change(
-        change="created",
-        token_id=token_id,
-        user_id="user-1",
-        seller_id="44123456",
-        checkout_form_id="d4096850-303d-11f0-9468-6d34c41cf924",
-        revision="bd4d65cd",
-        updated_at=NOW,
-        captured_at=NOW,
-        source="backfill",
-        order_json=FORM,
+        content, change="created", user_id="user-1", seller_id="44123456", order_json=FORM
     )
     change = decode_order_change(encoded)
     assert isinstance(change, OrderChange)
@@ -163,15 +158,8 @@ def test_order_change_embeds_the_stored_form_as_an_object() -> None:
 
 def test_revision_record_round_trips_and_is_keyed_per_revision() -> None:
     token_id = uuid.uuid4()
-    encoded = encode_revision_record(
-        token_id=token_id,
-        checkout_form_id="d4096850-303d-11f0-9468-6d34c41cf924",
-        revision="bd4d65cd",
-        updated_at=NOW,
-        captured_at=NOW,
-        source="journal",
-        order_json=FORM,
-    )
+    content = RecordContent(token_id, "d4096850-303d-11f0-9468-6d34c41cf924", "bd4d65cd", NOW, NOW, "journal")
+    encoded = encode_revision_record(content, FORM)
     record = decode_revision_record(encoded)
     assert record.order == orjson.loads(FORM)
     digest = hashlib.sha256(FORM.encode()).digest()

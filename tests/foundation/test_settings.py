@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from core.settings import Settings
+from producers.__main__ import parse_args
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
@@ -97,3 +98,25 @@ def test_production_starts_on_real_secrets_and_refuses_a_development_one_in_a_li
 def test_development_accepts_the_development_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "development")
     assert Settings().api.keys.get_secret_value() == "dev-api-key"
+
+
+def test_every_process_names_its_metrics_port_alike_and_the_old_name_still_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert {"POLLER__METRICS_PORT", "PROCESSOR__METRICS_PORT"} <= _variable_names()
+    assert not any(name.endswith("WEB_PORT") for name in _variable_names())
+    monkeypatch.setenv("PROCESSOR__WEB_PORT", "7001")
+    with pytest.warns(FutureWarning, match="PROCESSOR__METRICS_PORT"):
+        assert Settings().processor.metrics_port == 7001
+    monkeypatch.setenv("PROCESSOR__METRICS_PORT", "7002")
+    with pytest.warns(FutureWarning):
+        assert Settings().processor.metrics_port == 7002
+    monkeypatch.delenv("PROCESSOR__WEB_PORT")
+    monkeypatch.setenv("POLLER__METRICS_PORT", "7003")
+    settings = Settings()
+    assert (settings.processor.metrics_port, settings.poller.metrics_port) == (7002, 7003)
+
+
+def test_the_pollers_metrics_port_option_overrides_the_setting() -> None:
+    assert parse_args(["run"]).metrics_port is None
+    assert parse_args(["run", "--metrics-port", "7004"]).metrics_port == 7004

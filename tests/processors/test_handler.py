@@ -25,6 +25,7 @@ from processors.handler import (
 from processors.messages import RawMessage
 from tests.processors.conftest import RecordingPublisher
 from tests.processors.factory import raw, snapshot
+from tests.processors.worker import wait_until
 
 ORDERS, REVISIONS, DLQ = "orders", "revisions", "dlq"
 TOPICS = Topics(orders=ORDERS, revisions=REVISIONS, dlq=DLQ)
@@ -326,7 +327,16 @@ async def test_a_merge_check_waits_for_a_concurrent_transaction_of_the_token_to_
         await other.start()
         await store_batch(conn, [old], now=now)  # a savepoint inside the open transaction
         successor = asyncio.create_task(store_isolating(pool, [new], now=now))
-        await asyncio.sleep(0.5)
+        waiting = (
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+        )
+
+        async def blocked() -> bool:
+            return successor.done() or bool(await pool.fetchval(waiting))
+
+        # The successor's transaction reaches the merge check and waits there for the open one.
+        await wait_until(blocked, within=30, what="the merge check waiting on the open transaction")
         assert not successor.done(), "the merge check did not wait for the open transaction"
         await other.commit()
     await successor

@@ -3,11 +3,16 @@ fetched after the mark); a merge linked to its successor keeps its mark (real Po
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from db.queries import sink
+from db.queries.sink import Fetched, OrderKey, OrderRow
 from processors.handler import Topics, handle_snapshot_batch
+from processors.newness import disproved_marks
 from tests.processors.conftest import RecordingPublisher
 from tests.processors.factory import raw, snapshot
 
@@ -81,3 +86,53 @@ async def test_the_same_content_fetched_after_the_mark_clears_it_and_a_redeliver
     assert await _marks(pool, token_id, "b") == (None, None, None)
     # the change is announced like any other (the marks are part of the order's published state)
     assert len(publisher.sent.get(TOPICS.orders, [])) == announced + 2
+
+
+async def test_the_rule_and_the_statement_agree_on_which_marks_a_fetch_disproves(
+    pool: asyncpg.Pool, token_id: uuid.UUID
+) -> None:
+    """`processors.newness.disproved_marks` decides which orders to send; `sink.clear_disproved_marks`
+    clears only marks its own condition says are disproved: over every combination of marks and fetch
+    times, both name the same orders."""
+    at = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    times = (None, at - timedelta(minutes=1), at, at + timedelta(minutes=1))
+    cases = list(itertools.product(times, times, (None, "successor")))
+    forms = [f"case-{number}" for number in range(len(cases))]
+    await pool.executemany(
+        "INSERT INTO orders (token_id, user_id, checkout_form_id, revision, source, missing_upstream_since,"
+        " superseded_at, superseded_by, order_json, order_data)"
+        " VALUES ($1, 'user-marks', $2, 'r1', 'journal', $3, $4, $5, '{}', '{}')",
+        [(token_id, form, *case) for form, case in zip(forms, cases, strict=True)],
+    )
+    async with pool.acquire() as conn:
+        keys = [OrderKey(token_id, form) for form in forms]
+        stored = await sink.fetch_stored_state(conn, keys)
+        rows = [_row(key, fetched_at=at) for key in keys]
+        decided = {(f.token_id, f.checkout_form_id) for f in disproved_marks(rows, stored, set())}
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            cleared = await sink.clear_disproved_marks(
+                conn, [Fetched(k.token_id, k.checkout_form_id, at) for k in keys]
+            )
+        finally:
+            await transaction.rollback()
+    assert decided == {(c.token_id, c.checkout_form_id) for c in cleared}
+    # Not a vacuous agreement: some fetches disprove a mark, some do not.
+    assert 0 < len(decided) < len(keys)
+
+
+def _row(key: OrderKey, *, fetched_at: datetime) -> OrderRow:
+    return OrderRow(
+        token_id=key.token_id,
+        user_id="user-marks",
+        seller_id="seller",
+        checkout_form_id=key.checkout_form_id,
+        revision="r1",
+        updated_at=None,
+        fields=(),
+        order_json="{}",
+        source="journal",
+        fetched_at=fetched_at,
+        content_hash=b"",
+    )

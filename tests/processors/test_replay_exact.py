@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from allegro_api import FormSnapshot
-from cli.processes import kafka_env
 from cli.replay import replay
 from core.contract import SnapshotSource
 from core.sending import create_producer
@@ -25,8 +24,9 @@ from core.settings import KafkaSettings
 from db.queries.replay import delete_token_orders, token_checksum
 from processors.handler import Topics, handle_snapshot_batch
 from processors.messages import RawMessage
-from processors.publishing import AIOKafkaPublisher
+from processors.publishing import KafkaRecordPublisher
 from producers.snapshots import TokenIdentity, form_envelope, gone_envelope
+from tests.environments import kafka_env
 
 FIELD_CASES = Path(__file__).resolve().parents[2] / "reference" / "field-cases"
 NEWER = (FIELD_CASES / "E05b.newer.json").read_bytes().strip()
@@ -36,10 +36,10 @@ AT = datetime(2026, 11, 30, 4, 20, tzinfo=UTC)
 
 
 @pytest.fixture
-async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaPublisher]:
+async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[KafkaRecordPublisher]:
     producer = create_producer(kafka_settings, role="test", max_request_size=1 << 20)
     await producer.start()
-    yield AIOKafkaPublisher(producer)
+    yield KafkaRecordPublisher(producer)
     await producer.stop()
 
 
@@ -47,7 +47,7 @@ async def test_a_batch_with_copies_of_one_revision_replays_into_identical_rows(
     pool: asyncpg.Pool,
     engine: AsyncEngine,
     kafka_settings: KafkaSettings,
-    publisher: AIOKafkaPublisher,
+    publisher: KafkaRecordPublisher,
     database_url: str,
 ) -> None:
     token_id = uuid.uuid4()

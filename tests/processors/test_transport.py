@@ -13,22 +13,15 @@ from typing import Any
 
 import pytest
 
-from core.settings import KafkaSettings, ProcessorSettings, Settings
-from processors.app import QuietMonitor, create_app
-from processors.transport import DeliveringConsumer
+from processors.faust_internals import DeliveringConsumer, QuietMonitor
+from tests.processors.unstarted import unstarted_consumer, worker_app
 
 Deliver = Callable[[Any], Awaitable[Any]]
 
 
 def consumer_with(deliver: Deliver) -> DeliveringConsumer:
     """The worker app's consumer class, delivering to `deliver` instead of the agents' conductor."""
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"), processor=ProcessorSettings(app_id="transport")
-    )
-    app = create_app(settings)
-    consumer = app.transport.create_consumer(
-        callback=deliver, on_partitions_revoked=None, on_partitions_assigned=None
-    )
+    consumer = unstarted_consumer(worker_app("transport"), deliver)
     assert isinstance(consumer, DeliveringConsumer)
     return consumer
 
@@ -39,8 +32,9 @@ async def hand_over(consumer: DeliveringConsumer, message: Any) -> Any:
 
 
 async def test_the_worker_app_uses_the_delivering_consumer_and_the_quiet_monitor() -> None:
-    app = create_app(Settings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1")))
+    app = worker_app("transport")
     assert isinstance(app.consumer, DeliveringConsumer)
+    app.consumer._thread.thread_loop.close()  # never started (see tests.processors.unstarted)
     assert isinstance(app.monitor, QuietMonitor)
 
 

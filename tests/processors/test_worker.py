@@ -13,8 +13,8 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.processes import free_port
 from core.settings import KafkaSettings
+from tests.environments import free_port
 from tests.processors.factory import snapshot
 from tests.processors.proxy import TcpProxy
 from tests.processors.scenario import Scenario, build_scenario, check_changes, check_database
@@ -22,7 +22,9 @@ from tests.processors.worker import (
     Worker,
     consume_all,
     count_orders,
+    outbox_empty,
     produce,
+    stable_group_members,
     wait_until,
     worker_env,
 )
@@ -70,7 +72,10 @@ async def test_50k_snapshots_with_duplicates_store_newest_and_publish_each_chang
     )
     worker.start()
     await wait_for_scenario(database_url, scenario, workers, within=120)
-    await asyncio.sleep(1.5)  # the last batch's changes are published after its commit
+    # The last batch's changes are published after its commit.
+    await wait_until(
+        lambda: outbox_empty(database_url), within=30, what="the outbox drained", workers=workers
+    )
     await check_database(database_url, scenario)
     records = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
     check_changes(records, scenario, exactly_once=True)
@@ -92,7 +97,7 @@ async def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     last = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=app_id, name="last")
     last.start()
     await wait_for_scenario(database_url, scenario, workers[-1:], within=120)
-    await asyncio.sleep(1.5)
+    await wait_until(lambda: outbox_empty(database_url), within=30, what="the outbox drained", workers=[last])
     await check_database(database_url, scenario)
     records = await consume_all(kafka_settings.bootstrap_servers, kafka_settings.orders_topic, 2)
     check_changes(records, scenario, exactly_once=False)
@@ -125,7 +130,6 @@ async def test_postgresql_away_for_20s_loses_nothing_and_the_worker_resumes_by_i
         assert worker.alive()
         await proxy.start()
         await wait_for_scenario(database_url, scenario, workers, within=90)
-        await asyncio.sleep(1.5)
         await check_database(database_url, scenario)
     finally:
         await proxy.stop()
@@ -206,10 +210,17 @@ async def test_two_workers_share_the_partitions_and_a_rebalance_loses_nothing(
     one = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=app_id, name="one").start()
     await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, scenario.messages[:6_000])
     two = new_worker(kafka_settings, database_url, tmp_path, workers, app_id=app_id, name="two").start()
-    await asyncio.sleep(8)  # the second member joins: a rebalance while the first is busy
+
+    async def both_members() -> bool:
+        return await stable_group_members(kafka_settings.bootstrap_servers, app_id) == 2
+
+    # The second member joins: a rebalance while the first is busy.
+    await wait_until(both_members, within=60, what="both workers in the group", workers=workers)
     await produce(kafka_settings.bootstrap_servers, kafka_settings.snapshots_topic, scenario.messages[6_000:])
     await wait_for_scenario(database_url, scenario, workers, within=90)
-    await asyncio.sleep(1.5)
+    await wait_until(
+        lambda: outbox_empty(database_url), within=30, what="the outbox drained", workers=workers
+    )
     await check_database(database_url, scenario)
     topic = kafka_settings.snapshots_topic
     scraped = [await scrape(w) for w in (one, two)]

@@ -16,9 +16,10 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-from cli.processes import worker_env as service_worker_env
 from core.settings import KafkaSettings
+from tests.environments import worker_env as service_worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ class Worker:
     @property
     def metrics_port(self) -> int:
         """Where this worker serves /metrics."""
-        return int(self.env["PROCESSOR__WEB_PORT"])
+        return int(self.env["PROCESSOR__METRICS_PORT"])
 
     def start(self) -> Worker:
         """Start the process, appending its output to the log file."""
@@ -137,3 +138,25 @@ async def count_orders(database_url: str, token_id: uuid.UUID, revision_like: st
         return count
     finally:
         await conn.close()
+
+
+async def outbox_empty(database_url: str) -> bool:
+    """Whether every committed batch's changes were published (its outbox row deleted after the acks)."""
+    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        return bool(await conn.fetchval("SELECT NOT EXISTS (SELECT 1 FROM publish_outbox)"))
+    finally:
+        await conn.close()
+
+
+async def stable_group_members(bootstrap: str, group_id: str) -> int:
+    """How many members the consumer group has once its rebalance settled (0 while it rebalances)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group_id])
+    finally:
+        await admin.close()
+    # groups: (error_code, group_id, state, protocol_type, protocol, members[, authorized_operations])
+    group = response.groups[0]
+    return len(group[5]) if group[2] == "Stable" else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +22,7 @@ from tests.producers.conftest import (
 )
 
 
+@pytest.mark.timeout(600)  # its own waits allow 270 s for the backfill alone
 async def test_a_seller_with_25000_orders_is_backfilled_completely(
     sim: Sim,
     db: AsyncEngine,

@@ -13,9 +13,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cli.processes import free_port
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
+from tests.environments import free_port
 from tests.producers.conftest import (
     Sim,
     make_settings,

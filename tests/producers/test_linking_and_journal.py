@@ -125,7 +125,7 @@ async def test_relinking_after_needs_reauth_keeps_one_copy_of_the_orders(
         rows = await conn.execute(
             select(Order.token_id, func.count()).where(Order.user_id == "user-d").group_by(Order.token_id)
         )
-        by_token = dict(rows.tuples().all())
+        by_token = dict(rows.all())
     assert by_token == {first: 33}
 
 

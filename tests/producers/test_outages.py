@@ -15,10 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from cli.processes import Child, ProcessGroup, free_port, service_env, tail
+from cli.processes import Child, ProcessGroup, tail
 from core.contract import SyncRunRecord, decode_sync_run
 from core.settings import KafkaSettings
 from core.topics import ensure_topics, topic_specs
+from tests.environments import free_port, service_env
 from tests.private_services import PrivateService, migrated_postgres
 from tests.processors.worker import consume_all
 from tests.producers.conftest import KEYS, Sim, make_settings, running_poller, start_link, token_row, wait_for
@@ -202,13 +203,19 @@ async def test_a_run_cancelled_mid_way_ends_failed_and_one_left_running_is_aband
     settings = make_settings(sim, kafka_settings, poller_database_url)
     orphan = uuid.uuid4()
     await insert_running_run(db, orphan, token_id)
+    pages = "GET /order/checkout-forms 200"
+    pages_before = (await sim.stats()).get(pages, 0)
+
+    async def a_page_served() -> bool:
+        return (await sim.stats()).get(pages, 0) > pages_before
+
     async with running_poller(settings):
         started = await wait_for(
             lambda: run_record(kafka_settings, token_id, "backfill", "started"), within=60, what="a backfill"
         )
         # The takeover closed the run nobody ended.
         assert await history_status(db, orphan) == "abandoned"
-        await asyncio.sleep(2)  # mid-way
+        await wait_for(a_page_served, within=30, what="the backfill's first list page")  # mid-way
     records = await wait_for(
         lambda: run_record(kafka_settings, token_id, "backfill", "failed"),
         within=10,

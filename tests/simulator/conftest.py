@@ -3,7 +3,6 @@ and `served_simulator`, a `python -m simulator` process on a free loopback port.
 
 import base64
 import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from fastapi import FastAPI
 
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
+from tests.environments import free_port
 
 VENDOR = "application/vnd.allegro.public.v1+json"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -112,17 +112,10 @@ async def sim(make_sim: SimFactory) -> Sim:
     return await make_sim()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served_simulator() -> Iterator[str]:
     """A simulator subprocess (client `app`/`pw`, device interval 0); yields its base URL, then stops it."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-m",

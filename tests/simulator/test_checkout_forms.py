@@ -1,4 +1,5 @@
-"""`GET /order/checkout-forms[/{id}]`: filters, sorts, limits, visibility, merges (README §3)."""
+"""`GET /order/checkout-forms[/{id}]`: filters, sorts, limits, visibility, merges
+(reference/allegro/README.md §3)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any

@@ -13,7 +13,8 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 import reference
 from tests.simulator.conftest import Sim, SimFactory
 
-# The error bodies of README §5; the orders subset of the spec does not carry these schemas.
+# The error bodies of reference/allegro/README.md §5; the orders subset of the spec does not carry
+# these schemas.
 _ERROR_SCHEMAS = {
     "ErrorsHolder": {
         "type": "object",

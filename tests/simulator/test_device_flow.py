@@ -1,4 +1,4 @@
-"""Device-code flow and token endpoint outcomes (README §1.2)."""
+"""Device-code flow and token endpoint outcomes (reference/allegro/README.md §1.2)."""
 
 import asyncio
 import re

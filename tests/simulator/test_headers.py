@@ -1,4 +1,4 @@
-"""Accept, User-Agent, content type and trace-id (README §2)."""
+"""Accept, User-Agent, content type and trace-id (reference/allegro/README.md §2)."""
 
 import pytest
 

@@ -10,7 +10,7 @@ per-token indexes gain `id` so that a page is one index range whatever its depth
 an index on `updated_at` for the poller's scan of rows changed since the last scan.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-30
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
