@@ -85,7 +85,7 @@ async def due_checks(session: AsyncSession, token_id: UUID, *, now: datetime, li
         ),
         {"t": token_id, "now": now, "limit": limit},
     )
-    return [DueCheck(*row) for row in result.tuples()]
+    return [DueCheck(*row) for row in result]
 
 
 async def checked(
@@ -145,7 +145,7 @@ async def due_waybills(
         ),
         {"t": token_id, "now": now, "limit": limit},
     )
-    return [DueWaybill(*row) for row in result.tuples()]
+    return [DueWaybill(*row) for row in result]
 
 
 async def waybills_read(
@@ -211,7 +211,7 @@ async def stored_state(
     )
     hashes: dict[tuple[str, str], bytes] = {}
     final: set[tuple[str, str]] = set()
-    for kind, record_key, digest, last_code in result.tuples():
+    for kind, record_key, digest, last_code in result:
         hashes[(kind, record_key)] = digest
         if kind == "tracking" and last_code in ("DELIVERED", "RETURNED"):
             carrier_id, _, waybill = record_key.partition(":")
@@ -245,4 +245,4 @@ async def tracking_hashes(
         ),
         {"t": token_id, "f": [form for form, _ in keys], "k": [key for _, key in keys]},
     )
-    return {(form, key): digest for form, key, digest in result.tuples()}
+    return {(form, key): digest for form, key, digest in result}

@@ -197,7 +197,7 @@ def test_a_whole_answer_keeps_its_exact_text_escapes_and_spacing_included() -> N
     assert answer.invoices[0].as_dict()["invoiceNumber"] == "FV \ud800 \x00 1"
     [tracked] = parse_tracking(
         b'{"carrierId":"DPD","waybills":[{"waybill":"1","trackingDetails":{"statuses":[{"occurredAt":'
-        b'"2026-03-01T10:00:00.000Z","code":"ISSUE","description":"zn\u00f3w \udc00"}],'
+        b'"2026-03-01T10:00:00.000Z","code":"ISSUE","description":"zn\\u00f3w \\udc00"}],'
         b'"createdAt":"2026-03-01T10:00:00.000Z","updatedAt":"2026-03-01T10:00:00.000Z"}}]}'
     )
     assert b"\\udc00" in tracked.raw and tracked.statuses[0].description == "zn\u00f3w \udc00"
