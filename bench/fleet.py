@@ -164,8 +164,7 @@ async def measure(
     workdir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     sim_port, api_port, metrics_port, web_port = (args.port_base + i for i in range(4))
     sim_url = f"http://127.0.0.1:{sim_port}"
-    # A client id of the run's own: the poller group is named after it (`<client id>-pollers`), and a
-    # shared name would put this poller in the group of any other poller on the same broker.
+    # A client id of the run's own, so that its budget is this run's alone.
     client_id = f"fleet-{uuid.uuid4().hex[:8]}"
     env = service_env(kafka, database_url, sim_url, api_port, workdir) | {
         "ALLEGRO__CLIENT_ID": client_id,

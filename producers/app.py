@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 
 def group_id_for(settings: Settings) -> str:
-    """The consumer group of every poller of one Allegro client id."""
-    return f"{settings.allegro.client_id}-pollers"
+    """The consumer group of every poller of one Allegro client id on one tokens topic: pollers of other
+    deployments (other topic names) on the same broker never join it, even with the same client id."""
+    return f"{settings.allegro.client_id}-pollers-{settings.kafka.tokens_topic}"
 
 
 @asynccontextmanager

@@ -1,8 +1,8 @@
 """Which tokens this process owns: Kafka's own group membership over the tokens topic's partitions.
 
-Every poller joins the consumer group `<client_id>-pollers` on the tokens topic. A token belongs to
-partition `crc32(token_id) % partitions`; a process syncs only the tokens of the partitions the group
-assigned it. On revocation the listener stops (cancels and awaits) those tokens' work before it
+Every poller joins the consumer group `<client_id>-pollers-<tokens topic>` on the tokens topic. A token
+belongs to partition `crc32(token_id) % partitions`; a process syncs only the tokens of the partitions
+the group assigned it. On revocation the listener stops (cancels and awaits) those tokens' work before it
 returns, and only then does the group hand the partitions to another member: a token is never polled
 from two places at once. A dead member's partitions move after the session timeout.
 """

@@ -1,4 +1,4 @@
-"""Migration 0013 adds `orders.delivery_method_name` and fills it for the orders stored before it."""
+"""Migration 0012 adds `orders.delivery_method_name` and fills it for the orders stored before it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ ORDERS = {
 
 async def _recreate(database_url: str) -> str:
     base, _, name = database_url.rpartition("/")
-    scratch = f"{name}_0013"
+    scratch = f"{name}_0012"
     conn = await asyncpg.connect(f"{asyncpg_dsn(base)}/postgres")
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
@@ -63,7 +63,7 @@ def test_stored_orders_get_their_delivery_method_name(database_url: str) -> None
             token_id,
         )
     )
-    upgrade(url, "0013")
+    upgrade(url, "0012")
     rows = asyncio.run(_execute(url, "SELECT checkout_form_id, delivery_method_name FROM orders"))
     assert {r["checkout_form_id"]: r["delivery_method_name"] for r in rows} == {
         "named": "Allegro Paczkomaty InPost",

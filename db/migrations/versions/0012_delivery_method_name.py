@@ -5,8 +5,8 @@ their query copy (`order_data`), whose texts hold U+FFFD where the form holds U+
 as the poller's extraction does; orders stored without a query copy (jsonb refused their text) keep it
 NULL until their next revision is stored.
 
-Revision ID: 0013
-Revises: 0014
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0014"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

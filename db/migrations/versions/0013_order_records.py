@@ -6,8 +6,8 @@ are filled by the worker from `allegro.order-records` and rebuilt from it by rep
 `order_record_checks` (orders whose shipments and invoices are due a read) and `pending_waybills`
 (waybills followed until a final tracking status) are the poller's lists, so a restart loses nothing.
 
-Revision ID: 0012
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-30
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0012"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,8 +9,8 @@ poller's scan uses to find rows changed by others.
 per-token indexes gain `id` so that a page is one index range whatever its depth. `user_tokens` gains
 an index on `updated_at` for the poller's scan of rows changed since the last scan.
 
-Revision ID: 0011
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-30
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,7 +11,7 @@ convention: `op.drop_constraint(op.f("ck_user_tokens_status"), "user_tokens", ty
 "ck_user_tokens_status" is prefixed again by the convention, as 0006 and 0007 relied on) or raw SQL as
 in 0008.
 
-Revision ID: 0014
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-30
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0014"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
