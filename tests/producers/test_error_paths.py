@@ -120,10 +120,11 @@ async def test_token_echoing_error_bodies_reach_no_log_kafka_row_or_api_answer(
         rows = await _rows_as_text(db)
     # Every error path was taken, and its error reached the records (scrubbed).
     assert stats.get("GET /order/events 401", 0) >= 3
-    assert (
-        stats.get("GET /order/checkout-forms 502", 0) + stats.get("GET /order/checkout-forms/{id} 502", 0)
-        >= 5
-    )
+    # The fault's path is a prefix: the order-record reads under /order/checkout-forms/{id}/ take it too.
+    served_502 = {
+        k: n for k, n in stats.items() if k.startswith("GET /order/checkout-forms") and k.endswith(" 502")
+    }
+    assert sum(served_502.values()) >= 5, stats
     assert stats.get("POST /auth/oauth/token 503", 0) == 2
     assert stats.get("POST /auth/oauth/token 500", 0) == 1
     errors = [r.error for r in records if r.phase == "failed" and r.error]
