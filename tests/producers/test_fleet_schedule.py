@@ -97,8 +97,11 @@ async def test_a_quiet_seller_that_starts_selling_is_read_fast_again_within_one_
     )
     [(token_id, seller)] = await link_fleet(sim, db, 1)
     async with poller(settings):
-        # Quiet long enough for the interval to reach its bound (0.25, 0.5, 1, 2, 4, 8: under 16 s).
-        await asyncio.sleep(18)
+        # A quiet token's first poll already sets its interval to the bound (producers.schedule.Cadence):
+        # from its first journal read on, the seller is read every 7.2-8 s (the bound less its jitter).
+        # The 8 s counted start 1 s after that read, so the next read falls inside them.
+        await wait_for(lambda: _events_read(sim), within=30, what="the first journal read", every=0.1)
+        await asyncio.sleep(1)
         before = _events_requests(await sim.stats())
         await asyncio.sleep(8)
         quiet_reads = _events_requests(await sim.stats()) - before
@@ -121,6 +124,11 @@ async def test_a_quiet_seller_that_starts_selling_is_read_fast_again_within_one_
         second_wait = time.monotonic() - made
     assert first_wait <= 8 + 3, first_wait
     assert second_wait < 3.0, f"the second sale took {second_wait:.1f}s: the seller was not read fast again"
+
+
+async def _events_read(sim: Sim) -> int:
+    """The journal reads made so far (0 until the first one)."""
+    return _events_requests(await sim.stats())
 
 
 async def _seen(snapshots: SnapshotReader, key: str) -> bool:
