@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import KafkaSettings
+from tests.environments import kafka_env
 from tests.producers.conftest import KEYS, Sim, SnapshotReader, start_link, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,15 +27,18 @@ def _spawn(sim: Sim, kafka: KafkaSettings, database_url: str, log_path: Path) ->
     env = {
         **os.environ,
         "DATABASE__URL": database_url,
-        "KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA__SNAPSHOTS_TOPIC": kafka.snapshots_topic,
-        "KAFKA__SYNC_RUNS_TOPIC": kafka.sync_runs_topic,
-        "KAFKA__TOKENS_TOPIC": kafka.tokens_topic,
+        # Every topic of the test's own (the records topic included: a poller publishing to a topic that
+        # does not exist waits for its metadata, and its tokens' syncs with it).
+        **kafka_env(kafka),
         "ALLEGRO__AUTH_URL": sim.url,
         "ALLEGRO__API_URL": sim.url,
         "ALLEGRO__CLIENT_ID": sim.client_id,
         "CRYPTO__KEYS": KEYS,
         "POLLER__JOURNAL_INTERVAL_SECONDS": "0.5",
+        # Quiet sellers read at least every 2 s (the adaptive schedule's bounds, shortened as in
+        # tests.environments.service_env): new orders are seen within seconds, not the default 15 s.
+        "POLLER__JOURNAL_INTERVAL_RECENT_MAX_SECONDS": "1",
+        "POLLER__JOURNAL_INTERVAL_MAX_SECONDS": "2",
         "POLLER__LINK_POLL_SECONDS": "0.3",
         "LOG_JSON": "true",
         "LOG_LEVEL": "INFO",
