@@ -6,6 +6,10 @@ query parameter thousands of times longer than any this API takes, such as an ab
 414, naming the query parameter that ran over when its name is a plain identifier (never its value);
 any other malformed request answers 400. Both close the connection, as uvicorn does.
 `python -m api` selects it (`uvicorn.run(http=PROTOCOL)`).
+
+It relies on two methods of uvicorn's protocol class that are not public API (`on_url`,
+`send_400_response`; uvicorn is pinned in constraints.txt): `tests/api/test_long_urls.py` serves real
+requests through it and fails when a uvicorn upgrade changes them.
 """
 
 from __future__ import annotations
