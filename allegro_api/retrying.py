@@ -78,6 +78,29 @@ def is_transient(exc: BaseException) -> bool:
     return classify(exc) is Disposition.TRANSIENT
 
 
+async def retried_after_failure(retrying: Callable[[], AsyncRetrying], call: Callable[[], Awaitable[T]]) -> T:
+    """Await `call()` once; only if it raises does a `retrying()` controller take over, from that
+    failure on.
+
+    The controller sees the failure as its first attempt (it decides, logs, waits and retries exactly
+    as if it had made it), so the outcome is the same as `retrying()(call)`; a call that succeeds at
+    once, as nearly every quiet poll's does, skips tenacity's set-up and per-attempt work
+    (docs/PERFORMANCE.md)."""
+    try:
+        return await call()
+    except Exception as exc:  # noqa: BLE001 - handed to the controller, which re-raises what it does not retry
+        failure: Exception | None = exc
+
+    async def replay_then_call() -> T:
+        nonlocal failure
+        if failure is not None:
+            error, failure = failure, None
+            raise error
+        return await call()
+
+    return await retrying()(replay_then_call)
+
+
 async def retry_transient(
     attempt: Callable[[], Awaitable[T]],
     *,
@@ -88,6 +111,15 @@ async def retry_transient(
 ) -> T:
     """Await `attempt()`, retrying transient failures up to `max_retries` times with full-jitter
     exponential backoff (uniform in [0, min(cap, base * 2**n)] seconds); the last failure is raised."""
+
+    def retrying() -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(max(0, max_retries) + 1),
+            wait=wait_random_exponential(multiplier=backoff_base, max=backoff_cap),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -102,16 +134,4 @@ async def retry_transient(
             delay,
         )
 
-    retrying = AsyncRetrying(
-        retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(max(0, max_retries) + 1),
-        wait=wait_random_exponential(multiplier=backoff_base, max=backoff_cap),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-
-    async def call() -> T:
-        # tenacity awaits only what a coroutine function returns; `attempt` may be a plain callable.
-        return await attempt()
-
-    return await retrying(call)
+    return await retried_after_failure(retrying, attempt)

@@ -6,6 +6,7 @@ import argparse
 
 import uvicorn
 
+from api.http_protocol import PROTOCOL
 from core.logging import configure_logging
 from core.settings import get_settings
 
@@ -36,6 +37,8 @@ def main() -> None:
         log_config=None,
         access_log=not args.no_access_log,
         proxy_headers=False,
+        # Requests refused before the app answer problem JSON too (api.http_protocol).
+        http=PROTOCOL,
     )
 
 

@@ -11,7 +11,13 @@ from fastapi import Depends, Query
 
 from api.deps import TokenFilter, UserId
 from api.problems import FieldError, ProblemError
-from api.schemas.common import PRINTABLE_PATTERN, CheckoutFormStatus, FulfillmentStatus, Instant
+from api.schemas.common import (
+    PRINTABLE_PATTERN,
+    CheckoutFormStatus,
+    FulfillmentStatus,
+    InstantFrom,
+    InstantUntil,
+)
 from core.order_fields import FILTERS, OrderField
 from db.queries.orders import OrderFilters, SortKey
 
@@ -59,6 +65,13 @@ def field_filters(**values: str | None) -> tuple[tuple[str, str], ...]:
 setattr(field_filters, "__signature__", inspect.Signature([_filter_parameter(f) for f in FILTERS]))  # noqa: B010
 
 
+# How the range filters read their values (`api.schemas.common.InstantFrom`, `InstantUntil`).
+_FROM = "(RFC 3339 with an offset, or a plain `YYYY-MM-DD`: that day's 00:00 UTC)"
+_UNTIL = (
+    "(RFC 3339 with an offset, or a plain `YYYY-MM-DD`: up to that day's end in UTC, the whole day included)"
+)
+
+
 def _check_range(name: str, gte: datetime | None, lte: datetime | None) -> FieldError | None:
     if gte is not None and lte is not None and gte > lte:
         return FieldError(
@@ -71,10 +84,12 @@ async def order_query(
     user_id: UserId,
     equal: Annotated[tuple[tuple[str, str], ...], Depends(field_filters)],
     token_id: TokenFilter = None,
-    bought_at_gte: Annotated[Instant | None, Query(description="Bought at or after (RFC 3339).")] = None,
-    bought_at_lte: Annotated[Instant | None, Query(description="Bought at or before (RFC 3339).")] = None,
-    updated_at_gte: Annotated[Instant | None, Query(description="Updated at or after (RFC 3339).")] = None,
-    updated_at_lte: Annotated[Instant | None, Query(description="Updated at or before (RFC 3339).")] = None,
+    bought_at_gte: Annotated[InstantFrom | None, Query(description=f"Bought at or after {_FROM}.")] = None,
+    bought_at_lte: Annotated[InstantUntil | None, Query(description=f"Bought at or before {_UNTIL}.")] = None,
+    updated_at_gte: Annotated[InstantFrom | None, Query(description=f"Updated at or after {_FROM}.")] = None,
+    updated_at_lte: Annotated[
+        InstantUntil | None, Query(description=f"Updated at or before {_UNTIL}.")
+    ] = None,
     sort: Annotated[SortParam, Query(description="Newest first by update or by purchase.")] = "-updated_at",
     undelivered_after_days: Annotated[
         int | None,

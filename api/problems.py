@@ -71,6 +71,14 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A problem+json response."""
+    body = problem_body(status, detail, slug=slug, errors=errors)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_body(
+    status: int, detail: str, *, slug: str | None = None, errors: Sequence[FieldError] | None = None
+) -> bytes:
+    """The JSON bytes of a problem document (`Problem`); `slug` defaults to the status phrase's."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + (slug or _slug(status)),
         "title": HTTPStatus(status).phrase,
@@ -79,7 +87,7 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = [error.model_dump() for error in errors]
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return orjson.dumps(body)
 
 
 def _field_errors(raw: Sequence[Any]) -> list[FieldError]:

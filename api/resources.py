@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from allegro_api.auth import AllegroAuth
+from allegro_api.http import allegro_http_client
 from api.cursors import CursorCodec
 from api.metrics import ApiMetrics
 from api.readiness import KafkaProbe
@@ -73,8 +74,8 @@ async def open_resources(
         max_size=settings.api.read_pool_size,
         reset=_keep_connection_state,
     )
-    http = httpx.AsyncClient(
-        timeout=settings.allegro.timeout_seconds,
+    http = allegro_http_client(
+        timeout_seconds=settings.allegro.timeout_seconds,
         transport=allegro_transport,
         headers={"User-Agent": settings.allegro.user_agent},
     )

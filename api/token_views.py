@@ -13,13 +13,14 @@ from api.schemas.tokens import (
     TokenSummary,
 )
 from core.redaction import scrub_optional
+from core.states import TokenStatus
 from db.queries.tokens import StoredCounts, TokenView
 
 
 def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
     """The public state of a token."""
     link = None
-    if token.status == "pending":
+    if token.status == TokenStatus.PENDING:
         link = LinkState(
             user_code=token.user_code,
             verification_uri=token.verification_uri,
@@ -35,7 +36,7 @@ def token_summary(token: TokenView, *, now: datetime) -> TokenSummary:
     # Stored errors are scrubbed when written; scrubbing again keeps rows written before that safe too.
     last_error = scrub_optional(token.last_error)
     access_denied = None
-    if token.status == "access_denied":
+    if token.status == TokenStatus.ACCESS_DENIED:
         access_denied = AccessDeniedState(
             since=token.access_denied_since,
             next_attempt_at=token.access_retry_at,

@@ -2,22 +2,28 @@
 
 For each schedule (the fixed 5 s one first, as the baseline, then the adaptive one), in one run on
 fresh topics and a database of its own (`<name>_fleet`), every process on this machine on loopback:
-1. the simulator creates and links N sellers in bulk (`POST /_sim/fleet`); their token rows are written
+1. the simulator, the processor, the API and one poller start; the poller runs `--idle-baseline`
+   seconds without any seller (its fixed cost: group heartbeats, scans, metrics);
+2. the simulator creates and links N sellers in bulk (`POST /_sim/fleet`); their token rows are written
    straight into the database as a linked, backfilled account looks (sealed with the configured key);
-   sellers of the active classes carry the time of their last event, as rows of a running platform do;
-2. the processor, the API and one poller start; after `--warmup` seconds (every seller polled at least
-   once) the measurement window of `--duration` seconds begins;
+   sellers of the active classes carry the time of their last event, as rows of a running platform do.
+   After `--warmup` seconds (every seller polled at least once) a quiet phase of `--quiet-phase` seconds
+   without purchases measures what quiet polls cost: all of the poller's CPU over the quiet polls it
+   made, and that less the cost without sellers; then the measurement window of `--duration` s begins;
 3. during the window, sellers buy on a skewed mix (`POST /_sim/live-orders`): the `minute` class (1 %)
    about once a minute each, the `hour` class (10 %) about once an hour each, and `--idle-sales-per-min`
    purchases at sellers of the idle rest (a seller idle so far that sells);
 4. freshness of each purchase: bought (simulator clock) → its row visible in the database the API reads
-   (polled every 0.5 s; a sample is then read through the API), per class; after the window the run
-   waits up to `--drain` seconds for the last purchases.
+   (polled every 0.5 s; a sample is then read through the API), per mix class and per actual activity:
+   `active_within_hour` when the seller's previous sale (its row's last event, or an earlier purchase of
+   the run) is at most an hour before this one, `not_active_within_hour` otherwise, and `all`; after the
+   window the run waits up to `--drain` seconds for the last purchases.
 Figures of the window: Allegro requests per minute and 429s (simulator counters), poller CPU (cores)
 and resident memory, poller CPU per poll, PostgreSQL transactions per minute in the bench database
 (pg_stat_database; pg_stat_statements is not assumed), `sync_history` rows per minute, polls by outcome.
 
-Usage: python -m bench.fleet [--sellers 10000] [--duration 180] [--warmup 90] [--schedules fixed,adaptive]
+Usage: python -m bench.fleet [--sellers 10000] [--duration 180] [--warmup 90] [--quiet-phase 60]
+       [--schedules fixed,adaptive]
 Progress goes to stderr; the last stdout line is one JSON object, with adaptive/fixed ratios.
 """
 
@@ -53,6 +59,9 @@ from tests.environments import service_env
 
 API_KEY = "bench-api-key"
 CLASSES = ("minute", "hour", "idle")
+ACTIVITY = ("active_within_hour", "not_active_within_hour", "all")
+# A seller "active within the last hour" (the targets' class) sold at most this long before a purchase.
+RECENT_SECONDS = 3600.0
 LINK_CHUNK = 2_000
 
 
@@ -63,9 +72,10 @@ def log(message: str) -> None:
 
 @dataclass
 class Fleet:
-    """The linked sellers: seller id → (user id, class)."""
+    """The linked sellers: seller id → (user id, class); seller id → time of its last sale (epoch s)."""
 
     sellers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    last_sale: dict[str, float] = field(default_factory=dict)
 
     def of_class(self, name: str) -> list[str]:
         """Seller ids of one activity class."""
@@ -80,6 +90,7 @@ class Purchase:
     form_id: str
     kind: str
     bought: float
+    recent: bool
     visible: float | None = None
 
 
@@ -88,7 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__.split("\n")[0])
     parser.add_argument("--sellers", type=int, default=10_000, help="linked sellers (default 10,000)")
     parser.add_argument("--duration", type=float, default=180.0, help="measurement window per schedule, s")
-    parser.add_argument("--warmup", type=float, default=90.0, help="seconds before the window begins")
+    parser.add_argument("--warmup", type=float, default=90.0, help="seconds before the quiet phase begins")
+    parser.add_argument(
+        "--idle-baseline", type=float, default=30.0, help="seconds measuring the poller before any seller"
+    )
+    parser.add_argument(
+        "--quiet-phase", type=float, default=60.0, help="seconds without purchases measuring quiet polls"
+    )
     parser.add_argument("--drain", type=float, default=300.0, help="longest wait for the last purchases, s")
     parser.add_argument("--minute-share", type=float, default=0.01, help="sellers buying ~once a minute")
     parser.add_argument("--hour-share", type=float, default=0.10, help="sellers buying ~once an hour")
@@ -143,6 +160,11 @@ def ratios(new: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]
             out[f"freshness_{kind}_{stat}"] = _ratio(
                 new["freshness"][kind].get(stat), base["freshness"][kind].get(stat)
             )
+    for kind in ACTIVITY:
+        for stat in ("p50_s", "p99_s", "max_s"):
+            out[f"freshness_{kind}_{stat}"] = _ratio(
+                new["freshness_by_activity"][kind].get(stat), base["freshness_by_activity"][kind].get(stat)
+            )
     return out
 
 
@@ -196,13 +218,18 @@ async def measure(
         )
         wait_for_port("127.0.0.1", sim_port, 60, sim_proc)
         async with httpx.AsyncClient(base_url=sim_url, timeout=600) as sim:
-            fleet = await build_fleet(sim, dsn, settings, args)
             group.start("processor", ["processors", "worker"], env)
             api_proc = group.start("api", ["api"], env)
             poller = group.start("poller", ["producers", "run", "--metrics-port", str(metrics_port)], env)
             wait_for_port("127.0.0.1", api_port, 120, api_proc)
             wait_for_port("127.0.0.1", metrics_port, 120, poller)
-            return await window(args, sim, dsn, fleet, group, poller, metrics_port, api_port)
+            baseline = await _without_sellers(args, group, poller)
+            fleet = await build_fleet(sim, dsn, settings, args)
+            figures = await window(args, sim, dsn, fleet, group, poller, metrics_port, api_port)
+            return figures | {
+                "without_sellers": baseline,
+                "quiet_phase": _marginal(figures["quiet_phase"], baseline),
+            }
     finally:
         group.stop_all()
 
@@ -240,6 +267,8 @@ async def build_fleet(
             "minute": now - timedelta(seconds=rng.uniform(0, 60)),
             "hour": now - timedelta(seconds=rng.uniform(0, 3600)),
         }.get(kind)
+        if last_event is not None:
+            fleet.last_sale[seller["seller_id"]] = last_event.timestamp()
         rows.append(
             (
                 uuid.uuid4(),
@@ -288,6 +317,7 @@ async def window(
     metrics = httpx.AsyncClient(base_url=f"http://127.0.0.1:{metrics_port}", timeout=30)
     try:
         await _sleep_watching(args.warmup, group, "warm-up", metrics)
+        quiet = await _quiet_phase(args, sim, conn, group, poller, metrics)
         await sim.post("/_sim/stats/reset")
         before = await _counters(conn, poller, metrics)
         purchases: list[Purchase] = []
@@ -325,7 +355,80 @@ async def window(
         "sync_history_rows_per_min": round((after["history"] - before["history"]) / minutes, 1),
         "purchases": len(purchases),
         "freshness": {kind: _freshness([p for p in purchases if p.kind == kind]) for kind in CLASSES},
+        "freshness_by_activity": {
+            "active_within_hour": _freshness([p for p in purchases if p.recent]),
+            "not_active_within_hour": _freshness([p for p in purchases if not p.recent]),
+            "all": _freshness(purchases),
+        },
         "read_through_api": api_checked,
+        "quiet_phase": quiet,
+    }
+
+
+async def _without_sellers(args: argparse.Namespace, group: ProcessGroup, poller: Child) -> dict[str, Any]:
+    """The poller's CPU while it owns no seller (group heartbeats, scans, metrics): its fixed cost."""
+    if args.idle_baseline <= 0:
+        return {}
+    await asyncio.sleep(5)  # past the start-up
+    before = _cpu(poller)
+    await asyncio.sleep(args.idle_baseline)
+    if group.dead():
+        raise RuntimeError(f"{[c.name for c in group.dead()]} died; logs in {group.log_dir}")
+    used = _cpu(poller) - before
+    log(f"poller without sellers: {used / args.idle_baseline:.4f} core")
+    return {"seconds": args.idle_baseline, "poller_cpu_cores": round(used / args.idle_baseline, 4)}
+
+
+def _marginal(quiet: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """The quiet phase's CPU per quiet poll less the process's cost without sellers."""
+    if not quiet or not baseline or not quiet.get("quiet_polls"):
+        return quiet
+    extra = (quiet["poller_cpu_cores"] - baseline["poller_cpu_cores"]) * quiet["seconds"]
+    return quiet | {
+        "poller_cpu_ms_per_quiet_poll_beyond_fixed": round(extra * 1000 / quiet["quiet_polls"], 3)
+    }
+
+
+def _cpu(child: Child) -> float:
+    used = psutil.Process(child.process.pid).cpu_times()
+    return float(used.user + used.system)
+
+
+async def _quiet_phase(
+    args: argparse.Namespace,
+    sim: httpx.AsyncClient,
+    conn: asyncpg.Connection,
+    group: ProcessGroup,
+    poller: Child,
+    metrics: httpx.AsyncClient,
+) -> dict[str, Any]:
+    """`--quiet-phase` seconds without purchases: the poller's CPU over the polls it made then."""
+    if args.quiet_phase <= 0:
+        return {}
+    await sim.post("/_sim/stats/reset")
+    before = await _counters(conn, poller, metrics)
+    await _sleep_watching(args.quiet_phase, group, "quiet phase", metrics)
+    after = await _counters(conn, poller, metrics)
+    requests = (await sim.get("/_sim/stats")).json()
+    minutes = args.quiet_phase / 60
+    polls = {k: after["polls"].get(k, 0) - before["polls"].get(k, 0) for k in after["polls"]}
+    quiet_polls = polls.get("quiet", 0)
+    cpu = after["cpu"] - before["cpu"]
+    return {
+        "seconds": args.quiet_phase,
+        "requests_per_min": round(requests["total"] / minutes),
+        "polls_per_min": {k: round(v / minutes) for k, v in polls.items()},
+        "quiet_polls": quiet_polls,
+        "poller_cpu_cores": round(cpu / args.quiet_phase, 4),
+        "poller_cpu_system_share": round((after["cpu_system"] - before["cpu_system"]) / cpu, 3)
+        if cpu
+        else None,
+        # Every CPU second of the process (scans, flushes, group heartbeats included) over the quiet polls.
+        "poller_cpu_ms_per_quiet_poll": round(cpu * 1000 / quiet_polls, 3) if quiet_polls else None,
+        "sync_history_rows": after["history"] - before["history"],
+        "pg_xacts_per_min": round(
+            (after["xacts"] - before["xacts"] - (after["bench_queries"] - before["bench_queries"])) / minutes
+        ),
     }
 
 
@@ -382,7 +485,10 @@ async def _buy(
             answer.raise_for_status()
             for (seller, kind), made in zip(due, answer.json()["orders"], strict=True):
                 bought = datetime.fromisoformat(made["bought_at"].replace("Z", "+00:00")).timestamp()
-                purchases.append(Purchase(seller, made["id"], kind, bought))
+                previous = fleet.last_sale.get(seller)
+                recent = previous is not None and bought - previous <= RECENT_SECONDS
+                fleet.last_sale[seller] = bought
+                purchases.append(Purchase(seller, made["id"], kind, bought, recent))
         if now - last_report > 15:
             last_report = now
             visible = sum(p.visible is not None for p in purchases)
@@ -420,6 +526,7 @@ async def _counters(conn: asyncpg.Connection, poller: Child, metrics: httpx.Asyn
     history = await conn.fetchval("SELECT count(*) FROM sync_history")
     return {
         "cpu": used.user + used.system,
+        "cpu_system": used.system,
         "xacts": int(stats["xacts"]),
         "written": int(stats["written"]),
         "history": int(history),

@@ -2,8 +2,9 @@
 
 Starts the simulator on a loopback port, links `--sellers` sellers in bulk, then makes `--requests`
 journal reads per seller at once (one connection each) through: httpx with its own transport
-(httpcore), httpx over aiohttp (`httpx_aiohttp.AiohttpTransport`, what the poller uses) and plain
-aiohttp (the floor), each on uvloop as the poller runs. Reports this process's CPU milliseconds per
+(httpcore), httpx over aiohttp (`httpx_aiohttp.AiohttpTransport`, what the poller uses), the poller's
+`AllegroClient.events` on that (retries, metrics, parsing, its cached URLs and cookie-less client) and
+plain aiohttp (the floor), each on uvloop as the poller runs. Reports this process's CPU milliseconds per
 request (user + system), measured in the same run.
 
 Usage: python -m bench.transport [--sellers 16] [--requests 100] [--port 18110]
@@ -26,8 +27,12 @@ import aiohttp
 import httpx
 import uvloop
 from httpx_aiohttp import AiohttpTransport
+from prometheus_client import CollectorRegistry
 
+from allegro_api.client import AllegroClient, ResponseObserver
+from allegro_api.http import allegro_http_client
 from cli.processes import wait_for_port
+from producers.metrics import PollerMetrics
 
 HEADERS = {
     "Accept": "application/vnd.allegro.public.v1+json",
@@ -38,6 +43,12 @@ HEADERS = {
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _observer() -> ResponseObserver:
+    """The poller's response metrics, on a registry of this run's own."""
+    metrics = PollerMetrics.create(CollectorRegistry())
+    return metrics.observe_response
 
 
 async def _measure(tokens: list[str], per_token: int, get: Callable[[str], Awaitable[None]]) -> float:
@@ -73,6 +84,14 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 answer.raise_for_status()
 
             results[name] = await _measure(tokens, args.requests, get)
+    # The poller's own client: retries, metrics, answer parsing, cached URLs, no cookie jar.
+    async with allegro_http_client(timeout_seconds=30, transport=AiohttpTransport(limits=limits)) as http:
+        allegro = AllegroClient(http, api_url=url, user_agent=HEADERS["User-Agent"], observer=_observer())
+
+        async def events(token: str) -> None:
+            await allegro.events(access_token=token, limit=1000)
+
+        results["allegro_client"] = await _measure(tokens, args.requests, events)
     connector = aiohttp.TCPConnector(limit=len(tokens))
     async with aiohttp.ClientSession(url, connector=connector) as session:
 

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.processes import ProcessGroup, wait_for_port
 from cli.service_api import ServiceApi, ServiceApiError
 from core.settings import Settings
+from core.states import TokenStatus
 from core.topics import bootstrap
 from db.migrate import upgrade
 
@@ -189,17 +190,17 @@ def _wait_active(
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         token = service.request("GET", f"/v1/users/{user_id}/tokens/{token_id}")
-        if token["status"] == "active":
+        if token["status"] == TokenStatus.ACTIVE:
             console.print(f"  linked: seller {token.get('seller_id')} is [green]active[/green]")
             return token_id
-        if token["status"] == "relinked":
+        if token["status"] == TokenStatus.RELINKED:
             holder = str(token["relinked_to"])
             console.print(
                 f"  relinked: seller {token.get('seller_id')} was linked before; its backup goes on "
                 f"as token {holder}"
             )
             return holder
-        if token["status"] not in ("pending",):
+        if token["status"] != TokenStatus.PENDING:
             raise RuntimeError(f"linking ended as {token['status']}")
         time.sleep(1)
     raise TimeoutError(f"the link did not become active within {within:.0f} s")

@@ -23,6 +23,7 @@ from rich.table import Column, Table
 from cli.service_api import ServiceApi, ServiceApiError
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from core.states import TokenStatus
 
 app = typer.Typer(
     help="Allegro Orders Backup: keep every Allegro order forever.",
@@ -136,18 +137,18 @@ def link(user_id: UserId, api_url: ApiUrl = DEFAULT_API, wait: bool = True) -> N
     with console.status("Waiting for approval at Allegro…"):
         while True:
             token = _call(api_url, "GET", f"/v1/users/{user_id}/tokens/{token_id}")
-            if token["status"] != "pending":
+            if token["status"] != TokenStatus.PENDING:
                 break
             time.sleep(2)
-    if token["status"] == "relinked":
+    if token["status"] == TokenStatus.RELINKED:
         console.print(
             f"Link {token_id}: [green]relinked[/green]: this seller was linked before; its backup goes on "
             f"as token {token['relinked_to']} (same orders, same history)."
         )
         return
-    color = "green" if token["status"] == "active" else "red"
+    color = "green" if token["status"] == TokenStatus.ACTIVE else "red"
     console.print(f"Link {token_id}: [{color}]{token['status']}[/{color}]")
-    if token["status"] != "active":
+    if token["status"] != TokenStatus.ACTIVE:
         raise typer.Exit(1)
 
 
@@ -212,7 +213,7 @@ def status(user_id: UserId, api_url: ApiUrl = DEFAULT_API, as_json: AsJson = Fal
 def _status_text(token: dict[str, Any]) -> str:
     """The status, and for access_denied how long it lasts and when it is tried again."""
     denied = token.get("access_denied")
-    if token["status"] != "access_denied" or not denied:
+    if token["status"] != TokenStatus.ACCESS_DENIED or not denied:
         return str(token["status"])
     return (
         f"access_denied since {denied.get('since')}, attempt {denied.get('attempts')}, "

@@ -14,13 +14,14 @@ Delivery (at-least-once, effectively-once results):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
 
 from core.settings import Settings
 from processors.faust_internals import PlainOutputWorker, QuietMonitor, WorkerApp
+from processors.messages import RawMessage
 from processors.metrics import SinkMetrics
 from processors.pipeline import store_while_taking
 from processors.resources import SinkResources
@@ -61,27 +62,22 @@ def create_app(settings: Settings) -> faust.App:
     resources.stopping = lambda: app.should_stop
     # An instance, not a class: ours carries settings (see processors.faust_internals).
     app.service(resources)  # type: ignore[arg-type]
-    snapshots = app.topic(kafka.snapshots_topic, key_serializer="raw", value_serializer="raw")
-    sync_runs = app.topic(kafka.sync_runs_topic, key_serializer="raw", value_serializer="raw")
-    order_records = app.topic(kafka.records_topic, key_serializer="raw", value_serializer="raw")
 
     async def batches(stream: Any) -> AsyncIterator[list[Any]]:
         await resources.ready.wait()
         async for events in stream.take_events(processor.batch_size, within=processor.batch_within_seconds):
             yield list(events)
 
-    @app.agent(snapshots, name="store-snapshots")
-    async def store_snapshots(stream: Any) -> None:
-        await store_while_taking(batches(stream), resources.store_snapshots, batch_size=processor.batch_size)
+    def store_agent(topic_name: str, name: str, store: Callable[[list[RawMessage]], Awaitable[None]]) -> None:
+        """An agent `name` on the raw topic `topic_name` that hands its batches to `store`."""
+        topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(sync_runs, name="store-sync-runs")
-    async def store_sync_runs(stream: Any) -> None:
-        await store_while_taking(batches(stream), resources.store_sync_runs, batch_size=processor.batch_size)
+        async def agent(stream: Any) -> None:
+            await store_while_taking(batches(stream), store, batch_size=processor.batch_size)
 
-    @app.agent(order_records, name="store-order-records")
-    async def store_order_records(stream: Any) -> None:
-        await store_while_taking(
-            batches(stream), resources.store_order_records, batch_size=processor.batch_size
-        )
+        app.agent(topic, name=name)(agent)
 
+    store_agent(kafka.snapshots_topic, "store-snapshots", resources.store_snapshots)
+    store_agent(kafka.sync_runs_topic, "store-sync-runs", resources.store_sync_runs)
+    store_agent(kafka.records_topic, "store-order-records", resources.store_order_records)
     return app

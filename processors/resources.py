@@ -23,6 +23,7 @@ from core.runtime import release_free_memory
 from core.sending import create_producer
 from core.settings import Settings
 from db.queries import sink
+from processors.batch_store import BatchHandler
 from processors.faust_internals import real_stderr
 from processors.handler import StoredBatch, Topics, drain_outbox, publish_outcome, store_snapshot_batch
 from processors.messages import RawMessage
@@ -180,29 +181,30 @@ class SinkResources(Service):
         )
 
     async def store_sync_runs(self, messages: Sequence[RawMessage]) -> None:
-        """Handle one sync-runs batch until it is done."""
-        pool, publisher = self._require()
-        kafka = self.settings.kafka
-        dead = await run_until_done(
-            lambda: handle_sync_run_batch(pool, publisher, messages, dlq_topic=kafka.dlq_topic),
-            what=f"sync-runs batch of {len(messages)}",
-            on_retry=lambda exc: self._retrying(kafka.sync_runs_topic, exc),
-            stopping=self.stopping,
+        """Handle one sync-runs batch until it is done (`processors.sync_runs`)."""
+        await self._store_until_done(
+            messages, handle_sync_run_batch, topic=self.settings.kafka.sync_runs_topic, what="sync-runs"
         )
-        self.metrics.storing.labels(kafka.sync_runs_topic).set(1)
-        self.metrics.batch_size.labels(kafka.sync_runs_topic).observe(len(messages))
-        self.metrics.dead_letters.labels(kafka.sync_runs_topic).inc(dead)
 
     async def store_order_records(self, messages: Sequence[RawMessage]) -> None:
         """Store one order-records batch until it is done (`processors.records`)."""
+        await self._store_until_done(
+            messages, handle_record_batch, topic=self.settings.kafka.records_topic, what="order-records"
+        )
+
+    async def _store_until_done(
+        self, messages: Sequence[RawMessage], handle: BatchHandler, *, topic: str, what: str
+    ) -> None:
+        """Run `handle` on the batch until it is done, then count the batch and its dead letters under
+        `topic`; `what` names the batch in the retry log ("sync-runs batch of 3")."""
         pool, publisher = self._require()
-        kafka = self.settings.kafka
+        dlq_topic = self.settings.kafka.dlq_topic
         dead = await run_until_done(
-            lambda: handle_record_batch(pool, publisher, messages, dlq_topic=kafka.dlq_topic),
-            what=f"order-records batch of {len(messages)}",
-            on_retry=lambda exc: self._retrying(kafka.records_topic, exc),
+            lambda: handle(pool, publisher, messages, dlq_topic=dlq_topic),
+            what=f"{what} batch of {len(messages)}",
+            on_retry=lambda exc: self._retrying(topic, exc),
             stopping=self.stopping,
         )
-        self.metrics.storing.labels(kafka.records_topic).set(1)
-        self.metrics.batch_size.labels(kafka.records_topic).observe(len(messages))
-        self.metrics.dead_letters.labels(kafka.records_topic).inc(dead)
+        self.metrics.storing.labels(topic).set(1)
+        self.metrics.batch_size.labels(topic).observe(len(messages))
+        self.metrics.dead_letters.labels(topic).inc(dead)

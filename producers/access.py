@@ -31,7 +31,7 @@ from tenacity import (
 )
 
 from allegro_api import AllegroAuth, AllegroClient, AllegroError, NeedsReauth, RateGovernor, RateLimited
-from allegro_api.retrying import Disposition, classify
+from allegro_api.retrying import Disposition, classify, retried_after_failure
 from core.crypto import KeyRing
 from db.queries import token_sync
 
@@ -110,15 +110,17 @@ class TokenAccess:
             log.warning("allegro answered 429: pausing the client id for %.1fs", pause)
             self.access.governor.pause_for(pause)
 
-        # No sleep here: the governor holds every call of the client id (this one's next attempt too).
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(RateLimited),
-            stop=stop_after_attempt(MAX_RATE_LIMIT_RETRIES + 1),
-            wait=wait_none(),
-            before_sleep=pause_client_id,
-            reraise=True,
-        )
-        return await retrying(attempt)
+        def retrying() -> AsyncRetrying:
+            # No sleep here: the governor holds every call of the client id (this one's next attempt too).
+            return AsyncRetrying(
+                retry=retry_if_exception_type(RateLimited),
+                stop=stop_after_attempt(MAX_RATE_LIMIT_RETRIES + 1),
+                wait=wait_none(),
+                before_sleep=pause_client_id,
+                reraise=True,
+            )
+
+        return await retried_after_failure(retrying, attempt)
 
     async def refresh_if_expiring(self, now: datetime) -> None:
         """Refresh ahead of expiry, so long runs do not meet a 401 halfway."""

@@ -13,6 +13,7 @@ from httpx_aiohttp import AiohttpTransport
 from prometheus_client import start_http_server
 
 from allegro_api import AllegroAuth, AllegroClient
+from allegro_api.http import allegro_http_client
 from core.crypto import KeyRing
 from core.logging import log_context
 from core.settings import Settings
@@ -57,7 +58,9 @@ async def sync_context(
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     # httpx's API over aiohttp's connections: a quiet poll is one request, and httpcore's pool spent
     # about three times the CPU per request (docs/PERFORMANCE.md).
-    http = httpx.AsyncClient(timeout=allegro.timeout_seconds, transport=AiohttpTransport(limits=limits))
+    http = allegro_http_client(
+        timeout_seconds=allegro.timeout_seconds, transport=AiohttpTransport(limits=limits)
+    )
     producer = create_poller_producer(settings.kafka, request_timeout_ms=kafka_request_timeout_ms)
     publisher = PollerPublisher(
         producer,

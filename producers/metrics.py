@@ -26,6 +26,7 @@ class PollerMetrics:
     runs_abandoned: Counter
     polls: Counter
     poll_delay: Histogram
+    poll_rounds: Counter
     polls_flushed: Counter
     records_published: Counter
 
@@ -92,6 +93,11 @@ class PollerMetrics:
                 "poller_poll_delay_seconds",
                 "How late a poll started after its due time (budget or slots short)",
                 buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+                registry=registry,
+            ),
+            poll_rounds=Counter(
+                "poller_poll_rounds",
+                "Scheduler wake-ups that started polls (polls started / rounds: how well polls coalesce)",
                 registry=registry,
             ),
             polls_flushed=Counter(

@@ -6,6 +6,12 @@ them, `max_concurrent_walks` polls that run a walk (backfill, resync, reconcile)
 cannot hold every slot while sellers wait for their journals. Every request still goes through the
 process's share of the client id's budget (`producers.budget`), round robin by token.
 
+Polls are coalesced: each time the scheduler wakes it starts every poll due within the next `slack`
+seconds (`coalesce_slack`: a tenth of the minimum interval, at most `COALESCE_SECONDS`), so polls run
+in bursts and the process wakes a few times a second rather than once per poll. Waking an idle
+process costs CPU of its own, as much as a quiet poll's request on a virtual machine
+(docs/PERFORMANCE.md). A poll thereby starts up to `slack` early, never late.
+
 After each poll the token's interval adapts (`Cadence`): back to the minimum when it read events,
 growing while it is quiet, up to a bound. When more is due than the budget serves, the ready queue is
 ordered by due time less a priority for sellers active within the recent window (their orders are the
@@ -38,6 +44,14 @@ log = logging.getLogger(__name__)
 # Intervals are shortened by up to this fraction at random, so tokens linked together drift apart
 # (never lengthened: the maximum stays a bound).
 JITTER = 0.1
+# The longest a poll starts early to share a wake-up with others (see `coalesce_slack`).
+COALESCE_SECONDS = 0.5
+
+
+def coalesce_slack(minimum_interval: float) -> float:
+    """Seconds by which a poll may start early to run with others: a tenth of the minimum interval,
+    at most `COALESCE_SECONDS`."""
+    return min(COALESCE_SECONDS, JITTER * minimum_interval)
 
 
 class Cadence:
@@ -105,6 +119,7 @@ class Scheduler:
         self._walks_free = settings.max_concurrent_walks
         self._changed = asyncio.Event()
         self._seq = itertools.count()
+        self._slack = coalesce_slack(self.cadence.minimum)
 
     def __contains__(self, token_id: object) -> bool:
         return token_id in self._entries
@@ -160,7 +175,7 @@ class Scheduler:
         while True:
             self._changed.clear()
             now = self._clock()
-            self._release_due(now)
+            self._release_due(now + self._slack)
             self._dispatch(now)
             timeout = max(0.0, self._timers[0][0] - now) if self._timers else None
             with contextlib.suppress(TimeoutError):
@@ -180,12 +195,12 @@ class Scheduler:
             return None
         return entry
 
-    def _release_due(self, now: float) -> None:
-        """Due entries join the ready queue, ordered by due time less the activity priority."""
+    def _release_due(self, until: float) -> None:
+        """Entries due by `until` join the ready queue, ordered by due time less the activity priority."""
         wall = datetime.now(UTC)
         priority = self._settings.journal_activity_priority_seconds
         window = self._settings.journal_recent_activity_seconds
-        while self._timers and self._timers[0][0] <= now:
+        while self._timers and self._timers[0][0] <= until:
             due, seq, token_id, generation = heapq.heappop(self._timers)
             entry = self._current(token_id, generation)
             if entry is None:
@@ -194,6 +209,12 @@ class Scheduler:
             heapq.heappush(self._ready, (due - bonus, seq, token_id, generation))
 
     def _dispatch(self, now: float) -> None:
+        started = len(self._tasks)
+        self._dispatch_ready(now)
+        if len(self._tasks) > started:
+            self._metrics.poll_rounds.inc()
+
+    def _dispatch_ready(self, now: float) -> None:
         while self._walk_queue and self._walks_free > 0:
             entry = self._current(self._walk_queue.popleft())
             if entry is not None:

@@ -13,8 +13,14 @@ from collections.abc import Sequence
 import asyncpg
 
 from core.contract import SyncRunRecord
+from core.states import SyncStatus
 
-_STATUS_BY_PHASE = {"started": "running", "progress": "running", "finished": "finished", "failed": "failed"}
+_STATUS_BY_PHASE = {
+    "started": SyncStatus.RUNNING,
+    "progress": SyncStatus.RUNNING,
+    "finished": SyncStatus.FINISHED,
+    "failed": SyncStatus.FAILED,
+}
 
 _UPSERT_SYNC_RUN = """
 INSERT INTO sync_history AS h (id, token_id, user_id, kind, status, started_at, finished_at, events_read,

@@ -18,12 +18,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.redaction import scrub_optional
+from core.states import TokenStatus
 from db.models import Order, UserToken
 
 # `access_denied` stays scheduled: its work probes Allegro at growing intervals until access returns.
-SCHEDULED_STATUSES = ("pending", "active", "access_denied")
+SCHEDULED_STATUSES = (TokenStatus.PENDING, TokenStatus.ACTIVE, TokenStatus.ACCESS_DENIED)
 # Statuses whose work syncs (the others only complete links or wait for the seller).
-SYNCING_STATUSES = ("active", "access_denied")
+SYNCING_STATUSES = (TokenStatus.ACTIVE, TokenStatus.ACCESS_DENIED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,9 @@ async def list_changed_tokens(session: AsyncSession, *, since: datetime) -> list
     """Rows of any status changed at or after `since`, and every pending link (their polls are due by
     time, not by change): what the poller's scan reads between full scans."""
     rows = await session.execute(
-        select(*_SCHEDULE_COLUMNS).where(or_(UserToken.updated_at >= since, UserToken.status == "pending"))
+        select(*_SCHEDULE_COLUMNS).where(
+            or_(UserToken.updated_at >= since, UserToken.status == TokenStatus.PENDING)
+        )
     )
     return [TokenSchedule(*row) for row in rows.all()]
 
@@ -133,7 +136,7 @@ async def load_pending_link(session: AsyncSession, token_id: UUID) -> PendingLin
     row = (
         await session.execute(
             select(UserToken)
-            .where(UserToken.id == token_id, UserToken.status == "pending")
+            .where(UserToken.id == token_id, UserToken.status == TokenStatus.PENDING)
             .with_for_update(skip_locked=True)
         )
     ).scalar_one_or_none()
@@ -154,7 +157,7 @@ async def schedule_next_device_poll(
     why the last poll failed, if it did."""
     await session.execute(
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.status == "pending")
+        .where(UserToken.id == token_id, UserToken.status == TokenStatus.PENDING)
         .values(device_next_poll_at=next_poll_at, device_interval=interval, last_error=scrub_optional(error))
     )
 
@@ -163,7 +166,7 @@ async def end_link(session: AsyncSession, token_id: UUID, *, status: str, error:
     """Close a device flow that will never complete (`link_denied`, `link_expired`)."""
     await session.execute(
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.status == "pending")
+        .where(UserToken.id == token_id, UserToken.status == TokenStatus.PENDING)
         .values(status=status, device_code=None, device_next_poll_at=None, last_error=scrub_optional(error))
     )
 
@@ -195,7 +198,14 @@ async def activate_link(
                 UserToken.user_id == user_id,
                 UserToken.seller_id == seller_id,
                 UserToken.id != token_id,
-                UserToken.status.not_in(("pending", "relinked", "link_expired", "link_denied")),
+                UserToken.status.not_in(
+                    (
+                        TokenStatus.PENDING,
+                        TokenStatus.RELINKED,
+                        TokenStatus.LINK_EXPIRED,
+                        TokenStatus.LINK_DENIED,
+                    )
+                ),
             )
             .order_by(UserToken.status.in_(SYNCING_STATUSES).desc(), UserToken.created_at.desc())
             .limit(1)
@@ -207,10 +217,10 @@ async def activate_link(
         await session.execute(
             update(UserToken)
             .where(UserToken.id == token_id)
-            .values(status="relinked", relinked_to=previous, seller_id=seller_id, **_NO_CREDENTIALS)
+            .values(status=TokenStatus.RELINKED, relinked_to=previous, seller_id=seller_id, **_NO_CREDENTIALS)
         )
     values: dict[str, Any] = {
-        "status": "active",
+        "status": TokenStatus.ACTIVE,
         "seller_id": seller_id,
         "access_token": access_token,
         "refresh_token": refresh_token,
@@ -267,7 +277,7 @@ async def mark_needs_reauth(session: AsyncSession, token_id: UUID, *, error: str
     await session.execute(
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.status.in_(SYNCING_STATUSES))
-        .values(status="needs_reauth", last_error=scrub_optional(error), access_retry_at=None)
+        .values(status=TokenStatus.NEEDS_REAUTH, last_error=scrub_optional(error), access_retry_at=None)
     )
 
 
@@ -279,7 +289,7 @@ async def mark_access_denied(
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.status.in_(SYNCING_STATUSES))
         .values(
-            status="access_denied",
+            status=TokenStatus.ACCESS_DENIED,
             last_error=scrub_optional(error),
             last_sync_at=now,
             access_denied_since=func.coalesce(UserToken.access_denied_since, now),
@@ -293,8 +303,13 @@ async def restore_access(session: AsyncSession, token_id: UUID) -> bool:
     """Access works again: `access_denied` becomes `active`; False when the row was not access_denied."""
     result = await session.execute(
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.status == "access_denied")
-        .values(status="active", access_denied_since=None, access_retry_at=None, access_denied_attempts=0)
+        .where(UserToken.id == token_id, UserToken.status == TokenStatus.ACCESS_DENIED)
+        .values(
+            status=TokenStatus.ACTIVE,
+            access_denied_since=None,
+            access_retry_at=None,
+            access_denied_attempts=0,
+        )
         .returning(UserToken.id)
     )
     return result.first() is not None

@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.states import TokenStatus
 from db.models import Order, OrderRevision, UserToken
 
 
@@ -93,7 +94,7 @@ async def create_pending_token(session: AsyncSession, *, user_id: str, link: New
         .values(
             id=uuid.uuid4(),
             user_id=user_id,
-            status="pending",
+            status=TokenStatus.PENDING,
             device_code=link.sealed_device_code,
             user_code=link.user_code,
             verification_uri=link.verification_uri,
@@ -113,7 +114,7 @@ async def list_tokens(session: AsyncSession, *, user_id: str) -> list[TokenView]
     link requests left out: they hold nothing, the token they renewed is listed)."""
     statement = (
         select(*_VIEW_COLUMNS)
-        .where(UserToken.user_id == user_id, UserToken.status != "relinked")
+        .where(UserToken.user_id == user_id, UserToken.status != TokenStatus.RELINKED)
         .order_by(UserToken.created_at.desc(), UserToken.id.desc())
     )
     return [TokenView(*row) for row in (await session.execute(statement))]
@@ -144,7 +145,7 @@ async def unlink_token(session: AsyncSession, *, user_id: str, token_id: UUID) -
     statement = (
         update(UserToken)
         .where(UserToken.id == token_id, UserToken.user_id == user_id)
-        .values(status="unlinked", updated_at=func.now(), **_SECRET_FIELDS)
+        .values(status=TokenStatus.UNLINKED, updated_at=func.now(), **_SECRET_FIELDS)
         .returning(UserToken.id)
     )
     return (await session.execute(statement)).first() is not None
@@ -156,7 +157,7 @@ async def record_sync_request(
     """Ask the poller to sync an active token now; None when the token is not the user's or not active."""
     statement = (
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == "active")
+        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == TokenStatus.ACTIVE)
         .values(sync_requested_at=now, updated_at=func.now())
         .returning(*_VIEW_COLUMNS)
     )
@@ -171,7 +172,7 @@ async def record_reconcile_request(
     active. A sync-now request goes with it: that is what wakes a token whose work waits between cycles."""
     statement = (
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == "active")
+        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == TokenStatus.ACTIVE)
         .values(reconcile_requested_at=now, sync_requested_at=now, updated_at=func.now())
         .returning(UserToken.id)
     )
@@ -184,7 +185,7 @@ async def record_resync_request(
     """Ask for a resync from `source` since a time; None when the token is not the user's or not active."""
     statement = (
         update(UserToken)
-        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == "active")
+        .where(UserToken.id == token_id, UserToken.user_id == user_id, UserToken.status == TokenStatus.ACTIVE)
         .values(resync_requested_at=now, resync_since=since, resync_source=source, updated_at=func.now())
         .returning(*_VIEW_COLUMNS)
     )

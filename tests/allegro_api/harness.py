@@ -22,20 +22,21 @@ USER_AGENT = "Allegro-Orders-Backup/0.1.0 (+https://example.com/allegro-orders-b
 
 
 @contextmanager
-def serve_over_http(app: FastAPI) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread on a free 127.0.0.1 port; yields the base URL."""
+def serve_over_http(app: FastAPI, **config: Any) -> Iterator[str]:
+    """Run `app` under uvicorn in a thread on a free 127.0.0.1 port; yields the base URL. `config`: more
+    `uvicorn.Config` arguments (`http=...`)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 10
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("simulator did not start")
+                raise RuntimeError("the server did not start")
             time.sleep(0.01)
         yield f"http://127.0.0.1:{port}"
     finally:

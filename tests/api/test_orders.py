@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from api.schemas.orders import OrderOut, OrderPage, RevisionList
@@ -80,6 +81,40 @@ async def test_each_filter_selects_its_orders(
     assert await list_ids(client, user_id, **params) == expected
 
 
+# Orders around the day boundary of 2026-03-01 in UTC (BASE_TIME is 2026-03-01 12:00 UTC): the day's first
+# and last microsecond, and the next day's first.
+_DAY_EDGES = {"first": -720.0, "last": (43_200 - 0.000_001) / 60, "next-day": 720.0}
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"updated_at_gte": "2026-03-01"}, ["next-day", "last", "first"]),
+        ({"updated_at_gte": "2026-03-02"}, ["next-day"]),
+        ({"updated_at_lte": "2026-03-01"}, ["last", "first"]),
+        ({"updated_at_lte": "2026-02-28"}, []),
+        ({"updated_at_gte": "2026-03-01", "updated_at_lte": "2026-03-01"}, ["last", "first"]),
+        ({"bought_at_gte": "2026-03-02"}, ["next-day"]),
+        ({"bought_at_lte": "2026-03-01"}, ["last", "first"]),
+        ({"bought_at_gte": "2026-03-02", "bought_at_lte": "2026-03-02"}, ["next-day"]),
+        # A date and an instant mix: the instant keeps its own meaning.
+        (
+            {"updated_at_gte": "2026-03-01T23:59:59.999999Z", "updated_at_lte": "2026-03-02"},
+            ["next-day", "last"],
+        ),
+    ],
+)
+async def test_a_plain_date_bounds_the_whole_utc_day(
+    client: httpx.AsyncClient, rows: Rows, user_id: str, params: dict[str, str], expected: list[str]
+) -> None:
+    token = await rows.token()
+    for form_id, minutes in _DAY_EDGES.items():
+        await rows.order(token, form_id=form_id, minutes=minutes, bought_minutes=minutes)
+    assert await list_ids(client, user_id, **params) == expected
+    response = await client.get(f"/v1/users/{user_id}/orders/export", params=params)
+    assert [line["checkout_form_id"] for line in map(orjson.loads, response.content.splitlines())] == expected
+
+
 @pytest.mark.parametrize("order_field", FILTERS, ids=lambda order_field: order_field.name)
 async def test_every_order_field_filter_is_a_query_parameter(
     client: httpx.AsyncClient, rows: Rows, user_id: str, order_field: OrderField
@@ -120,6 +155,12 @@ async def test_token_filter_and_other_users_orders(
         ({"bought_at_gte": "yesterday"}, "bought_at_gte"),
         ({"updated_at_lte": "2026-01-01T00:00:00"}, "updated_at_lte"),
         ({"updated_at_lte": "9999-12-31T23:59:59-23:00"}, "updated_at_lte"),
+        ({"bought_at_gte": "2026-02-30"}, "bought_at_gte"),
+        ({"updated_at_lte": "2026-13-01"}, "updated_at_lte"),
+        ({"updated_at_gte": "2026-3-1"}, "updated_at_gte"),
+        ({"bought_at_lte": "2026-03-01 "}, "bought_at_lte"),
+        ({"updated_at_gte": "\uff12\uff10\uff12\uff16-03-01"}, "updated_at_gte"),
+        ({"bought_at_gte": "2026-03-02", "bought_at_lte": "2026-03-01"}, "bought_at_gte"),
         ({"bought_at_gte": "2026-02-01T00:00:00Z", "bought_at_lte": "2026-01-01T00:00:00Z"}, "bought_at_gte"),
         (
             {"updated_at_gte": "2026-02-01T00:00:00Z", "updated_at_lte": "2026-01-01T00:00:00Z"},

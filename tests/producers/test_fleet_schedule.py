@@ -214,6 +214,39 @@ async def test_two_pollers_together_stay_within_the_client_ids_budget(
     assert made >= budget * 0.3, made
 
 
+async def test_polls_due_close_together_start_in_one_wake_up(
+    sim: Sim, db: AsyncEngine, kafka_settings: KafkaSettings, poller_database_url: str
+) -> None:
+    # Every seller every 3 s (so polls may start up to 0.3 s early): 40 sellers make about 13 polls a
+    # second, which start in rounds of several instead of one wake-up each.
+    settings = make_settings(
+        sim,
+        kafka_settings,
+        poller_database_url,
+        poller={
+            "journal_interval_seconds": 3.0,
+            "journal_interval_recent_max_seconds": 3.0,
+            "journal_interval_max_seconds": 3.0,
+            "poll_flush_seconds": 0.5,
+        },
+    )
+    linked = await link_fleet(sim, db, 40)
+    metrics = PollerMetrics.create()
+    async with poller(settings, metrics):
+        await wait_for(
+            lambda: _all_polled(db, len(linked)), within=30, what="a first read of every seller", every=0.25
+        )
+        polls_before, rounds_before = _quiet_polls(metrics), _rounds(metrics)
+        await asyncio.sleep(6)  # the length of the observation is the point
+        polls, rounds = _quiet_polls(metrics) - polls_before, _rounds(metrics) - rounds_before
+    assert polls >= 40 * 6 / 3 * 0.8, f"only {polls} quiet reads in 6 s"
+    assert polls / rounds >= 2.5, f"{polls} polls started in {rounds} wake-ups"
+
+
+def _rounds(metrics: PollerMetrics) -> float:
+    return metrics.registry.get_sample_value("poller_poll_rounds_total") or 0.0
+
+
 async def _all_polled(db: AsyncEngine, count: int) -> bool:
     rows = await _rows(db)
     return len(rows) == count and all(row["last_polled_at"] is not None for row in rows.values())
