@@ -69,7 +69,8 @@ async def retry_until_available(
             await asyncio.sleep(delay)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await stop.wait()
         if stop.is_set():
             raise StopRequested(what)
 

@@ -80,7 +80,8 @@ class SinkResources(Service):
     async def on_stop(self) -> None:
         """Publish what is queued (briefly), flush and close the producer, close the pool and metrics."""
         try:
-            await asyncio.wait_for(self._to_publish.join(), timeout=10)
+            async with asyncio.timeout(10):
+                await self._to_publish.join()
         except TimeoutError:
             # Committed with their outbox rows: the next start publishes them.
             log.warning(

@@ -115,7 +115,8 @@ class Poller:
                     raise RuntimeError("the scheduler ended")
                 pause = backoff_delay(failures) if failures else self._ctx.settings.link_poll_seconds
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                    async with asyncio.timeout(pause):
+                        await stop.wait()
         finally:
             if membership is not None:
                 membership.cancel()

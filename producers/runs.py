@@ -90,7 +90,8 @@ class SyncRun:
     async def report_cancelled(self) -> None:
         """Publish the `failed` record of a run stopped from outside, waiting at most a few seconds."""
         try:
-            await asyncio.wait_for(self.report("failed", error=CANCELLED), timeout=CANCEL_REPORT_SECONDS)
+            async with asyncio.timeout(CANCEL_REPORT_SECONDS):
+                await self.report("failed", error=CANCELLED)
         except TimeoutError:
             log.warning("cancelled run's record not acknowledged in %.0fs", CANCEL_REPORT_SECONDS)
 

@@ -178,8 +178,11 @@ class Scheduler:
             self._release_due(now + self._slack)
             self._dispatch(now)
             timeout = max(0.0, self._timers[0][0] - now) if self._timers else None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and the scheduler would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
 
     # --- inside ----------------------------------------------------------------------------------------
 
