@@ -4,10 +4,11 @@ Starts the simulator on a loopback port, links `--sellers` sellers in bulk, then
 journal reads per seller at once (one connection each) through: httpx with its own transport
 (httpcore), httpx over aiohttp (`httpx_aiohttp.AiohttpTransport`, what the poller uses), the poller's
 `AllegroClient.events` on that (retries, metrics, parsing, its cached URLs and cookie-less client) and
-plain aiohttp (the floor), each on uvloop as the poller runs. Reports this process's CPU milliseconds per
-request (user + system), measured in the same run.
+plain aiohttp (the floor), each on uvloop as the poller runs; then `--spaced` requests of the poller's
+client one at a time, back to back and 45 ms apart (an idle process woken for each). Reports this
+process's CPU milliseconds per request (user + system), measured in the same run.
 
-Usage: python -m bench.transport [--sellers 16] [--requests 100] [--port 18110]
+Usage: python -m bench.transport [--sellers 16] [--requests 100] [--spaced 300] [--port 18110]
 The last stdout line is one JSON object.
 """
 
@@ -33,6 +34,9 @@ from allegro_api.client import AllegroClient, ResponseObserver
 from allegro_api.http import allegro_http_client
 from cli.processes import wait_for_port
 from producers.metrics import PollerMetrics
+
+# The gap between one-at-a-time requests: about a quiet poll every 45 ms, 3,000 sellers' worth.
+SPACING = 0.045
 
 HEADERS = {
     "Accept": "application/vnd.allegro.public.v1+json",
@@ -64,6 +68,18 @@ async def _measure(tokens: list[str], per_token: int, get: Callable[[str], Await
     return (_cpu() - before) * 1000 / (len(tokens) * per_token)
 
 
+async def _one_at_a_time(
+    tokens: list[str], count: int, gap: float, get: Callable[[str], Awaitable[None]]
+) -> float:
+    """CPU ms per request of `count` requests made one after another, `gap` seconds apart."""
+    before = _cpu()
+    for index in range(count):
+        await get(tokens[index % len(tokens)])
+        if gap:
+            await asyncio.sleep(gap)
+    return (_cpu() - before) * 1000 / count
+
+
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     """Every client in turn against the simulator at `url`."""
     async with httpx.AsyncClient(base_url=url, timeout=60) as control:
@@ -92,6 +108,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             await allegro.events(access_token=token, limit=1000)
 
         results["allegro_client"] = await _measure(tokens, args.requests, events)
+        # One request at a time, back to back and then with the process idle between requests (as a
+        # poller's quiet reads are when few are due at once): what waking up costs.
+        spaced = {gap: await _one_at_a_time(tokens, args.spaced, gap, events) for gap in (0.0, SPACING)}
     connector = aiohttp.TCPConnector(limit=len(tokens))
     async with aiohttp.ClientSession(url, connector=connector) as session:
 
@@ -107,6 +126,10 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "requests": args.sellers * args.requests,
         "cpu_ms_per_request": {name: round(value, 3) for name, value in results.items()},
         "httpx_over_aiohttp_vs_httpcore": round(results["httpx_over_aiohttp"] / results["httpx_httpcore"], 3),
+        "allegro_client_one_at_a_time_cpu_ms": {
+            "back_to_back": round(spaced[0.0], 3),
+            f"{SPACING * 1000:.0f}_ms_apart": round(spaced[SPACING], 3),
+        },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -117,6 +140,9 @@ def main() -> None:
     parser.add_argument("--sellers", type=int, default=16, help="sellers read at once (default 16)")
     parser.add_argument("--requests", type=int, default=100, help="reads per seller per client (default 100)")
     parser.add_argument("--port", type=int, default=18110, help="the simulator's loopback port")
+    parser.add_argument(
+        "--spaced", type=int, default=300, help="requests made one at a time, back to back and spaced"
+    )
     args = parser.parse_args()
     simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--port", str(args.port), "--device-interval", "0"],
