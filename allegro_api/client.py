@@ -115,6 +115,8 @@ _PATH_IDS = (
 def endpoint_label(path: str) -> str:
     """The path with its ids templated: `/order/checkout-forms/{id}/shipments`,
     `/order/carriers/{carrierId}/tracking`; paths without ids unchanged."""
+    if not path.startswith(("/order/checkout-forms/", "/order/carriers/")):
+        return path  # the journal's and the lists' paths: nothing to template
     for pattern, template in _PATH_IDS:
         path = pattern.sub(template, path)
     return path

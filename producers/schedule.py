@@ -6,11 +6,12 @@ them, `max_concurrent_walks` polls that run a walk (backfill, resync, reconcile)
 cannot hold every slot while sellers wait for their journals. Every request still goes through the
 process's share of the client id's budget (`producers.budget`), round robin by token.
 
-Polls are coalesced: each time the scheduler wakes it starts every poll due within the next `slack`
-seconds (`coalesce_slack`: a tenth of the minimum interval, at most `COALESCE_SECONDS`), so polls run
-in bursts and the process wakes a few times a second rather than once per poll. Waking an idle
-process costs CPU of its own, as much as a quiet poll's request on a virtual machine
-(docs/PERFORMANCE.md). A poll thereby starts up to `slack` early, never late.
+Polls are coalesced into rounds: at most every `slack` seconds (`coalesce_slack`: a tenth of the
+minimum interval, at most `COALESCE_SECONDS`) the scheduler releases every entry due within the next
+`slack` seconds, so polls start in bursts and the process wakes a few times a second rather than once
+per poll (waking an idle process costs CPU of its own, as much as a quiet poll's request on a virtual
+machine: docs/PERFORMANCE.md). Between rounds, a finished poll only lets the next released one start.
+A poll thereby starts up to `slack` early, never late; a woken token (sync-now, resync) starts at once.
 
 After each poll the token's interval adapts (`Cadence`): back to the minimum when it read events,
 growing while it is quiet, up to a bound. When more is due than the budget serves, the ready queue is
@@ -120,6 +121,7 @@ class Scheduler:
         self._changed = asyncio.Event()
         self._seq = itertools.count()
         self._slack = coalesce_slack(self.cadence.minimum)
+        self._next_round = 0.0  # no release before this (monotonic clock), unless a token is woken
 
     def __contains__(self, token_id: object) -> bool:
         return token_id in self._entries
@@ -175,9 +177,13 @@ class Scheduler:
         while True:
             self._changed.clear()
             now = self._clock()
-            self._release_due(now + self._slack)
+            if now >= self._next_round:
+                self._release_due(now + self._slack)
+                self._next_round = now + self._slack
             self._dispatch(now)
-            timeout = max(0.0, self._timers[0][0] - now) if self._timers else None
+            # The next round: when the earliest timer is within `slack`, but not before this round's end.
+            wake_at = max(self._next_round, self._timers[0][0] - self._slack) if self._timers else None
+            timeout = None if wake_at is None else max(0.0, wake_at - now)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
             # arrives as the event is set, and the scheduler would then never stop.
             with contextlib.suppress(TimeoutError):
@@ -189,6 +195,8 @@ class Scheduler:
     def _schedule(self, entry: _Entry, delay: float) -> None:
         entry.generation += 1
         entry.due = self._clock() + delay
+        if delay <= 0:
+            self._next_round = 0.0  # due now (woken, added, retried): release at once
         heapq.heappush(self._timers, (entry.due, next(self._seq), entry.work.token_id, entry.generation))
         self._changed.set()
 

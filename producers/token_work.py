@@ -15,6 +15,7 @@ logged, recorded on the run, and tried again at the next poll.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -47,8 +48,9 @@ NO_ACCESS_TOKEN = "no access token stored"  # noqa: S105 - an error text, not a 
 ABANDONED = "abandoned: its poller stopped or died before the run ended"
 
 
+@functools.cache
 def poller_identity() -> str:
-    """Which process this is, for logs that show who polled what."""
+    """Which process this is, for logs that show who polled what (host:pid, read once)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
