@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 # Intervals are shortened by up to this fraction at random, so tokens linked together drift apart
 # (never lengthened: the maximum stays a bound).
 JITTER = 0.1
+# A token's first interval (after its first poll in this process) is shortened by up to this fraction:
+# tokens found together at start-up then spread over half their bound, instead of polling as one
+# cohort, in one burst per bound, for ever after.
+FIRST_JITTER = 0.5
 # The longest a poll starts early to share a wake-up with others (see `coalesce_slack`).
 COALESCE_SECONDS = 0.5
 
@@ -81,9 +85,9 @@ class Cadence:
             return cap
         return min(cap, max(self.minimum, previous * self._settings.journal_interval_growth))
 
-    def jittered(self, interval: float) -> float:
-        """`interval` shortened by up to `JITTER` at random."""
-        return interval * (1.0 - JITTER * self._rng.random())
+    def jittered(self, interval: float, *, first: bool = False) -> float:
+        """`interval` shortened at random by up to `JITTER`, or by up to `FIRST_JITTER` when `first`."""
+        return interval * (1.0 - (FIRST_JITTER if first else JITTER) * self._rng.random())
 
 
 @dataclass(eq=False, slots=True)
@@ -302,11 +306,12 @@ class Scheduler:
             self._changed.set()
             return
         recent = entry.work.recently_active(datetime.now(UTC), self._settings.journal_recent_activity_seconds)
+        first = entry.interval is None
         if result.failed:
             entry.interval = self.cadence.minimum
         else:
             entry.interval = self.cadence.next_interval(entry.interval, events=result.events, recent=recent)
-        delay = self.cadence.jittered(entry.interval)
+        delay = self.cadence.jittered(entry.interval, first=first)
         if result.retry_at is not None:
             delay = max(0.0, (result.retry_at - datetime.now(UTC)).total_seconds())
         if entry.woken:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from core.settings import PollerSettings
-from producers.schedule import JITTER, Cadence
+from producers.schedule import FIRST_JITTER, JITTER, Cadence
 
 
 def test_quiet_reads_grow_the_interval_to_the_bound_of_the_class_and_events_reset_it() -> None:
@@ -32,6 +32,10 @@ def test_the_fixed_schedule_reads_every_token_at_the_minimum_and_jitter_never_le
     spread = [adaptive.jittered(240.0) for _ in range(1000)]
     assert max(spread) <= 240.0 and min(spread) >= 240.0 * (1 - JITTER)
     assert max(spread) - min(spread) > 240.0 * JITTER / 2  # they do spread
+    # A first interval spreads tokens found together over half their bound.
+    first = [adaptive.jittered(240.0, first=True) for _ in range(1000)]
+    assert max(first) <= 240.0 and min(first) >= 240.0 * (1 - FIRST_JITTER)
+    assert max(first) - min(first) > 240.0 * FIRST_JITTER * 0.8
 
 
 def test_bounds_given_out_of_order_count_as_the_bound_before_them() -> None:

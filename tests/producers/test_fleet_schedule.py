@@ -98,8 +98,8 @@ async def test_a_quiet_seller_that_starts_selling_is_read_fast_again_within_one_
     [(token_id, seller)] = await link_fleet(sim, db, 1)
     async with poller(settings):
         # A quiet token's first poll already sets its interval to the bound (producers.schedule.Cadence):
-        # from its first journal read on, the seller is read every 7.2-8 s (the bound less its jitter).
-        # The 8 s counted start 1 s after that read, so the next read falls inside them.
+        # the next read comes 4-8 s after the first (a first interval is shortened by up to half), then
+        # every 7.2-8 s. The 8 s counted start 1 s after the first read, so the next one falls inside.
         await wait_for(lambda: _events_read(sim), within=30, what="the first journal read", every=0.1)
         await asyncio.sleep(1)
         before = _events_requests(await sim.stats())
